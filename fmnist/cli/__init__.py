@@ -1,0 +1,7 @@
+"""The ``fmnist`` command line."""
+
+from __future__ import annotations
+
+from fmnist.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,170 @@
+"""Ingest: turn a data-source spec into verified local files, then into validated arrays.
+
+A source is one of
+- a directory holding the four official ``*-ubyte.gz`` files (each md5 checked against the official sums),
+- a directory holding ``fashion-mnist_train.csv`` and ``fashion-mnist_test.csv`` (Kaggle layout),
+- the path of ``fashion-mnist_train.csv`` (its ``_test`` sibling is found beside it),
+- a base URL (``http://``, ``https://``, ``file://``) serving the four official files; downloads are cached.
+``None`` means the official download location with its fallback mirror.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+import numpy as np
+
+from fmnist.data import idx, kaggle_csv
+from fmnist.data.checksum import file_digest
+from fmnist.data.download import ProgressFactory, fetch_file
+from fmnist.data.release import CSV_TEST, CSV_TRAIN, DEFAULT_BASE_URLS, OFFICIAL_MD5, RELEASE_FILES
+from fmnist.errors import DataError, SourceError
+
+SOURCE_ENV = "FMNIST_DATA_SOURCE"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Verified local files of one source: ``files`` and ``md5`` are keyed by file name."""
+
+    kind: Literal["idx", "csv"]
+    source: str
+    files: dict[str, Path]
+    md5: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-friendly view (paths as strings)."""
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "files": {k: str(v) for k, v in self.files.items()},
+            "md5": dict(self.md5),
+        }
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    """The whole data set as arrays: images ``(N, 28, 28)`` uint8, labels ``(N,)`` uint8."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def default_source() -> str | None:
+    """The source named by ``$FMNIST_DATA_SOURCE``, or ``None`` for the official download."""
+    return os.environ.get(SOURCE_ENV) or None
+
+
+def ingest(
+    source: str | os.PathLike[str] | None,
+    cache_dir: Path = Path("data/raw"),
+    *,
+    progress: ProgressFactory | None = None,
+    checksums: Mapping[str, str] = OFFICIAL_MD5,
+) -> IngestResult:
+    """Resolve ``source`` to verified local files (downloading into ``cache_dir`` when it is a URL).
+
+    ``checksums`` maps each release file name to its md5; only tests that build their own tiny release
+    pass anything but the official sums.
+    """
+    if source is None:
+        return _from_urls(DEFAULT_BASE_URLS, cache_dir, "official download", progress, checksums)
+    text = os.fspath(source)
+    scheme = urlparse(text).scheme
+    if scheme in {"http", "https", "file"}:
+        return _from_urls((text,), cache_dir, text, progress, checksums)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if all((path / name).exists() for name in RELEASE_FILES.values()):
+            return _from_idx_dir(path, checksums)
+        if (path / CSV_TRAIN).exists() or (path / CSV_TEST).exists():
+            return _from_csv(path / CSV_TRAIN)
+        return _from_idx_dir(path, checksums)  # reports which official files are missing
+    if path.suffix == ".csv":
+        return _from_csv(path)
+    if path.exists():
+        raise SourceError(
+            f"{path}: not a data source; pass a directory with the four official .gz files, a directory or"
+            f" path of {CSV_TRAIN}, or a base URL"
+        )
+    raise SourceError(f"{path}: no such file or directory (data source)")
+
+
+def load(result: IngestResult) -> RawDataset:
+    """Parse and validate the files of an ingest result into arrays."""
+    if result.kind == "idx":
+        f = {role: result.files[name] for role, name in RELEASE_FILES.items()}
+        data = RawDataset(
+            train_images=idx.read_images(f["train_images"]),
+            train_labels=idx.read_labels(f["train_labels"]),
+            test_images=idx.read_images(f["test_images"]),
+            test_labels=idx.read_labels(f["test_labels"]),
+        )
+        _check_counts(data.train_images, data.train_labels, f["train_images"], f["train_labels"])
+        _check_counts(data.test_images, data.test_labels, f["test_images"], f["test_labels"])
+        return data
+    train_images, train_labels = kaggle_csv.read_csv(result.files[CSV_TRAIN])
+    test_images, test_labels = kaggle_csv.read_csv(result.files[CSV_TEST])
+    return RawDataset(train_images, train_labels, test_images, test_labels)
+
+
+def _from_idx_dir(directory: Path, checksums: Mapping[str, str]) -> IngestResult:
+    missing = [name for name in RELEASE_FILES.values() if not (directory / name).is_file()]
+    if missing:
+        present = sorted(p.name for p in directory.iterdir())[:8]
+        raise SourceError(
+            f"{directory}: missing {', '.join(missing)} (found: {', '.join(present) or 'nothing'});"
+            " the directory must hold the four official Fashion-MNIST .gz files"
+        )
+    files = {name: directory / name for name in RELEASE_FILES.values()}
+    md5 = {name: file_digest(path) for name, path in files.items()}
+    for name, digest in md5.items():
+        if digest != checksums[name]:
+            raise DataError(
+                f"{files[name]}: md5 {digest} does not match the official {checksums[name]}:"
+                " the file is corrupt or not the official release; download it again"
+            )
+    return IngestResult("idx", str(directory), files, md5)
+
+
+def _from_csv(train_csv: Path) -> IngestResult:
+    if not train_csv.name.endswith("_train.csv"):
+        raise SourceError(f"{train_csv}: expected a file named like {CSV_TRAIN} (with a _test.csv sibling)")
+    test_csv = train_csv.with_name(train_csv.name.removesuffix("_train.csv") + "_test.csv")
+    for p in (train_csv, test_csv):
+        if not p.is_file():
+            raise SourceError(f"{p}: missing; a CSV source needs both {train_csv.name} and {test_csv.name}")
+    files = {CSV_TRAIN: train_csv, CSV_TEST: test_csv}
+    return IngestResult("csv", str(train_csv), files, {k: file_digest(p) for k, p in files.items()})
+
+
+def _from_urls(
+    base_urls: tuple[str, ...],
+    cache_dir: Path,
+    label: str,
+    progress: ProgressFactory | None,
+    checksums: Mapping[str, str],
+) -> IngestResult:
+    if base_urls[0].startswith("file://"):
+        return _from_idx_dir(Path(urlparse(base_urls[0]).path), checksums)
+    files = {
+        name: fetch_file(name, base_urls, cache_dir, md5=checksums[name], progress=progress)
+        for name in RELEASE_FILES.values()
+    }
+    # pooch verified each md5 before the file got its final name; record the sums it checked.
+    return IngestResult("idx", label, files, {name: checksums[name] for name in files})
+
+
+def _check_counts(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path) -> None:
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_path.name} holds {len(images)} images but {label_path.name} holds {len(labels)} labels;"
+            " the two files must come from the same release"
+        )

@@ -1,0 +1,54 @@
+"""Ingested files → validated, seeded, stratified Parquet splits plus their manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fmnist import __version__
+from fmnist.classes import NUM_CLASSES
+from fmnist.data.checksum import file_digest
+from fmnist.data.ingest import IngestResult, load
+from fmnist.data.manifest import Manifest, SplitInfo, write_manifest
+from fmnist.data.parquet import FORMAT_VERSION, write_split
+from fmnist.data.split import SplitSizes, stratified_split
+
+DEFAULT_SEED = 42
+REFERENCE_SIZES = SplitSizes()  # the study's 58,200 / 900 / 900
+
+
+def prepare_splits(
+    source: IngestResult, out_dir: Path, seed: int = DEFAULT_SEED, sizes: SplitSizes = REFERENCE_SIZES
+) -> Manifest:
+    """Validate ``source``, split it and write ``train``/``val``/``test``/``official_test`` + manifest.
+
+    All parsing and validation happens before the first byte is written, and each file is written under a
+    temporary name and renamed, the manifest last: a failure leaves ``out_dir`` as it was.
+    """
+    raw = load(source)
+    index = stratified_split(raw.train_labels, sizes, seed)
+    arrays = {name: (raw.train_images[i], raw.train_labels[i]) for name, i in index.items()}
+    arrays["official_test"] = (raw.test_images, raw.test_labels)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits: dict[str, SplitInfo] = {}
+    for name, (images, labels) in arrays.items():
+        path = out_dir / f"{name}.parquet"
+        write_split(path, images, labels)
+        splits[name] = SplitInfo(
+            file=path.name,
+            rows=int(labels.shape[0]),
+            class_counts=np.bincount(labels, minlength=NUM_CLASSES).tolist(),
+            sha256=file_digest(path, "sha256"),
+        )
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        seed=seed,
+        sizes={"train": splits["train"].rows, "val": sizes.val, "test": sizes.test},
+        source={"kind": source.kind, "md5": dict(sorted(source.md5.items())), "fmnist_version": __version__},
+        splits=splits,
+    )
+    write_manifest(out_dir, manifest)
+    return manifest

@@ -1,0 +1,44 @@
+"""Shared fixtures: where the real data lives, and tiny generated data sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fmnist.data.release import RELEASE_FILES
+from tests.factories import write_release
+
+DATA_ENV = "FMNIST_DATA_DIR"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The folder with the four official .gz files, from $FMNIST_DATA_DIR (set by the Makefile and .ci/run)."""
+    value = os.environ.get(DATA_ENV)
+    path = Path(value) if value else None
+    if path is None or not all((path / n).is_file() for n in RELEASE_FILES.values()):
+        message = f"${DATA_ENV} does not point at the official Fashion-MNIST files (got {value!r})"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must never skip the tests on real data
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_splits(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real data split once per test session (seed 42), for tests that read Parquet splits."""
+    from fmnist.data.ingest import ingest
+    from fmnist.data.prepare import prepare_splits
+
+    out = tmp_path_factory.mktemp("splits")
+    prepare_splits(ingest(real_data_dir), out, seed=42)
+    return out
+
+
+@pytest.fixture()
+def tiny_release(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A folder with a tiny four-file release (200 train, 50 test) and its md5s."""
+    directory = tmp_path / "release"
+    return directory, write_release(directory)

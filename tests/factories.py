@@ -1,0 +1,55 @@
+"""Tiny, generated Fashion-MNIST look-alikes for unit tests (never the real data)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.data import idx, kaggle_csv
+from fmnist.data.release import CSV_TEST, CSV_TRAIN, RELEASE_FILES
+
+
+def make_arrays(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random 28x28 uint8 images and balanced labels 0..9."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    rng.shuffle(labels)
+    return images, labels
+
+
+def write_release(directory: Path, n_train: int = 200, n_test: int = 50, seed: int = 0) -> dict[str, str]:
+    """Write the four release files (gzip IDX) of a tiny data set; return their md5s by file name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    train = make_arrays(n_train, seed)
+    test = make_arrays(n_test, seed + 1)
+    payloads = {
+        RELEASE_FILES["train_images"]: idx.encode_images(train[0]),
+        RELEASE_FILES["train_labels"]: idx.encode_labels(train[1]),
+        RELEASE_FILES["test_images"]: idx.encode_images(test[0]),
+        RELEASE_FILES["test_labels"]: idx.encode_labels(test[1]),
+    }
+    md5 = {}
+    for name, data in payloads.items():
+        gz = gzip.compress(data, mtime=0)
+        (directory / name).write_bytes(gz)
+        md5[name] = hashlib.md5(gz).hexdigest()
+    return md5
+
+
+def write_csv_pair(directory: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> Path:
+    """Write a tiny Kaggle-style CSV pair; return the path of the train file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CSV_TRAIN).write_bytes(kaggle_csv.encode_csv(*make_arrays(n_train, seed)))
+    (directory / CSV_TEST).write_bytes(kaggle_csv.encode_csv(*make_arrays(n_test, seed + 1)))
+    return directory / CSV_TRAIN
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file below ``directory`` (relative name → bytes), to prove a failure wrote nothing."""
+    if not directory.exists():
+        return {}
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
