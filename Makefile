@@ -10,8 +10,9 @@ BIN := $(VENV)/bin
 FMNIST_DATA_DIR ?= ../shared/data/fashion-mnist
 SPLITS ?= data/splits
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 
-.PHONY: help venv run split lint format test test-unit bench clean
+.PHONY: help venv run split lint format test test-unit bench stack-up stack-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,10 +27,11 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 venv: $(BIN)/.installed ## Create .venv and install the locked dependencies
 
-run: venv ## Run the pipeline (data source: $$FMNIST_DATA_SOURCE, default the official download)
-	$(BIN)/fmnist split --out $(SPLITS)
+run: venv ## Run the whole pipeline (data: $$FMNIST_DATA_SOURCE, default the official download)
+	$(BIN)/fmnist run $(RUN_ARGS)
 
-split: run
+split: venv ## Only ingest + split into $(SPLITS)
+	$(BIN)/fmnist split --out $(SPLITS)
 
 lint: venv ## ruff lint + format check
 	$(BIN)/ruff check .
@@ -45,8 +47,16 @@ test: venv lint ## Run every test (unit, integration on the real data, end-to-en
 test-unit: venv ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
-bench: venv ## Run the benchmarks (prints figures)
+bench: venv ## Run the benchmarks (prints figures; several minutes)
 	FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) $(BIN)/python benchmarks/bench_data.py
+	$(BIN)/fmnist --quiet split --data-source $(abspath $(FMNIST_DATA_DIR)) --out $(SPLITS)
+	$(BIN)/python benchmarks/bench_train.py --data $(SPLITS)
+
+stack-up: venv ## Start the local Prefect + MLflow servers and worker
+	$(BIN)/fmnist stack up
+
+stack-down: ## Stop the local stack
+	$(BIN)/fmnist stack down
 
 clean: ## Remove the venv and generated data (never mlruns/)
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

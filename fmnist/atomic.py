@@ -21,6 +21,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600; give the final file the permissions an ordinary open() would.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         _fsync(tmp)
@@ -44,3 +46,9 @@ def _fsync(path: Path) -> None:
     # Flush file contents before the rename so a power cut cannot leave a renamed but empty file.
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -58,6 +58,7 @@ def settings(ctx: typer.Context) -> Settings:
 
 def main() -> None:
     """Entry point of the ``fmnist`` console script."""
+    _quiet_libraries()
     _register_commands()
     try:
         app(prog_name="fmnist")
@@ -68,6 +69,16 @@ def main() -> None:
         sys.exit(EXIT_USER_ERROR)
 
 
+def _quiet_libraries() -> None:
+    # TensorFlow's C++ start-up chatter and MLflow's INFO lines bury the command's own output.
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _register_commands() -> None:
     # Imported here so `fmnist --help` does not pay for importing TensorFlow and PyTorch.
-    from fmnist.cli import data  # noqa: F401
+    from fmnist.cli import data, predict, run, stack, train  # noqa: F401

@@ -168,3 +168,21 @@ def _check_counts(images: np.ndarray, labels: np.ndarray, image_path: Path, labe
             f"{image_path.name} holds {len(images)} images but {label_path.name} holds {len(labels)} labels;"
             " the two files must come from the same release"
         )
+
+
+def source_fingerprint(source: str | os.PathLike[str] | None) -> str:
+    """A cheap hex key that changes when the source does: URLs as given, local files by name, size, mtime."""
+    import hashlib
+
+    if source is None:
+        key = "official:" + ",".join(DEFAULT_BASE_URLS)
+    else:
+        text = os.fspath(source)
+        path = Path(text).expanduser()
+        if urlparse(text).scheme in {"http", "https"} or not path.exists():
+            key = text
+        else:
+            files = sorted(path.iterdir()) if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
+            stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
+            key = f"{path.absolute()}:{stats}"
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -52,3 +52,23 @@ def prepare_splits(
     )
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def split_fingerprint(source: IngestResult, out_dir: Path, seed: int, sizes: SplitSizes = REFERENCE_SIZES) -> str:
+    """What determines a split's bytes: source checksums, seed, sizes, code version, and where it goes."""
+    from fmnist.data.checksum import bytes_digest
+
+    parts = [repr(sorted(source.md5.items())), str(seed), repr(sizes), __version__, str(Path(out_dir).absolute())]
+    return bytes_digest("|".join(parts).encode())
+
+
+def splits_ready(source: IngestResult, out_dir: Path, seed: int) -> bool:
+    """True when ``out_dir`` already holds intact splits of ``source`` with ``seed`` (hashes verified)."""
+    from fmnist.data.manifest import read_manifest
+    from fmnist.errors import DataError
+
+    try:
+        manifest = read_manifest(out_dir, verify=True)
+    except DataError:
+        return False
+    return manifest.seed == seed and manifest.source.get("md5") == dict(sorted(source.md5.items()))

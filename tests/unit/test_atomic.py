@@ -29,3 +29,13 @@ def test_creates_parent_folders(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "f.txt"
     atomic_write_text(target, "x")
     assert target.read_text() == "x"
+
+
+def test_final_file_has_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "f.txt"
+    atomic_write_text(target, "x")
+    reference = tmp_path / "plain.txt"
+    reference.write_text("x")
+    assert os.stat(target).st_mode == os.stat(reference).st_mode

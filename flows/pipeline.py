@@ -1,0 +1,77 @@
+"""The ``fmnist-pipeline`` flow: ingest → split → train (Keras and PyTorch side by side) → evaluate → register.
+
+Only sequencing lives here; every step is a task wrapping one ``fmnist`` function.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from prefect import flow
+from pydantic import Field
+
+from fmnist.data.prepare import splits_ready
+from fmnist.promotion import DEFAULT_MARGIN
+from fmnist.summary import pipeline_summary
+from tasks.evaluate import evaluate_task
+from tasks.ingest import ingest_task
+from tasks.register import register_task
+from tasks.split import split_task
+from tasks.tracking import finish_parent_run_task, start_parent_run_task
+from tasks.train import train_task
+
+FrameworkName = Literal["keras", "torch"]
+PresetName = Literal["seed", "parity", "tuned"]
+
+
+@flow(name="fmnist-pipeline", log_prints=True)
+def fmnist_pipeline(
+    data_source: str | None = None,
+    preset: PresetName = "seed",
+    frameworks: Annotated[list[FrameworkName], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
+    max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
+    seed: Annotated[int, Field(ge=0)] = 42,
+    promotion_margin: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MARGIN,
+    refresh_data: bool = False,
+    work_dir: str = "data",
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """Train the same network in Keras and PyTorch on one split and log both to one MLflow parent run.
+
+    data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
+    preset: seed (the reference study), parity (framework differences removed) or tuned.
+    promotion_margin: how much official-test accuracy a new model must gain over the champion.
+    refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
+    """
+    import os
+
+    data_source = data_source or os.environ.get("FMNIST_DATA_SOURCE") or None
+    frameworks = list(dict.fromkeys(frameworks))
+    root = Path(work_dir).absolute()
+    params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
+              "max_epochs": max_epochs or "preset", "seed": seed, "promotion_margin": promotion_margin}  # fmt: skip
+    uri, parent = start_parent_run_task(params, experiment)
+    try:
+        source = ingest_task.with_options(refresh_cache=refresh_data)(data_source, root / "raw")
+        split_dir = root / "splits" / f"seed-{seed}"
+        fresh = refresh_data or not splits_ready(source, split_dir, seed)
+        manifest = split_task.with_options(refresh_cache=fresh)(source, split_dir, seed)
+        overrides = {"max_epochs": max_epochs, "seed": seed}
+        futures = [
+            train_task.submit(fw, manifest.parent, preset, parent, root / "checkpoints", uri, experiment, overrides)
+            for fw in frameworks
+        ]
+        trained = {f.result().framework: f.result() for f in futures}
+        split_dir = manifest.parent
+        evaluation = evaluate_task(uri, experiment, parent, {fw: s.run_id for fw, s in trained.items()}, split_dir)
+        registrations = register_task(
+            uri, experiment, {fw: (s.model_uri, s.run_id) for fw, s in trained.items()},
+            {fw: acc["official_test/acc"] for fw, acc in evaluation.accuracy.items()}, split_dir, promotion_margin,
+        )  # fmt: skip
+        finish_parent_run_task(uri, parent)
+    except BaseException:
+        # Close the MLflow run as failed so the UI never shows a run "running" forever.
+        finish_parent_run_task(uri, parent, "FAILED")
+        raise
+    return pipeline_summary(parent, uri, split_dir, trained, evaluation, registrations)

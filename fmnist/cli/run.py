@@ -1,0 +1,94 @@
+"""``fmnist run``: the whole pipeline on Prefect's embedded API and the local MLflow store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from fmnist.cli.app import app, settings
+from fmnist.cli.train import PresetName
+from fmnist.data.ingest import SOURCE_ENV
+from fmnist.errors import FmnistError
+
+
+def parse_frameworks(value: str) -> list[str]:
+    """``"keras,torch"`` → ``["keras", "torch"]``, rejecting unknown names."""
+    from fmnist.experiment import FRAMEWORKS
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in FRAMEWORKS]
+    if not names or unknown:
+        raise FmnistError(f"--frameworks {value!r}: choose from {', '.join(FRAMEWORKS)} (comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    data_source: str | None = typer.Option(
+        None, "--data-source", "-s", envvar=SOURCE_ENV, show_envvar=True, help="Folder, Kaggle CSV or base URL."
+    ),
+    preset: PresetName = typer.Option("seed", "--preset", "-p", help="Training recipe."),  # type: ignore[valid-type]
+    frameworks: str = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Seed of the split and of both trainings."),
+    work_dir: Path = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline)."),
+    as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the run's summary."),
+) -> None:
+    """Run ingest → split → train Keras and PyTorch side by side → log everything to MLflow.
+
+    No servers needed: Prefect runs on its embedded API and MLflow on ./mlruns (or $MLFLOW_TRACKING_URI).
+
+    Example: fmnist run --data-source ../shared/data/fashion-mnist --max-epochs 5
+    """
+    opts = settings(ctx)
+    params = {
+        "data_source": data_source,
+        "preset": str(preset.value),
+        "frameworks": parse_frameworks(frameworks),
+        "max_epochs": max_epochs,
+        "seed": seed,
+        "work_dir": str(work_dir),
+        "experiment": experiment,
+    }
+    summary = _run_flow(params, echo=not (opts.quiet or as_json))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    table = Table(title=f"MLflow parent run {summary['parent_run_id']}")
+    for col in ("framework", "best epoch", "train/acc", "val/acc", "run_id"):
+        table.add_column(col)
+    for name, fw in summary["frameworks"].items():
+        m = fw["final_metrics"]
+        table.add_row(name, str(fw["best_epoch"]), f"{m['train/acc']:.4f}", f"{m['val/acc']:.4f}", fw["run_id"])
+    opts.console().print(table)
+
+
+def _run_flow(params: dict[str, object], echo: bool) -> dict:
+    """Run ``python -m flows.run`` and return its summary; its log goes to stderr (unless quiet)."""
+    from fmnist.experiment import SUMMARY_PREFIX
+
+    command = [sys.executable, "-m", "flows.run", "--params", json.dumps(params)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    summary = None
+    tail: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(SUMMARY_PREFIX):
+            summary = json.loads(line[len(SUMMARY_PREFIX) :])
+            continue
+        tail = [*tail[-40:], line.rstrip()]
+        if echo:
+            sys.stderr.write(line)
+    code = process.wait()
+    if code != 0 or summary is None:
+        errors = [t for t in tail if "Error" in t or "error" in t]
+        last = errors[-1] if errors else (tail[-1] if tail else "no output")
+        raise FmnistError(f"the pipeline failed (exit {code}): {last.strip()}")
+    return summary

@@ -1,0 +1,74 @@
+"""``fmnist stack up|down|status``: the local Prefect + MLflow + worker stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from fmnist.cli.app import app, settings
+
+stack_app = typer.Typer(help="Start, inspect and stop the local Prefect server, MLflow server and worker.")
+app.add_typer(stack_app, name="stack")
+
+StateDir = typer.Option(Path(".fmnist-stack"), "--state-dir", help="Where the stack keeps its state and logs.")
+
+
+@stack_app.command("up")
+def up_cmd(
+    ctx: typer.Context,
+    state_dir: Path = StateDir,
+    prefect_port: int = typer.Option(0, "--prefect-port", min=0, max=65535, help="0: a free port."),
+    mlflow_port: int = typer.Option(0, "--mlflow-port", min=0, max=65535, help="0: a free port."),
+    mlruns: Path = typer.Option(Path("mlruns"), "--mlruns", help="MLflow store (SQLite + artifacts)."),
+) -> None:
+    """Start a Prefect server, an MLflow server and a process worker on 127.0.0.1, and deploy prefect.yaml.
+
+    Example: fmnist stack up && prefect deployment run 'fmnist-pipeline/compare'
+    """
+    from fmnist.stack import StackConfig, project_dir, up
+
+    state = up(StackConfig(project_dir(), state_dir, mlruns, prefect_port, mlflow_port))
+    console = settings(ctx).console()
+    console.print(f"Prefect UI  {state.prefect_url}")
+    console.print(f"MLflow UI   {state.mlflow_url}")
+    console.print("To use it from this shell:")
+    console.print(f"  export PREFECT_API_URL={state.prefect_api_url} MLFLOW_TRACKING_URI={state.mlflow_url}")
+    console.print("  prefect deployment run 'fmnist-pipeline/compare' --param max_epochs=5")
+
+
+@stack_app.command("status")
+def status_cmd(ctx: typer.Context, state_dir: Path = StateDir, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show which stack processes run and the two UI URLs.
+
+    Example: fmnist stack status
+    """
+    from fmnist.stack import status
+
+    info = status(state_dir)
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    table = Table(title="fmnist stack" + ("" if info["running"] else " (not running)"))
+    table.add_column("process")
+    table.add_column("state")
+    for name, alive in info["processes"].items():  # type: ignore[union-attr]
+        table.add_row(name, "running" if alive else "stopped")
+    console = settings(ctx).console()
+    console.print(table)
+    if info["running"]:
+        console.print(f"Prefect UI  {info['prefect_ui']}\nMLflow UI   {info['mlflow_ui']}")
+
+
+@stack_app.command("down")
+def down_cmd(ctx: typer.Context, state_dir: Path = StateDir) -> None:
+    """Stop exactly the processes `fmnist stack up` started.
+
+    Example: fmnist stack down
+    """
+    from fmnist.stack import down
+
+    stopped = down(state_dir)
+    settings(ctx).console().print("stopped: " + (", ".join(stopped) or "nothing was running"))

@@ -1,0 +1,215 @@
+"""Typed configuration for the model and its training, and the named presets.
+
+Framework-neutral on purpose: one `ModelConfig` + `TrainConfig` drives both the Keras and the
+PyTorch trainer. Where the two frameworks have different defaults, a field set to ``None`` means
+"use this framework's own default" (the `seed` preset) and a number means "use exactly this in
+both" (the `parity` and `tuned` presets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Fashion-MNIST training-set pixel statistics on the 0..1 scale (used by `standardize`).
+FMNIST_MEAN = 0.2860
+FMNIST_STD = 0.3530
+
+Preprocessing = Literal["scale", "standardize"]
+Output = Literal["logits", "softmax"]
+Init = Literal["reference", "shared"]
+Optimizer = Literal["adam", "adamw"]
+Schedule = Literal["constant", "cosine", "onecycle"]
+BatchOrder = Literal["shared", "per_framework"]
+EpsilonPlacement = Literal["framework", "before_bias_correction"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: 784 → hidden… → 10, each hidden block Dense, ReLU, BatchNorm, Dropout.
+
+    Attributes:
+        hidden: widths of the hidden layers.
+        dropout: dropout rate after each hidden block (0.0 turns it off).
+        bn_momentum: weight of the *new* batch statistic in the running BatchNorm average
+            (PyTorch's convention; Keras's ``momentum`` is ``1 - bn_momentum``). ``None``: each
+            framework's default (PyTorch 0.1, Keras 0.99 ≙ 0.01 here).
+        bn_epsilon: BatchNorm epsilon; ``None``: each framework's default (PyTorch 1e-5, Keras 1e-3).
+        output: ``softmax`` makes the Keras model end in a softmax and train on probabilities (what
+            the reference study did); PyTorch always emits logits, as is idiomatic there.
+        init: ``reference``: what the reference study used in each framework (Keras He-normal
+            kernels, PyTorch's nn.Linear default); ``shared``: one set of numpy weights drawn from
+            the seed and loaded into both (see `fmnist.models.init_weights`).
+        preprocessing: ``scale`` is x/255; ``standardize`` is (x/255 - mean)/std.
+    """
+
+    n_inputs: int = 784
+    hidden: tuple[int, ...] = (128, 64, 32)
+    n_classes: int = 10
+    dropout: float = 0.2
+    bn_momentum: float | None = None
+    bn_epsilon: float | None = None
+    output: Output = "logits"
+    init: Init = "reference"
+    preprocessing: Preprocessing = "scale"
+    pixel_mean: float = FMNIST_MEAN
+    pixel_std: float = FMNIST_STD
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        lr: peak learning rate (the constant one for ``schedule="constant"``).
+        adam_epsilon: ``None``: each framework's default (PyTorch 1e-8, Keras 1e-7).
+        adam_epsilon_placement: Keras adds epsilon to sqrt(v) *before* the bias correction
+            (Kingma & Ba's "epsilon hat"), PyTorch after, which at step t makes Keras's epsilon
+            effectively 1/sqrt(1 - beta2^t) times larger (~30x at step 1). ``framework`` keeps each
+            one's own; ``before_bias_correction`` makes PyTorch do what Keras does (it rescales its
+            epsilon every step), so the same number means the same update in both.
+        weight_decay: decoupled (AdamW) weight decay; only used with ``optimizer="adamw"``.
+        schedule: per-step learning-rate schedule over ``max_epochs`` (see `fmnist.train.schedule`).
+        warmup_fraction: share of all steps spent warming up (``onecycle`` only).
+        batch_order: ``shared``: both frameworks see the same numpy permutation per (seed, epoch);
+            ``per_framework``: the permutation also depends on the framework (as two independent
+            scripts would).
+        patience: early stopping on validation loss; stop after this many epochs without a new best.
+        restore_best_weights: return the weights of the best-val-loss epoch (as Keras's
+            EarlyStopping option of that name), else those of the last epoch.
+        threads: CPU threads for the framework's op pool.
+    """
+
+    batch_size: int = 64
+    max_epochs: int = 30
+    patience: int = 5
+    restore_best_weights: bool = True
+    seed: int = 0
+    threads: int = 1
+    optimizer: Optimizer = "adam"
+    lr: float = 1e-3
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float | None = None
+    adam_epsilon_placement: EpsilonPlacement = "framework"
+    weight_decay: float = 0.0
+    schedule: Schedule = "constant"
+    warmup_fraction: float = 0.0
+    label_smoothing: float = 0.0
+    batch_order: BatchOrder = "shared"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named pair of configs."""
+
+    name: str
+    model: ModelConfig
+    train: TrainConfig
+    description: str = ""
+
+
+def _presets() -> dict[str, Preset]:
+    """Build the presets (a function, not a module global, so nothing can mutate them)."""
+    return {
+        # What the reference study ran: two independent scripts, each on its framework's defaults.
+        "seed": Preset(
+            name="seed",
+            model=ModelConfig(output="softmax", init="reference", preprocessing="scale"),
+            train=TrainConfig(batch_size=64, max_epochs=30, patience=5, batch_order="per_framework"),
+            description="reference study: framework defaults, x/255, Adam 1e-3, batch 64, early stop",
+        ),
+        # The confounders removed: same initial weights, batch order, BatchNorm and Adam constants,
+        # and the same loss formulation (logits + cross-entropy from logits). The constants are
+        # Keras's defaults (BN epsilon 1e-3, Adam epsilon 1e-7 added before bias correction): a
+        # small BN epsilon lets nearly dead ReLU units amplify float rounding by 1/sqrt(eps), and
+        # the two frameworks' float32 kernels round differently, so 1e-3 keeps them in step longer.
+        "parity": Preset(
+            name="parity",
+            model=ModelConfig(output="logits", init="shared", bn_momentum=0.01, bn_epsilon=1e-3, preprocessing="scale"),
+            train=TrainConfig(
+                batch_size=64,
+                max_epochs=30,
+                patience=5,
+                adam_epsilon=1e-7,
+                adam_epsilon_placement="before_bias_correction",
+                batch_order="shared",
+            ),
+            description="seed with every framework difference pinned to one value",
+        ),
+        # Same architecture trained better, inside a 60 s single-core budget (about 0.6 s/epoch
+        # in either framework on this machine's cores when idle, ~1 s when both run side by side):
+        # - standardised inputs: the first layer sees zero-mean, unit-variance pixels;
+        # - batch 256: 4x fewer optimizer steps, each closer to the single-core matmul peak, so an
+        #   epoch costs about half of a batch-64 epoch; BN batch statistics are less noisy too;
+        # - AdamW (decoupled weight decay 1e-4) + one-cycle LR (10% linear warm-up to 3e-3, then
+        #   cosine to ~0): a higher peak LR is safe after warm-up, and annealing to ~0 settles
+        #   the weights without early stopping having to pick among noisy epochs;
+        # - label smoothing 0.1: the network overfits the confusable shirt/T-shirt/pullover
+        #   classes; smoothing trades a little training fit for test accuracy;
+        # - a fixed 50-epoch budget: patience = epochs and the last (annealed) weights are kept,
+        #   because a 900-image validation split cannot rank epochs that differ by ~0.1%;
+        #   measured: 40 epochs with best-val restore gave 89.3%, 50 epochs annealed 89.6-89.7%.
+        # BN/Adam constants as in `parity`, so the two frameworks still train the same thing.
+        "tuned": Preset(
+            name="tuned",
+            model=ModelConfig(
+                output="logits", init="shared", bn_momentum=0.1, bn_epsilon=1e-3, preprocessing="standardize"
+            ),
+            train=TrainConfig(
+                batch_size=256,
+                max_epochs=50,
+                patience=50,
+                restore_best_weights=False,
+                optimizer="adamw",
+                lr=3e-3,
+                adam_epsilon=1e-7,
+                adam_epsilon_placement="before_bias_correction",
+                weight_decay=1e-4,
+                schedule="onecycle",
+                warmup_fraction=0.1,
+                label_smoothing=0.1,
+                batch_order="shared",
+            ),
+            description="same network: standardised inputs, batch 256, AdamW one-cycle, label smoothing",
+        ),
+    }
+
+
+def preset_names() -> tuple[str, ...]:
+    """Names accepted by `get_preset`."""
+    return tuple(_presets())
+
+
+def get_preset(name: str) -> Preset:
+    """Return the preset called ``name``; ValueError naming the valid ones otherwise."""
+    presets = _presets()
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(presets)}")
+    return presets[name]
+
+
+def flat_params(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, str | int | float]:
+    """Every config field as a flat ``model.x`` / ``train.y`` dict of loggable scalars."""
+    out: dict[str, str | int | float] = {}
+    for prefix, cfg in (("model", model_cfg), ("train", train_cfg)):
+        for name in cfg.__dataclass_fields__:
+            value = getattr(cfg, name)
+            if value is None:
+                value = "framework_default"
+            elif isinstance(value, tuple):
+                value = "-".join(str(v) for v in value)
+            out[f"{prefix}.{name}"] = value
+    return out
+
+
+__all__ = [
+    "FMNIST_MEAN",
+    "FMNIST_STD",
+    "ModelConfig",
+    "Preset",
+    "TrainConfig",
+    "flat_params",
+    "get_preset",
+    "preset_names",
+]

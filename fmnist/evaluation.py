@@ -1,0 +1,144 @@
+"""Evaluate the trained frameworks from what MLflow holds, and compare them with statistics.
+
+Each framework's best checkpoint and architecture are downloaded from its child run (so a broken artifact
+fails here, not in production), scored on ``train``, ``val``, ``test`` and ``official_test``; the metrics go to
+the child run, the comparison (table, confidence intervals, McNemar test, verdict, figures) to the parent run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.compare import build_comparison, display_name
+from fmnist.config import ModelConfig
+from fmnist.data.manifest import SPLIT_NAMES, read_manifest
+from fmnist.data.parquet import read_split
+from fmnist.experiment import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT, trainer
+from fmnist.figures import confusion_matrix_png, disagreement_gallery_png, learning_curves_png, per_class_f1_png
+from fmnist.metrics import SplitMetrics, evaluate_predictions
+from fmnist.stats import bootstrap_accuracy_ci, bootstrap_difference_ci, mcnemar_exact
+from fmnist.tracking import Tracker
+
+# The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best
+# weights on those two splits is logged as train_eval/... and val_eval/... so the curves stay clean.
+EVAL_PREFIX = {"train": "train_eval", "val": "val_eval", "test": "test", "official_test": "official_test"}
+CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of one evaluation, small and JSON-friendly."""
+
+    accuracy: dict[str, dict[str, float]]  # framework → split → accuracy
+    verdict: str
+    markdown: str
+    metrics: dict[str, float]
+    artifacts: list[str]
+
+
+def model_config_from_json(text: str) -> ModelConfig:
+    """Rebuild a ModelConfig from its JSON artifact."""
+    fields = json.loads(text)
+    fields["hidden"] = tuple(fields["hidden"])
+    return ModelConfig(**fields)
+
+
+def load_best_model(tracker: Tracker, run_id: str, framework: str, workdir: Path) -> tuple[Any, ModelConfig]:
+    """Download a child run's best checkpoint and architecture and load the model."""
+    ckpt_dir = tracker.download_artifact(run_id, BEST_CHECKPOINT_DIR, workdir / framework)
+    config = tracker.download_artifact(run_id, MODEL_CONFIG_ARTIFACT, workdir / framework)
+    model_cfg = model_config_from_json(config.read_text())
+    files = sorted(p for p in ckpt_dir.iterdir() if p.is_file())
+    if len(files) != 1:
+        raise FileNotFoundError(f"run {run_id}: expected one file under {BEST_CHECKPOINT_DIR}, found {files}")
+    return trainer(framework).load_checkpoint(files[0], model_cfg), model_cfg
+
+
+def evaluate(
+    tracker: Tracker,
+    parent_run_id: str,
+    child_runs: Mapping[str, str],
+    split_dir: Path,
+    *,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> Evaluation:
+    """Score every framework of ``child_runs`` (framework → run id) and log the comparison on the parent."""
+    read_manifest(split_dir)  # verifies the split files before they are used
+    data = {name: read_split(Path(split_dir) / f"{name}.parquet") for name in SPLIT_NAMES}
+    results: dict[str, dict[str, SplitMetrics]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for framework, run_id in child_runs.items():
+            model, model_cfg = load_best_model(tracker, run_id, framework, Path(tmp))
+            module = trainer(framework)
+            results[framework] = {
+                split: evaluate_predictions(labels, module.predict_proba(model, pixels, model_cfg))
+                for split, (pixels, labels) in data.items()
+            }
+            flat: dict[str, float] = {}
+            for split, metrics in results[framework].items():
+                flat.update(metrics.as_flat(EVAL_PREFIX[split]))
+            tracker.log_metrics(run_id, flat)
+    accuracy = {fw: {f"{s}/acc": m.accuracy for s, m in res.items()} for fw, res in results.items()}
+    artifacts = _log_figures(tracker, parent_run_id, child_runs, results, data["official_test"])
+    if len(results) < 2:
+        tracker.flush()
+        only = next(iter(accuracy))
+        line = f"{display_name(only)} only: official test accuracy {100 * accuracy[only]['official_test/acc']:.2f}%"
+        return Evaluation(accuracy, line, line + "\n", {}, artifacts)
+
+    name_a, name_b = list(results)[:2]
+    labels = data["official_test"][1]
+    correct = {fw: results[fw]["official_test"].predictions == labels for fw in (name_a, name_b)}
+    ci = {fw: bootstrap_accuracy_ci(c, n_boot=n_boot, seed=seed) for fw, c in correct.items()}
+    diff = bootstrap_difference_ci(correct[name_a], correct[name_b], n_boot=n_boot, seed=seed)
+    comparison = build_comparison(accuracy, ci, diff, mcnemar_exact(correct[name_a], correct[name_b]), (name_a, name_b))
+    markdown = comparison.to_markdown()
+    tracker.log_metrics(parent_run_id, comparison.metrics())
+    tracker.log_text(parent_run_id, markdown, "comparison/comparison.md")
+    tracker.log_text(parent_run_id, comparison.to_html(), "comparison/comparison.html")
+    tracker.set_tags(parent_run_id, {"verdict": comparison.verdict})
+    tracker.flush()
+    return Evaluation(accuracy, comparison.verdict, markdown, comparison.metrics(), artifacts)
+
+
+def _log_figures(
+    tracker: Tracker,
+    parent_run_id: str,
+    child_runs: Mapping[str, str],
+    results: Mapping[str, Mapping[str, SplitMetrics]],
+    official_test: tuple[np.ndarray, np.ndarray],
+) -> list[str]:
+    figures = {
+        f"figures/confusion_{fw}.png": confusion_matrix_png(
+            res["official_test"].confusion, f"{display_name(fw)}: official test confusion matrix"
+        )
+        for fw, res in results.items()
+    }
+    figures["figures/per_class_f1.png"] = per_class_f1_png(
+        {display_name(fw): res["official_test"].f1 for fw, res in results.items()}
+    )
+    figures["figures/learning_curves.png"] = learning_curves_png(
+        {display_name(fw): {k: tracker.metric_history(run, k) for k in CURVES} for fw, run in child_runs.items()}
+    )
+    if len(results) >= 2:
+        a, b = list(results)[:2]
+        pixels, labels = official_test
+        figures["figures/disagreements.png"] = disagreement_gallery_png(
+            pixels, labels, results[a]["official_test"].predictions, results[b]["official_test"].predictions,
+            display_name(a), display_name(b),
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, png in figures.items():
+            path = Path(tmp) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+        tracker.log_artifact(parent_run_id, Path(tmp) / "figures", "figures")
+    return sorted(figures)

@@ -1,0 +1,170 @@
+"""One framework's training, tracked: the function the ``train`` task and ``fmnist train`` call.
+
+It ties the pieces together without knowing either framework: read the verified splits, open (or reopen, to
+resume) the framework's child run, log params and inputs, train with a callback that logs each epoch's metrics
+and checkpoint, then log the best checkpoint and the servable model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from fmnist.config import ModelConfig, TrainConfig, flat_params
+from fmnist.data.manifest import read_manifest
+from fmnist.errors import FmnistError
+from fmnist.tracking import Tracker, environment_params
+from fmnist.train.data import load_train_data
+from fmnist.train.types import EpochMetrics
+
+Framework = Literal["keras", "torch"]
+FRAMEWORKS: tuple[Framework, ...] = ("keras", "torch")
+# The line `python -m flows.run` prints its JSON summary behind, for `fmnist run` to find among the logs.
+SUMMARY_PREFIX = "FMNIST_SUMMARY "
+MODEL_CONFIG_ARTIFACT = "model_config.json"
+BEST_CHECKPOINT_DIR = "checkpoints/best"
+_MODULES = {"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a tracked training leaves behind, small enough to pass between processes."""
+
+    framework: str
+    run_id: str
+    model_uri: str
+    best_epoch: int
+    stopped_epoch: int
+    final_metrics: dict[str, float]
+    best_checkpoint: str
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def trainer(framework: str) -> Any:
+    """The module (``keras_fit`` or ``torch_loop``) whose ``fit`` trains ``framework``."""
+    if framework not in _MODULES:
+        raise FmnistError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
+    return importlib.import_module(_MODULES[framework])
+
+
+def train_framework(
+    framework: str,
+    split_dir: Path,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    tracker: Tracker,
+    parent_run_id: str,
+    checkpoint_root: Path,
+    preset: str = "custom",
+    on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+) -> TrainSummary:
+    """Train ``framework`` on the splits in ``split_dir`` inside its child run of ``parent_run_id``.
+
+    Checkpoints go to ``checkpoint_root/<parent_run_id>/<framework>``; if that folder holds an interrupted
+    training, it resumes there and keeps logging into the same child run.
+    """
+    module = trainer(framework)
+    started = time.perf_counter()
+    manifest = read_manifest(split_dir)
+    data = load_train_data(split_dir)
+    loaded = time.perf_counter()
+
+    run_id = tracker.start_child(parent_run_id, framework)
+    tracker.log_params(
+        run_id,
+        {
+            **flat_params(model_cfg, train_cfg),
+            **environment_params(),
+            "preset": preset,
+            "seed": train_cfg.seed,
+            "threads": train_cfg.threads,
+            "data.manifest_sha256": manifest.sha256,
+            "data.split_seed": manifest.seed,
+            "data.train_rows": manifest.splits["train"].rows,
+            "data.val_rows": manifest.splits["val"].rows,
+        },
+    )
+    tracker.log_split_inputs(run_id, split_dir, manifest)
+    # The architecture next to the checkpoints, so `evaluate` can rebuild the model from MLflow alone.
+    tracker.log_text(run_id, json.dumps(asdict(model_cfg), indent=1), MODEL_CONFIG_ARTIFACT)
+    checkpoint_dir = Path(checkpoint_root) / parent_run_id / framework
+
+    def log_epoch(metrics: EpochMetrics) -> None:
+        tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
+        if metrics.checkpoint_path:
+            # A checkpoint may be several files (Keras: weights + optimizer state), all named epoch-NNN.*
+            stem = Path(metrics.checkpoint_path).name.split(".")[0]
+            for path in sorted(Path(metrics.checkpoint_path).parent.glob(stem + ".*")):
+                tracker.log_artifact(run_id, path, "checkpoints")
+        if on_epoch_end is not None:
+            on_epoch_end(metrics)
+
+    try:
+        result = module.fit(data, model_cfg, train_cfg, on_epoch_end=log_epoch, checkpoint_dir=checkpoint_dir)
+    except BaseException:
+        tracker.flush()
+        tracker.end_run(run_id, "KILLED")
+        raise
+    trained = time.perf_counter()
+
+    tracker.log_params(run_id, result.params)
+    best = result.history[result.best_epoch - 1] if result.history else None
+    final = dict(best.as_dict()) if best else {}
+    tracker.log_metrics(run_id, {"best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch})
+    tracker.set_tags(run_id, {"best_checkpoint": f"checkpoints/{Path(result.best_checkpoint).name}"})
+    tracker.log_artifact(run_id, Path(result.best_checkpoint), BEST_CHECKPOINT_DIR)
+    model_uri = tracker.log_model(run_id, framework, Path(result.best_checkpoint), model_cfg)
+    tracker.end_run(run_id)
+    done = time.perf_counter()
+    return TrainSummary(
+        framework=framework,
+        run_id=run_id,
+        model_uri=model_uri,
+        best_epoch=result.best_epoch,
+        stopped_epoch=result.stopped_epoch,
+        final_metrics=final,
+        best_checkpoint=str(result.best_checkpoint),
+        seconds=done - started,
+        timings={"load": loaded - started, "train": trained - loaded, "log_model": done - trained},
+    )
+
+
+def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """``train_cfg`` with the non-None overrides applied (CLI options and flow parameters)."""
+    return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def train_preset(
+    framework: str,
+    split_dir: Path,
+    preset: str,
+    *,
+    parent_run_id: str,
+    checkpoint_root: Path,
+    tracking_uri: str,
+    experiment: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+) -> TrainSummary:
+    """`train_framework` from picklable arguments: the entry point of a training in its own process."""
+    from fmnist.config import get_preset
+
+    chosen = get_preset(preset)
+    return train_framework(
+        framework,
+        split_dir,
+        chosen.model,
+        with_overrides(chosen.train, **(overrides or {})),
+        tracker=Tracker(tracking_uri, experiment),
+        parent_run_id=parent_run_id,
+        checkpoint_root=checkpoint_root,
+        preset=preset,
+        on_epoch_end=on_epoch_end,
+    )

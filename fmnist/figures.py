@@ -1,0 +1,174 @@
+"""The report's figures, rendered to PNG bytes: confusion matrix, per-class F1, learning curves, disagreements.
+
+Each function builds its own `matplotlib.figure.Figure` and renders it with the Agg canvas instead of going
+through pyplot: no global figure registry to leak or to share between the threads Prefect runs tasks in,
+and no `matplotlib.use` call that would switch the backend of whoever imports us. The caller decides where
+the bytes go (an MLflow artifact, a file); nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from fmnist.classes import CLASS_NAMES, NUM_CLASSES, NUM_PIXELS
+from fmnist.errors import FmnistError
+
+DPI = 80  # small on purpose: the figures are read on screen, and rendering stays well under a second
+SHORT_NAMES: tuple[str, ...] = (
+    "T-shirt",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Boot",
+)
+LEARNING_METRICS: tuple[str, ...] = ("train/loss", "val/loss", "train/acc", "val/acc")
+_GALLERY_COLUMNS = 8
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    # No "Software"/date metadata, so the same figure gives the same bytes on every run.
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def confusion_matrix_png(cm: np.ndarray, title: str) -> bytes:
+    """A 10x10 confusion matrix (rows: true class, columns: predicted) with the count in every cell."""
+    cm = np.asarray(cm)
+    if cm.shape != (NUM_CLASSES, NUM_CLASSES):
+        raise FmnistError(f"confusion matrix must be {NUM_CLASSES}x{NUM_CLASSES}, got {cm.shape}")
+    fig = Figure(figsize=(8, 7), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(cm, cmap="Blues")
+    threshold = cm.max() / 2.0
+    for i in range(NUM_CLASSES):
+        for j in range(NUM_CLASSES):
+            # White on dark cells, black on light ones, so every count stays readable.
+            color = "white" if cm[i, j] > threshold else "black"
+            ax.text(j, i, f"{cm[i, j]:g}", ha="center", va="center", fontsize=8, color=color)
+    ticks = range(NUM_CLASSES)
+    ax.set_xticks(ticks, CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(ticks, CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def per_class_f1_png(f1_by_framework: Mapping[str, Sequence[float]]) -> bytes:
+    """Grouped bars of per-class F1: one group per class, the frameworks side by side within it."""
+    if not f1_by_framework:
+        raise FmnistError("per_class_f1_png needs at least one framework")
+    for name, values in f1_by_framework.items():
+        if len(values) != NUM_CLASSES:
+            raise FmnistError(f"{name}: expected {NUM_CLASSES} F1 values, got {len(values)}")
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(NUM_CLASSES)
+    width = 0.8 / len(f1_by_framework)
+    for k, (name, values) in enumerate(f1_by_framework.items()):
+        ax.bar(x - 0.4 + width * (k + 0.5), values, width, label=name)
+    ax.set_xticks(x, CLASS_NAMES, rotation=30, ha="right")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel("F1")
+    ax.set_title("Per-class F1 on the official test set")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def learning_curves_png(histories: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]]) -> bytes:
+    """Loss and accuracy per epoch, frameworks overlaid (one colour each), train dashed and val solid.
+
+    ``histories[framework][metric]`` is ``[(epoch, value), ...]`` for `LEARNING_METRICS`; missing metrics are
+    left out of the plot.
+    """
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    colors = [f"C{i}" for i in range(10)]
+    for k, (framework, metrics) in enumerate(histories.items()):
+        for metric in LEARNING_METRICS:
+            points = metrics.get(metric)
+            if not points:
+                continue
+            split, kind = metric.split("/")
+            epochs, values = zip(*sorted(points), strict=True)
+            ax = ax_loss if kind == "loss" else ax_acc
+            style = "--" if split == "train" else "-"
+            ax.plot(epochs, values, style, color=colors[k % 10], marker=".", label=f"{framework} {split}")
+    for ax, kind in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(kind)
+        ax.set_title(kind)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    return _png(fig)
+
+
+def _as_images(images: np.ndarray) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.ndim == 2 and arr.shape[1] == NUM_PIXELS:
+        return arr.reshape(-1, 28, 28)
+    if arr.ndim == 3 and arr.shape[1:] == (28, 28):
+        return arr
+    raise FmnistError(f"images must have shape (N, 784) or (N, 28, 28), got {arr.shape}")
+
+
+def disagreement_gallery_png(
+    images: np.ndarray,
+    labels: np.ndarray,
+    preds_a: np.ndarray,
+    preds_b: np.ndarray,
+    name_a: str,
+    name_b: str,
+    max_images: int = 40,
+) -> bytes:
+    """The first ``max_images`` images where the predictions differ, each titled true class / A / B.
+
+    The images may be the whole test set or only the disagreements; rows where the two predictions agree
+    are skipped either way. With no disagreement the figure says so.
+    """
+    pixels = _as_images(images)
+    labels, preds_a, preds_b = (np.asarray(v).reshape(-1) for v in (labels, preds_a, preds_b))
+    if not len(pixels) == len(labels) == len(preds_a) == len(preds_b):
+        raise FmnistError(
+            f"images, labels and predictions must have the same length, got "
+            f"{len(pixels)}, {len(labels)}, {len(preds_a)}, {len(preds_b)}"
+        )
+    differ = np.flatnonzero(preds_a != preds_b)
+    shown = differ[:max_images]
+    if len(shown) == 0:
+        fig = Figure(figsize=(6, 2))
+        fig.text(0.5, 0.5, f"no disagreements between {name_a} and {name_b}", ha="center", va="center", fontsize=14)
+        return _png(fig)
+    n_rows = -(-len(shown) // _GALLERY_COLUMNS)
+    height = 1.9 * n_rows + 0.9  # inches: rows of image + 3-line title, plus the headline
+    # A fixed grid instead of constrained layout: solving the layout for 40 titled axes takes over a second.
+    fig = Figure(figsize=(1.5 * _GALLERY_COLUMNS, height))
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1 / height, top=1.0 - 0.85 / height, hspace=0.55, wspace=0.1)
+    axes = fig.subplots(n_rows, _GALLERY_COLUMNS, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, i in zip(axes, shown, strict=False):
+        ax.imshow(pixels[i], cmap="gray_r", vmin=0, vmax=255)
+        title = (
+            f"true {SHORT_NAMES[labels[i]]}\n{name_a}: {SHORT_NAMES[preds_a[i]]}\n{name_b}: {SHORT_NAMES[preds_b[i]]}"
+        )
+        ax.set_title(title, fontsize=7)
+    shown_text = "all shown" if len(shown) == len(differ) else f"first {len(shown)} shown"
+    fig.suptitle(
+        f"{name_a} and {name_b} disagree on {len(differ)} images; {shown_text}", y=1.0 - 0.1 / height, va="top"
+    )
+    return _png(fig)

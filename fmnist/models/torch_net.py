@@ -1,0 +1,63 @@
+"""The network in PyTorch (architecture only; the Keras mirror is `keras_net`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fmnist.config import ModelConfig
+from fmnist.models.init_weights import initial_weights
+
+# PyTorch's own BatchNorm1d defaults, used when the config leaves them to the framework.
+TORCH_BN_MOMENTUM = 0.1
+TORCH_BN_EPSILON = 1e-5
+
+
+def bn_settings(model_cfg: ModelConfig) -> tuple[float, float]:
+    """(momentum, epsilon) as passed to nn.BatchNorm1d."""
+    momentum = TORCH_BN_MOMENTUM if model_cfg.bn_momentum is None else model_cfg.bn_momentum
+    epsilon = TORCH_BN_EPSILON if model_cfg.bn_epsilon is None else model_cfg.bn_epsilon
+    return momentum, epsilon
+
+
+class Net(nn.Module):
+    """784 → hidden… → logits; each hidden block Linear, ReLU, BatchNorm1d, Dropout."""
+
+    def __init__(self, model_cfg: ModelConfig) -> None:
+        super().__init__()
+        momentum, epsilon = bn_settings(model_cfg)
+        layers: list[nn.Module] = []
+        fan_in = model_cfg.n_inputs
+        for width in model_cfg.hidden:
+            layers += [
+                nn.Linear(fan_in, width),
+                nn.ReLU(),
+                nn.BatchNorm1d(width, momentum=momentum, eps=epsilon),
+                nn.Dropout(model_cfg.dropout),
+            ]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, model_cfg.n_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def build_model(model_cfg: ModelConfig, seed: int) -> Net:
+    """A freshly initialised network; the global torch RNG is left untouched."""
+    # fork_rng: nn.Linear draws its default init from the global generator.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = Net(model_cfg)
+    if model_cfg.init == "shared":
+        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for linear, w in zip(linears, initial_weights(model_cfg, seed), strict=True):
+                linear.weight.copy_(torch.from_numpy(w.kernel.T.copy()))
+                linear.bias.copy_(torch.from_numpy(w.bias))
+    return net
+
+
+def count_params(net: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -1,0 +1,175 @@
+"""How sure we are that one framework beats the other: bootstrap intervals, McNemar's test, seed spread.
+
+Everything works on per-image correctness vectors (``predictions == labels``, one bool per official test
+image) or on per-seed accuracies, so it knows nothing about models.
+
+The bootstrap resamples counts rather than indices. Accuracy depends only on how many correct items a
+resample holds, and drawing n items with replacement from a vector with k correct items gives a
+Binomial(n, k/n) count; for a paired difference, the four (a, b) outcome cells are Multinomial(n, shares).
+That is the percentile bootstrap exactly (not an approximation), it takes O(n_boot) memory, and 10,000
+resamples of 10,000 images take about a millisecond.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sp
+
+from fmnist.errors import FmnistError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its two-sided ``level`` confidence interval (same units as the estimate)."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float = 0.95
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Discordant pairs and the exact two-sided p-value.
+
+    ``b``: items A got right and B got wrong; ``c``: items A got wrong and B got right.
+    """
+
+    b: int
+    c: int
+    p_value: float
+
+
+def _as_correct(correct: np.ndarray, name: str = "correct") -> np.ndarray:
+    arr = np.asarray(correct)
+    if arr.ndim != 1 or arr.size == 0:
+        raise FmnistError(f"{name} must be a non-empty 1-D vector, got shape {arr.shape}")
+    if arr.dtype != np.bool_:
+        if not np.issubdtype(arr.dtype, np.integer) or not np.isin(arr, (0, 1)).all():
+            raise FmnistError(f"{name} must hold booleans (prediction == label), got {arr.dtype}")
+        arr = arr.astype(bool)
+    return arr
+
+
+def _as_pair(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_correct(correct_a, "correct_a"), _as_correct(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise FmnistError(f"paired vectors must score the same items, got lengths {a.size} and {b.size}")
+    return a, b
+
+
+def _check_bootstrap_args(n_boot: int, level: float) -> None:
+    if n_boot < 1:
+        raise FmnistError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0.0 < level < 1.0:
+        raise FmnistError(f"level must be between 0 and 1, got {level}")
+
+
+def _percentile_interval(estimate: float, resampled: np.ndarray, level: float) -> Interval:
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(resampled, [tail, 1.0 - tail])
+    return Interval(estimate=estimate, low=float(low), high=float(high), level=level)
+
+
+def bootstrap_accuracy_ci(correct: np.ndarray, n_boot: int = 10_000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Percentile-bootstrap interval of the accuracy ``mean(correct)`` (fractions, 0..1)."""
+    _check_bootstrap_args(n_boot, level)
+    arr = _as_correct(correct)
+    n, k = arr.size, int(arr.sum())
+    counts = np.random.default_rng(seed).binomial(n, k / n, size=n_boot)
+    return _percentile_interval(k / n, counts / n, level)
+
+
+def bootstrap_difference_ci(
+    correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+) -> Interval:
+    """Paired percentile-bootstrap interval of ``acc(b) - acc(a)``: each resample keeps images' pairs together."""
+    _check_bootstrap_args(n_boot, level)
+    a, b = _as_pair(correct_a, correct_b)
+    n = a.size
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    # Only the discordant cells move the difference; the two concordant cells are pooled into one.
+    shares = np.array([only_a, only_b, n - only_a - only_b]) / n
+    cells = np.random.default_rng(seed).multinomial(n, shares, size=n_boot)
+    return _percentile_interval((only_b - only_a) / n, (cells[:, 1] - cells[:, 0]) / n, level)
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
+    """Exact McNemar test: a two-sided binomial test of the discordant pairs against 50/50."""
+    a, b = _as_pair(correct_a, correct_b)
+    n_b, n_c = int((a & ~b).sum()), int((~a & b).sum())
+    # With no discordant pair there is no evidence either way (binomtest rejects n=0).
+    p = 1.0 if n_b + n_c == 0 else float(sp.binomtest(n_b, n_b + n_c, 0.5).pvalue)
+    return McNemarResult(b=n_b, c=n_c, p_value=p)
+
+
+def _as_values(values: Sequence[float], name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise FmnistError(f"{name} must be a non-empty list of finite numbers, got {list(values)!r}")
+    return arr
+
+
+def seed_summary(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) of per-seed values; the std of one value is 0."""
+    arr = _as_values(values, "values")
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return float(arr.mean()), std
+
+
+def _seed_differences(acc_a: Sequence[float], acc_b: Sequence[float]) -> np.ndarray:
+    a, b = _as_values(acc_a, "acc_a"), _as_values(acc_b, "acc_b")
+    if a.size != b.size or a.size < 2:
+        raise FmnistError(f"need the same seeds for both frameworks, at least 2; got {a.size} and {b.size}")
+    return b - a
+
+
+def difference_ci_across_seeds(acc_a: Sequence[float], acc_b: Sequence[float], level: float = 0.95) -> Interval:
+    """Student-t interval of the mean paired difference ``acc_b[i] - acc_a[i]`` over seeds ``i``."""
+    if not 0.0 < level < 1.0:
+        raise FmnistError(f"level must be between 0 and 1, got {level}")
+    d = _seed_differences(acc_a, acc_b)
+    mean = float(d.mean())
+    half = float(sp.t.ppf(0.5 + level / 2.0, df=d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level)
+
+
+def paired_t_p_value(acc_a: Sequence[float], acc_b: Sequence[float]) -> float:
+    """Two-sided paired t-test p-value across seeds (the multi-seed counterpart of McNemar's test)."""
+    d = _seed_differences(acc_a, acc_b)
+    if d.std(ddof=1) == 0.0:
+        # t is 0/0 or ±inf here; scipy returns NaN. Identical differences are either all zero or all one way.
+        return 1.0 if d[0] == 0.0 else 0.0
+    return float(sp.ttest_1samp(d, 0.0).pvalue)
+
+
+def _format_p(p: float) -> str:
+    if p < 0.001:
+        return "p<0.001"
+    return f"p={p:#.2g}"  # '#' keeps the trailing zero: 0.50, 1.0
+
+
+def _pt(fraction: float, signed: bool = False) -> str:
+    value = round(fraction * 100.0, 1) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def verdict(name_a: str, name_b: str, diff: Interval, p_value: float, alpha: float = 0.05) -> str:
+    """One line: ``"B vs A: +0.3 pt, 95% CI [-0.2, 0.8], p=0.21: no significant difference"``.
+
+    ``diff`` is acc(b) - acc(a) as a fraction; it is shown in percentage points.
+    """
+    if math.isnan(p_value) or not 0.0 <= p_value <= 1.0:
+        raise FmnistError(f"p_value must be in [0, 1], got {p_value}")
+    if p_value < alpha and diff.estimate > 0:
+        outcome = f"{name_b} better"
+    elif p_value < alpha and diff.estimate < 0:
+        outcome = f"{name_a} better"
+    else:
+        outcome = "no significant difference"
+    ci = f"{diff.level * 100:g}% CI [{_pt(diff.low)}, {_pt(diff.high)}]"
+    return f"{name_b} vs {name_a}: {_pt(diff.estimate, signed=True)} pt, {ci}, {_format_p(p_value)}: {outcome}"

@@ -1,0 +1,61 @@
+"""The JSON summary of one pipeline execution (what ``fmnist run --json`` prints last)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fmnist.data.manifest import read_manifest
+from fmnist.evaluation import Evaluation
+from fmnist.experiment import TrainSummary
+from fmnist.registration import Registration
+
+
+def pipeline_summary(
+    parent_run_id: str,
+    tracking_uri: str,
+    split_dir: Path,
+    trained: Mapping[str, TrainSummary],
+    evaluation: Evaluation,
+    registrations: Sequence[Registration],
+) -> dict[str, Any]:
+    """Everything a script needs to find the results again: runs, metrics, splits and registered versions."""
+    manifest = read_manifest(split_dir, verify=False)
+    frameworks: dict[str, Any] = {}
+    for fw, s in trained.items():
+        acc = evaluation.accuracy.get(fw, {})
+        own = [r for r in registrations if r.name.endswith(f"-{fw}")]
+        frameworks[fw] = {
+            "run_id": s.run_id,
+            "model_uri": s.model_uri,
+            "best_epoch": s.best_epoch,
+            "stopped_epoch": s.stopped_epoch,
+            "train_seconds": s.timings.get("train"),
+            "metrics": {key: acc.get(key) for key in ("train/acc", "val/acc", "test/acc", "official_test/acc")},
+            "registered": [_registration(r) for r in own],
+        }
+    return {
+        "parent_run_id": parent_run_id,
+        "tracking_uri": tracking_uri,
+        "splits": {
+            name: {"path": str(Path(split_dir) / info.file), "rows": info.rows, "sha256": info.sha256}
+            for name, info in manifest.splits.items()
+        },
+        "frameworks": frameworks,
+        "verdict": evaluation.verdict,
+        "comparison_markdown": evaluation.markdown,
+        "registered": [_registration(r) for r in registrations],
+    }
+
+
+def _registration(r: Registration) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "version": r.version,
+        "framework": r.framework,
+        "aliases": r.aliases,
+        "promoted": r.promoted,
+        "reason": r.reason,
+        "official_test_acc": r.official_test_acc,
+    }

@@ -1,0 +1,319 @@
+"""Everything that talks to MLflow. No other module of fmnist imports mlflow.
+
+Runs are addressed by id through an :class:`MlflowClient`, never through the fluent API's "active run", so a
+trainer in another process (or a resumed one) logs into exactly the run it was given.
+
+Layout: one experiment (``fmnist-pipeline`` unless ``FMNIST_EXPERIMENT`` says otherwise); one parent run per
+pipeline execution; one child run per framework (tag ``framework``), nested under it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.models import ModelSignature
+from mlflow.types import Schema, TensorSpec
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from fmnist.config import ModelConfig
+from fmnist.data.manifest import Manifest
+
+EXPERIMENT_ENV = "FMNIST_EXPERIMENT"
+DEFAULT_EXPERIMENT = "fmnist-pipeline"
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI``, else a local store: SQLite in ``<root>/mlruns/mlflow.db``."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    store = (root or Path.cwd()).absolute() / "mlruns"
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def _local_artifact_root(uri: str) -> str | None:
+    # A SQLite store keeps artifacts beside it (mlruns/artifacts); a server decides for itself.
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+    return None
+
+
+class Tracker:
+    """A tracking store and experiment, with the handful of operations the pipeline needs."""
+
+    def __init__(self, uri: str | None = None, experiment: str | None = None) -> None:
+        self.uri = uri or tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        name = experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                self.experiment_id = self.client.create_experiment(
+                    name, artifact_location=_local_artifact_root(self.uri)
+                )
+            except mlflow.exceptions.MlflowException:  # created concurrently by another process
+                self.experiment_id = self.client.get_experiment_by_name(name).experiment_id
+        else:
+            self.experiment_id = found.experiment_id
+
+    # Runs ---------------------------------------------------------------------------------------------------
+    def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """Create the parent run of one pipeline execution; return its id."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
+        return run.info.run_id
+
+    def start_child(self, parent_id: str, framework: str, tags: Mapping[str, str] | None = None) -> str:
+        """The child run of ``framework`` under ``parent_id``: the existing one (resume) or a new one."""
+        existing = self.find_child(parent_id, framework)
+        if existing is not None:
+            self.client.update_run(existing, status="RUNNING")
+            return existing
+        all_tags = {MLFLOW_PARENT_RUN_ID: parent_id, "framework": framework, **(tags or {})}
+        run = self.client.create_run(self.experiment_id, run_name=framework, tags=all_tags)
+        return run.info.run_id
+
+    def find_child(self, parent_id: str, framework: str) -> str | None:
+        """The id of ``framework``'s child run under ``parent_id``, if there is one."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.framework = '{framework}'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """Mark a run finished (or ``FAILED``/``KILLED``), after any pending asynchronous logging."""
+        mlflow.flush_async_logging()
+        self.client.set_terminated(run_id, status=status)
+
+    def run_name(self, run_id: str) -> str:
+        return self.client.get_run(run_id).data.tags.get(MLFLOW_RUN_NAME, run_id)
+
+    # Params, tags, metrics ------------------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Log params in one batch; a param already logged with the same value is left alone (resume)."""
+        logged = self.client.get_run(run_id).data.params
+        fresh = [
+            Param(key, str(value)[:MAX_PARAM_LENGTH])
+            for key, value in params.items()
+            if logged.get(key) != str(value)[:MAX_PARAM_LENGTH]
+        ]
+        for i in range(0, len(fresh), 100):  # MLflow accepts at most 100 params per batch
+            self.client.log_batch(run_id, params=fresh[i : i + 100])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log a dict of metrics at ``step`` in one asynchronous batch: training never waits for the store."""
+        ts = _now_ms()
+        batch = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
+        self.client.log_batch(run_id, metrics=batch, synchronous=False)
+
+    def flush(self) -> None:
+        """Wait until every asynchronous batch has reached the store."""
+        mlflow.flush_async_logging()
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self.client.get_metric_history(run_id, key)]
+
+    # Artifacts and datasets -----------------------------------------------------------------------------------
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        """Upload a file or a folder into the run's artifacts."""
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(run_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def download_artifact(self, run_id: str, artifact_path: str, dst: Path) -> Path:
+        dst.mkdir(parents=True, exist_ok=True)
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+
+    def log_split_inputs(self, run_id: str, split_dir: Path, manifest: Manifest) -> None:
+        """Record each Parquet split as an input dataset of the run (by reference, with its sha256)."""
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = []
+        for name, info in manifest.splits.items():
+            with warnings.catch_warnings():
+                # file:// matches two equivalent registered source types; MLflow warns and picks one.
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source((Path(split_dir).absolute() / info.file).as_uri())
+            dataset = MetaDataset(
+                source=source,
+                name=f"fmnist-{name}",
+                digest=info.sha256[:16],
+            )
+            tags = [InputTag("mlflow.data.context", name)]
+            inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags))
+        self.client.log_inputs(run_id, datasets=inputs)
+
+    # Models -----------------------------------------------------------------------------------------------
+    def log_model(self, run_id: str, framework: str, weights: Path, model_cfg: ModelConfig, name: str = "model") -> str:
+        """Log a pyfunc model that takes raw pixels and returns the 10 class probabilities; return its URI."""
+        import fmnist
+
+        signature = ModelSignature(
+            inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, 784))]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 10))]),
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            config_path = Path(tmp) / "model_config.json"
+            import json
+
+            config_path.write_text(json.dumps(asdict(model_cfg)))
+            mlflow.set_tracking_uri(self.uri)
+            mlflow.set_registry_uri(self.uri)
+            with mlflow.start_run(run_id=run_id, nested=True):
+                info = mlflow.pyfunc.log_model(
+                    name=name,
+                    python_model=PixelClassifier(framework),
+                    artifacts={"weights": str(weights), "model_config": str(config_path)},
+                    code_paths=[str(Path(fmnist.__file__).parent)],
+                    signature=signature,
+                    input_example=np.zeros((2, 784), dtype=np.uint8),
+                    pip_requirements=pip_requirements(framework),
+                )
+            # start_run's context manager ended the run; the caller decides when it is finished.
+            self.client.update_run(run_id, status="RUNNING")
+        return info.model_uri
+
+    # Registry ---------------------------------------------------------------------------------------------
+    def register(self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None) -> str:
+        """Register a logged model as a new version of ``name`` (created on first use); return the version."""
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()})
+        return str(version.version)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` points at, or None (no such model or alias)."""
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except mlflow.exceptions.MlflowException:
+            return None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(name, version).tags)
+
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))
+
+    def version_source_run(self, name: str, version: str) -> str:
+        """The run that produced a registered version."""
+        return str(self.client.get_model_version(name, version).run_id)
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Every alias of ``name`` and the version it points at."""
+        try:
+            return {k: str(v) for k, v in self.client.get_registered_model(name).aliases.items()}
+        except mlflow.exceptions.MlflowException:
+            return {}
+
+
+def pip_requirements(framework: str) -> list[str]:
+    """Pinned requirements of a logged model: what its predict imports, at the versions it was trained with."""
+    from importlib.metadata import version
+
+    base = ["numpy", "pyarrow", "pandas", "mlflow"]
+    extra = ["torch"] if framework == "torch" else ["tensorflow-cpu", "keras"]
+    pins = [f"{p}=={version(p)}" for p in base + extra]
+    return [p.replace("+cpu", "") for p in pins]
+
+
+def environment_params() -> dict[str, str]:
+    """Library and machine versions worth knowing next to a result."""
+    from importlib.metadata import version
+
+    return {
+        "env.python": platform.python_version(),
+        "env.platform": platform.platform(),
+        "env.cpu_count": str(os.cpu_count()),
+        "env.numpy": version("numpy"),
+        "env.mlflow": version("mlflow"),
+    }
+
+
+# MLflow inspects predict's type hints when the class is defined and warns whichever way they are written
+# (its own filter overrides ours, so the warning is dropped at display); the signature given at logging time
+# is what validates inputs here.
+with warnings.catch_warnings():
+    warnings.showwarning = lambda *args, **kwargs: None
+
+    class PixelClassifier(mlflow.pyfunc.PythonModel):
+        """The served model: raw pixels (N×784 or N×28×28, 0..255) in, 10 class probabilities out.
+
+        It applies the training preprocessing itself, so a caller never needs to know the normalisation.
+        """
+
+        def __init__(self, framework: str) -> None:
+            self.framework = framework
+
+        def load_context(self, context):
+            import json
+
+            from fmnist.config import ModelConfig
+
+            cfg = json.loads(Path(context.artifacts["model_config"]).read_text())
+            cfg["hidden"] = tuple(cfg["hidden"])
+            self.model_cfg = ModelConfig(**cfg)
+            self._module = _framework_module(self.framework)
+            self.model = self._module.load_checkpoint(Path(context.artifacts["weights"]), self.model_cfg)
+
+        def predict(self, context, model_input, params=None):
+            from fmnist.data.pixels import to_pixel_matrix
+
+            pixels = to_pixel_matrix(model_input)
+            return self._module.predict_proba(self.model, pixels, self.model_cfg).astype(np.float32)
+
+
+def _framework_module(framework: str) -> Any:
+    import importlib
+
+    return importlib.import_module({"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}[framework])
+
+
+def load_pyfunc(model_uri: str, uri: str | None = None) -> Any:
+    """Load a logged or registered model as a pyfunc."""
+    mlflow.set_tracking_uri(uri or tracking_uri())
+    mlflow.set_registry_uri(uri or tracking_uri())
+    return mlflow.pyfunc.load_model(model_uri)
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI address of a run when the store is a server, else None."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return None

@@ -1,0 +1,21 @@
+"""Prefect task: score both frameworks from MLflow and log the comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from fmnist.evaluation import Evaluation, evaluate
+from fmnist.tracking import Tracker
+
+
+@task(name="evaluate", retries=2, retry_delay_seconds=[5, 30])
+def evaluate_task(tracking_uri: str, experiment: str | None, parent_run_id: str, child_runs: dict[str, str],
+                  split_dir: Path) -> Evaluation:  # fmt: skip
+    """Evaluate every framework's best checkpoint; publish the comparison table as a Prefect artifact."""
+    result = evaluate(Tracker(tracking_uri, experiment), parent_run_id, child_runs, split_dir)
+    get_run_logger().info(result.verdict)
+    create_markdown_artifact(result.markdown, key="fmnist-comparison", description=result.verdict)
+    return result

@@ -1,0 +1,37 @@
+"""Prefect tasks around the MLflow parent run of a pipeline execution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import runtime, task
+from prefect.artifacts import create_link_artifact
+
+from fmnist.tracking import Tracker, run_url, tracking_uri
+
+TRACKING_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 8, 30]}
+
+
+@task(name="start-tracking", **TRACKING_RETRIES)
+def start_parent_run_task(params: dict[str, Any], experiment: str | None = None) -> tuple[str, str]:
+    """Open the pipeline's MLflow parent run, tagged with the Prefect flow run; return (uri, run id)."""
+    uri = tracking_uri()
+    tracker = Tracker(uri, experiment)
+    tags = {
+        "prefect.flow_run_id": str(runtime.flow_run.id),
+        "prefect.flow_run_name": str(runtime.flow_run.name),
+        "prefect.deployment": str(runtime.deployment.name or ""),
+        "prefect.flow_run_url": str(runtime.flow_run.ui_url or ""),
+    }
+    run_id = tracker.start_parent(f"{runtime.flow_run.name}", tags)
+    tracker.log_params(run_id, params)
+    url = run_url(uri, tracker.experiment_id, run_id)
+    if url:
+        create_link_artifact(url, link_text=f"MLflow run {run_id}", description="The MLflow parent run")
+    return uri, run_id
+
+
+@task(name="finish-tracking", **TRACKING_RETRIES)
+def finish_parent_run_task(uri: str, run_id: str, status: str = "FINISHED") -> None:
+    """Close the parent run."""
+    Tracker(uri).end_run(run_id, status)

@@ -1,0 +1,114 @@
+"""End to end: real Prefect server, MLflow server and process worker on loopback; deploy prefect.yaml, run
+`prefect deployment run 'fmnist-pipeline/compare'` twice, and check everything through both servers' APIs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fmnist.stack import StackConfig, StackState, client_env, down, status, up
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).parent / "prefect")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StackState, Path]]:
+    base = tmp_path_factory.mktemp("stack")
+    state_dir = base / "state"
+    state = up(StackConfig(ROOT, state_dir, base / "mlruns", start_timeout=240))
+    try:
+        yield state, base
+    finally:
+        stopped = down(state_dir)
+        assert set(stopped) <= {"prefect-worker", "mlflow-server", "prefect-server"}
+        assert status(state_dir)["running"] is False
+        for pid in state.pids.values():
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
+
+
+def _run_deployment(state: StackState, work: Path, data_dir: Path) -> str:
+    done = subprocess.run(
+        [PREFECT, "deployment", "run", "fmnist-pipeline/compare", "--param", "max_epochs=1",
+         "--param", f"data_source={data_dir}", "--param", f"work_dir={work}", "--param", "experiment=e2e",
+         "--watch", "--watch-timeout", "900"],
+        env=client_env(state), capture_output=True, text=True, timeout=960,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Completed" in done.stdout
+    for line in done.stdout.splitlines():
+        if "UUID:" in line:
+            return line.split("UUID:")[1].strip()
+    raise AssertionError(f"no flow run id in: {done.stdout[-2000:]}")
+
+
+def _prefect(state: StackState, method: str, path: str, body: dict | None = None) -> object:
+    response = httpx.request(method, f"{state.prefect_api_url}{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_deployment_runs_end_to_end_and_caches_on_rerun(stack: tuple[StackState, Path], real_data_dir: Path) -> None:
+    from mlflow import MlflowClient
+
+    state, base = stack
+    assert state.prefect_url.startswith("http://127.0.0.1:") and state.mlflow_url.startswith("http://127.0.0.1:")
+
+    # Deployments and the schedule, as the server knows them.
+    compare = _prefect(state, "GET", "/deployments/name/fmnist-pipeline/compare")
+    retrain = _prefect(state, "GET", "/deployments/name/fmnist-pipeline/scheduled-retrain")
+    assert compare["work_pool_name"] == "fmnist-process"
+    schedules = retrain["schedules"]
+    assert len(schedules) == 1 and schedules[0]["active"] is True
+    assert schedules[0]["schedule"]["cron"] == "0 3 * * 1" and schedules[0]["schedule"]["timezone"]
+
+    first = _run_deployment(state, base / "work", real_data_dir)
+    flow_run = _prefect(state, "GET", f"/flow_runs/{first}")
+    assert flow_run["state_type"] == "COMPLETED"
+
+    client = MlflowClient(state.mlflow_url)
+    experiment = client.get_experiment_by_name("e2e")
+    parents = client.search_runs([experiment.experiment_id], f"tags.`prefect.flow_run_id` = '{first}'")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["prefect.deployment"] == "compare"
+    assert parent.data.tags["prefect.flow_run_url"].startswith(state.prefect_url)
+    assert any("mcnemar" in key for key in parent.data.metrics)
+    children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert {c.data.tags["framework"] for c in children} == {"keras", "torch"}
+    for child in children:
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "val/acc")] == [1]
+        assert "official_test/acc" in child.data.metrics
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "checkpoints")}
+        first_epoch = {"torch": "epoch-001.pt", "keras": "epoch-001.weights.h5"}[child.data.tags["framework"]]
+        assert {"checkpoints/best", f"checkpoints/{first_epoch}"} <= artifacts
+    for name in ("fmnist", "fmnist-keras", "fmnist-torch"):
+        model = client.get_registered_model(name)
+        assert "champion" in model.aliases and "challenger" in model.aliases
+
+    # The link artifact back to MLflow, published by the flow.
+    artifacts = _prefect(state, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first]}}})
+    kinds = {a["type"] for a in artifacts}
+    assert {"link", "markdown"} <= kinds
+
+    second = _run_deployment(state, base / "work", real_data_dir)
+    task_runs = _prefect(state, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [second]}}})
+    by_name = {t["name"].rsplit("-", 1)[0]: t["state"]["name"] for t in task_runs}
+    assert by_name["ingest"] == "Cached" and by_name["split"] == "Cached", by_name
+    assert by_name["train"] == "Completed"
+    # The second run's models are new versions; champion moves only by the rule (equal accuracy: it stays).
+    for name in ("fmnist-keras", "fmnist-torch"):
+        model = client.get_registered_model(name)
+        assert model.aliases["challenger"] == "2"
+        versions = {v.version: v for v in client.search_model_versions(f"name = '{name}'")}
+        tags = versions["2"].tags
+        assert tags["promotion.previous_champion"] == "1"
+        assert (model.aliases["champion"] == "2") == (tags["promotion.promoted"] == "True")

@@ -1,0 +1,149 @@
+"""Evaluate two short trainings from a real MLflow store, register them, move aliases, predict with them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist.config import get_preset
+from fmnist.data.parquet import read_split
+from fmnist.evaluation import evaluate
+from fmnist.experiment import FRAMEWORKS, TrainSummary, train_framework
+from fmnist.registration import CHALLENGER, CHAMPION, register_and_promote
+from fmnist.tracking import Tracker
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def trained(
+    real_splits: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Tracker, str, dict[str, TrainSummary]]:
+    root = tmp_path_factory.mktemp("eval")
+    tracker = Tracker(uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", experiment="eval-test")
+    parent = tracker.start_parent("eval-test")
+    preset = get_preset("seed")
+    summaries = {}
+    for fw in FRAMEWORKS:
+        summaries[fw] = train_framework(
+            fw, real_splits, preset.model, replace(preset.train, max_epochs=1), tracker=tracker,
+            parent_run_id=parent, checkpoint_root=root / "ckpt", preset="seed",
+        )  # fmt: skip
+    return tracker, parent, summaries
+
+
+def test_evaluation_logs_metrics_comparison_and_figures(
+    trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path
+) -> None:
+    tracker, parent, summaries = trained
+    result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=2000)
+    for fw, summary in summaries.items():
+        metrics = tracker.client.get_run(summary.run_id).data.metrics
+        for key in (
+            "test/acc",
+            "official_test/acc",
+            "train_eval/acc",
+            "val_eval/acc",
+            "official_test/loss",
+            "official_test/f1/Ankle_boot",
+            "official_test/macro_f1",
+        ):
+            assert key in metrics, (fw, key)
+        assert metrics["official_test/acc"] == pytest.approx(result.accuracy[fw]["official_test/acc"])
+        assert 0.7 < metrics["official_test/acc"] < 1.0
+    parent_run = tracker.client.get_run(parent)
+    assert any("mcnemar" in key for key in parent_run.data.metrics)
+    assert 0.0 <= parent_run.data.metrics["compare/mcnemar_p_value"] <= 1.0
+    assert parent_run.data.tags["verdict"] == result.verdict
+    assert result.verdict.startswith("PyTorch vs Keras: ")
+    artifacts = {a.path for a in tracker.client.list_artifacts(parent, "figures")}
+    assert {
+        "figures/learning_curves.png",
+        "figures/per_class_f1.png",
+        "figures/disagreements.png",
+        "figures/confusion_keras.png",
+        "figures/confusion_torch.png",
+    } <= artifacts
+    markdown = tracker.client.download_artifacts(parent, "comparison/comparison.md")
+    text = Path(markdown).read_text()
+    assert "reference study" in text and "89.18" in text and "87.09" in text
+
+
+def test_aliases_move_only_by_the_rule_and_tags_record_it(
+    trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path
+) -> None:
+    tracker, _, summaries = trained
+    name = "fmnist-rule-test"
+    from fmnist.registration import official_accuracy
+
+    acc = {fw: official_accuracy(tracker, s.model_uri, real_splits) for fw, s in summaries.items()}
+    assert acc["keras"] != acc["torch"]
+    worse, better = sorted(acc, key=acc.get)
+
+    def register(fw: str, margin: float):
+        s = summaries[fw]
+        return register_and_promote(tracker, name, fw, s.model_uri, s.run_id, real_splits, margin=margin)
+
+    first = register(worse, 0.0)
+    assert first.promoted and tracker.alias_version(name, CHAMPION) == first.version
+    assert tracker.version_tags(name, first.version)["promotion.previous_champion"] == "none"
+
+    second = register(better, 0.0)
+    assert second.promoted
+    assert tracker.alias_version(name, CHAMPION) == second.version
+    tags = tracker.version_tags(name, second.version)
+    assert tags["promotion.previous_champion"] == first.version
+    assert float(tags["promotion.delta"]) == pytest.approx(acc[better] - acc[worse], abs=1e-6)
+    assert "champion + 0.0000" in tags["promotion.rule"]
+
+    third = register(worse, 0.0)  # worse than the champion: champion stays, the new version is challenger
+    assert not third.promoted
+    assert tracker.alias_version(name, CHAMPION) == second.version
+    assert tracker.alias_version(name, CHALLENGER) == third.version
+    assert tracker.version_tags(name, third.version)["promotion.promoted"] == "False"
+
+    fourth = register(better, 1.0)  # an impossible margin: even an equal model is not promoted
+    assert not fourth.promoted and tracker.alias_version(name, CHAMPION) == second.version
+
+
+def test_predict_cli_gives_the_classes_the_evaluation_gave(
+    trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path, tmp_path: Path
+) -> None:
+    tracker, _, summaries = trained
+    summary = summaries["torch"]
+    version = tracker.register(summary.model_uri, "fmnist-predict-test")
+    tracker.set_alias("fmnist-predict-test", CHAMPION, version)
+    pixels, _ = read_split(real_splits / "official_test.parquet")
+    # Three PNGs (what a user has) and the Parquet split (what the pipeline has).
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(pixels[i].reshape(28, 28), mode="L").save(tmp_path / f"img{i}.png")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracker.uri}
+    done = subprocess.run(
+        [sys.executable, "-m", "fmnist", "--quiet", "predict", "--model", "models:/fmnist-predict-test@champion",
+         str(tmp_path / "img0.png"), str(tmp_path / "img1.png"), str(tmp_path / "img2.png"),
+         str(real_splits / "official_test.parquet"), "--out", str(tmp_path / "p.csv")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "p.csv").read_text())))
+    assert len(rows) == 3 + 10_000
+    from fmnist.evaluation import load_best_model
+    from fmnist.train import torch_loop
+
+    model, cfg = load_best_model(tracker, summary.run_id, "torch", tmp_path / "dl")
+    expected = torch_loop.predict_proba(model, pixels, cfg).argmax(axis=1)
+    got = np.array([int(r["class_id"]) for r in rows[3:]])
+    assert (got == expected).all()
+    assert [int(r["class_id"]) for r in rows[:3]] == expected[:3].tolist()
+    assert rows[0]["source"].endswith("img0.png") and rows[3]["source"].endswith("official_test.parquet#0")
+    assert abs(sum(float(rows[0][f"p_{i}"]) for i in range(10)) - 1) < 1e-4

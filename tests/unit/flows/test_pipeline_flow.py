@@ -1,0 +1,77 @@
+"""The pipeline flow on Prefect's test harness, with tiny generated data and a local MLflow store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.factories import write_csv_pair
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def _task_states(flow_run_id: str) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+
+
+def test_flow_runs_every_stage_and_caches_ingest_and_split(harness: None, store: str, tmp_path: Path) -> None:
+    from flows.pipeline import fmnist_pipeline
+    from fmnist.tracking import Tracker
+
+    source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
+    params = {"data_source": str(source), "max_epochs": 1, "work_dir": str(tmp_path / "work"), "experiment": "flow"}
+    first = fmnist_pipeline(**params, return_state=True)
+    assert first.is_completed(), first
+    summary = first.result()
+    assert set(summary["frameworks"]) == {"keras", "torch"}
+    assert summary["splits"]["train"]["rows"] == 600 and summary["splits"]["official_test"]["rows"] == 300
+    assert {r["name"] for r in summary["registered"]} == {"fmnist-keras", "fmnist-torch", "fmnist"}
+    assert summary["verdict"].startswith("PyTorch vs Keras")
+
+    tracker = Tracker(store, "flow")
+    parent = tracker.client.get_run(summary["parent_run_id"])
+    assert parent.data.tags["prefect.flow_run_id"] == str(first.state_details.flow_run_id)
+    assert parent.info.status == "FINISHED"
+    for fw in ("keras", "torch"):
+        assert tracker.find_child(summary["parent_run_id"], fw) == summary["frameworks"][fw]["run_id"]
+
+    states = _task_states(str(first.state_details.flow_run_id))
+    assert states["ingest"] == "Completed" and states["split"] == "Completed"
+
+    second = fmnist_pipeline(**params, return_state=True)
+    assert second.is_completed()
+    states = _task_states(str(second.state_details.flow_run_id))
+    assert states["ingest"] == "Cached" and states["split"] == "Cached"
+    assert states["train"] == "Completed"
+
+
+def test_invalid_parameters_are_rejected_before_anything_runs(harness: None, store: str, tmp_path: Path) -> None:
+    from flows.pipeline import fmnist_pipeline
+
+    for bad in ({"frameworks": ["jax"]}, {"max_epochs": 0}, {"preset": "fast"}, {"promotion_margin": -0.1}):
+        state = fmnist_pipeline(**bad, work_dir=str(tmp_path), return_state=True)
+        assert state.is_failed(), bad
+        assert "validation error" in str(state.message).lower() or "parameters" in str(state.message).lower(), bad
+    assert not (tmp_path / "splits").exists()

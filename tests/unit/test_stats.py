@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from fmnist.errors import FmnistError
+from fmnist.stats import (
+    Interval,
+    bootstrap_accuracy_ci,
+    bootstrap_difference_ci,
+    difference_ci_across_seeds,
+    mcnemar_exact,
+    paired_t_p_value,
+    seed_summary,
+    verdict,
+)
+
+
+def _vector(n: int, n_correct: int) -> np.ndarray:
+    v = np.zeros(n, dtype=bool)
+    v[:n_correct] = True
+    return v
+
+
+def _paired(n: int, both: int, only_a: int, only_b: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    a[:both] = b[:both] = True
+    a[both : both + only_a] = True
+    b[both + only_a : both + only_a + only_b] = True
+    return a, b
+
+
+def test_all_correct_gives_degenerate_interval_at_one() -> None:
+    ci = bootstrap_accuracy_ci(np.ones(500, dtype=bool))
+    assert (ci.estimate, ci.low, ci.high) == (1.0, 1.0, 1.0)
+
+
+def test_ci_of_90_percent_on_10k_is_about_059_points_each_side() -> None:
+    ci = bootstrap_accuracy_ci(_vector(10_000, 9_000))
+    assert ci.estimate == 0.9
+    # Normal approximation: 1.96 * sqrt(.9 * .1 / 10_000) = 0.00588.
+    assert ci.high - ci.estimate == pytest.approx(0.00588, abs=0.0003)
+    assert ci.estimate - ci.low == pytest.approx(0.00588, abs=0.0003)
+
+
+def test_bootstrap_is_deterministic_for_a_seed_and_varies_across_seeds() -> None:
+    v = _vector(1_000, 870)
+    assert bootstrap_accuracy_ci(v, seed=3) == bootstrap_accuracy_ci(v, seed=3)
+    assert bootstrap_accuracy_ci(v, seed=3) != bootstrap_accuracy_ci(v, seed=4)
+
+
+def test_wider_level_gives_wider_interval() -> None:
+    v = _vector(2_000, 1_700)
+    narrow, wide = bootstrap_accuracy_ci(v, level=0.8), bootstrap_accuracy_ci(v, level=0.99)
+    assert wide.low < narrow.low < narrow.high < wide.high
+    assert wide.level == 0.99
+
+
+def test_count_bootstrap_matches_resampling_indices() -> None:
+    # The implementation draws counts; the textbook version draws indices. Their quantiles must agree.
+    rng = np.random.default_rng(1)
+    a = rng.random(400) < 0.8
+    b = np.where(rng.random(400) < 0.1, ~a, a)
+    idx = rng.integers(0, 400, size=(20_000, 400))
+    naive_acc = np.quantile(a[idx].mean(axis=1), [0.025, 0.975])
+    naive_diff = np.quantile(b[idx].mean(axis=1) - a[idx].mean(axis=1), [0.025, 0.975])
+    acc = bootstrap_accuracy_ci(a, n_boot=20_000)
+    diff = bootstrap_difference_ci(a, b, n_boot=20_000)
+    assert (acc.low, acc.high) == pytest.approx(tuple(naive_acc), abs=0.004)
+    assert (diff.low, diff.high) == pytest.approx(tuple(naive_diff), abs=0.004)
+
+
+def test_paired_difference_estimate_sign_and_interval() -> None:
+    a, b = _paired(10_000, both=8_500, only_a=200, only_b=300)
+    ci = bootstrap_difference_ci(a, b)
+    assert ci.estimate == pytest.approx(0.01)  # (300 - 200) / 10_000, b minus a
+    # SE of a paired difference = sqrt(disc - diff^2) / sqrt(n) = sqrt(.05 - .0001) / 100 ≈ 0.00223.
+    assert ci.low == pytest.approx(0.01 - 1.96 * 0.00223, abs=0.0004)
+    assert ci.high == pytest.approx(0.01 + 1.96 * 0.00223, abs=0.0004)
+    swapped = bootstrap_difference_ci(b, a)
+    assert swapped.estimate == pytest.approx(-0.01)
+
+
+def test_pairing_makes_identical_models_certain() -> None:
+    # Unpaired, two 85% models would overlap widely; paired, the same predictions differ by exactly 0.
+    a = _vector(1_000, 850)
+    assert bootstrap_difference_ci(a, a.copy()) == Interval(0.0, 0.0, 0.0, 0.95)
+
+
+def test_bootstrap_10k_by_10k_is_fast() -> None:
+    a, b = _paired(10_000, both=8_500, only_a=200, only_b=300)
+    start = time.perf_counter()
+    bootstrap_accuracy_ci(a, n_boot=10_000)
+    bootstrap_difference_ci(a, b, n_boot=10_000)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_boot": 0}, "n_boot"), ({"level": 1.0}, "level"), ({"level": 0.0}, "level")],
+)
+def test_bad_bootstrap_arguments(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(FmnistError, match=match):
+        bootstrap_accuracy_ci(np.ones(10, dtype=bool), **kwargs)
+
+
+def test_correctness_vectors_are_validated() -> None:
+    with pytest.raises(FmnistError, match="non-empty"):
+        bootstrap_accuracy_ci(np.array([], dtype=bool))
+    with pytest.raises(FmnistError, match="booleans"):
+        bootstrap_accuracy_ci(np.array([0.9, 0.1]))
+    with pytest.raises(FmnistError, match="same items"):
+        mcnemar_exact(np.ones(3, dtype=bool), np.ones(4, dtype=bool))
+    # 0/1 integers are accepted as booleans.
+    assert bootstrap_accuracy_ci(np.array([1, 1, 1])).estimate == 1.0
+
+
+def test_mcnemar_known_answer() -> None:
+    a, b = _paired(100, both=80, only_a=10, only_b=2)
+    result = mcnemar_exact(a, b)
+    assert (result.b, result.c) == (10, 2)
+    # 2 * P(X <= 2 | n=12, p=.5) = 2 * (1 + 12 + 66) / 4096.
+    assert result.p_value == pytest.approx(2 * 79 / 4096)
+    assert result.p_value == pytest.approx(0.0386, abs=1e-4)
+
+
+def test_mcnemar_is_symmetric_and_ignores_concordant_pairs() -> None:
+    a, b = _paired(100, both=80, only_a=10, only_b=2)
+    a2, b2 = _paired(5_000, both=100, only_a=10, only_b=2)
+    assert mcnemar_exact(b, a).p_value == pytest.approx(mcnemar_exact(a, b).p_value)
+    assert mcnemar_exact(a2, b2).p_value == pytest.approx(mcnemar_exact(a, b).p_value)
+
+
+def test_mcnemar_without_discordant_pairs_has_p_one() -> None:
+    a = _vector(50, 40)
+    assert mcnemar_exact(a, a.copy()) == mcnemar_exact(a, a)
+    assert mcnemar_exact(a, a.copy()).p_value == 1.0
+    assert mcnemar_exact(a, a.copy()).b == 0
+
+
+def test_seed_summary() -> None:
+    assert seed_summary([0.89, 0.90, 0.91]) == pytest.approx((0.90, 0.01))
+    assert seed_summary([0.9]) == (0.9, 0.0)
+    with pytest.raises(FmnistError):
+        seed_summary([])
+    with pytest.raises(FmnistError):
+        seed_summary([0.9, math.nan])
+
+
+def test_difference_ci_across_seeds_known_answer() -> None:
+    # Differences 0.01, 0.02, 0.03: mean .02, sd .01, t(0.975, 2) = 4.302653.
+    ci = difference_ci_across_seeds([0.88, 0.88, 0.88], [0.89, 0.90, 0.91])
+    half = 4.302653 * 0.01 / math.sqrt(3)
+    assert ci.estimate == pytest.approx(0.02)
+    assert (ci.low, ci.high) == pytest.approx((0.02 - half, 0.02 + half))
+
+
+def test_difference_ci_across_seeds_needs_pairs() -> None:
+    with pytest.raises(FmnistError, match="at least 2"):
+        difference_ci_across_seeds([0.9], [0.91])
+    with pytest.raises(FmnistError, match="same seeds"):
+        difference_ci_across_seeds([0.9, 0.91], [0.91])
+
+
+def test_paired_t_p_value() -> None:
+    # t = .02 / (.01 / sqrt 3) = 3.4641 with 2 df: two-sided p = 0.07418.
+    assert paired_t_p_value([0.88] * 3, [0.89, 0.90, 0.91]) == pytest.approx(0.07418, abs=1e-4)
+    assert paired_t_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0
+    assert paired_t_p_value([0.9, 0.8], [0.91, 0.81]) == 0.0
+
+
+def test_verdict_exact_shape_not_significant() -> None:
+    line = verdict("Keras", "PyTorch", Interval(0.003, -0.002, 0.008), 0.21)
+    assert line == "PyTorch vs Keras: +0.3 pt, 95% CI [-0.2, 0.8], p=0.21: no significant difference"
+
+
+@pytest.mark.parametrize(
+    ("diff", "p", "expected"),
+    [
+        (
+            Interval(0.012, 0.006, 0.018),
+            0.0386,
+            "PyTorch vs Keras: +1.2 pt, 95% CI [0.6, 1.8], p=0.039: PyTorch better",
+        ),
+        (
+            Interval(-0.012, -0.018, -0.006),
+            0.0001,
+            "PyTorch vs Keras: -1.2 pt, 95% CI [-1.8, -0.6], p<0.001: Keras better",
+        ),
+        (
+            Interval(-0.0004, -0.004, 0.003),
+            1.0,
+            "PyTorch vs Keras: +0.0 pt, 95% CI [-0.4, 0.3], p=1.0: no significant difference",
+        ),
+        (
+            Interval(0.01, 0.0, 0.02, 0.9),
+            0.5,
+            "PyTorch vs Keras: +1.0 pt, 90% CI [0.0, 2.0], p=0.50: no significant difference",
+        ),
+        (
+            Interval(0.01, 0.0, 0.02),
+            0.05,
+            "PyTorch vs Keras: +1.0 pt, 95% CI [0.0, 2.0], p=0.050: no significant difference",
+        ),
+    ],
+)
+def test_verdict_wording(diff: Interval, p: float, expected: str) -> None:
+    assert verdict("Keras", "PyTorch", diff, p) == expected
+
+
+def test_verdict_respects_alpha_and_rejects_bad_p() -> None:
+    diff = Interval(0.01, 0.001, 0.02)
+    assert verdict("Keras", "PyTorch", diff, 0.03, alpha=0.01).endswith("no significant difference")
+    with pytest.raises(FmnistError):
+        verdict("Keras", "PyTorch", diff, math.nan)
