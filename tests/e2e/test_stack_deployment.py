@@ -94,10 +94,12 @@ def test_deployment_runs_end_to_end_and_caches_on_rerun(stack: tuple[StackState,
         model = client.get_registered_model(name)
         assert "champion" in model.aliases and "challenger" in model.aliases
 
-    # The link artifact back to MLflow, published by the flow.
+    # Links both ways: the flow publishes a link to the MLflow parent run and the comparison table.
     artifacts = _prefect(state, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first]}}})
-    kinds = {a["type"] for a in artifacts}
-    assert {"link", "markdown"} <= kinds
+    links = [a for a in artifacts if f"{state.mlflow_url}/#/experiments/" in str(a["data"])]
+    assert links and parent.info.run_id in str(links[0]["data"])
+    tables = [a for a in artifacts if a["key"] == "fmnist-comparison"]
+    assert tables and "reference study" in str(tables[0]["data"])
 
     second = _run_deployment(state, base / "work", real_data_dir)
     task_runs = _prefect(state, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [second]}}})
