@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from fmnist.data.prepare import splits_ready
 from fmnist.promotion import DEFAULT_MARGIN
-from fmnist.summary import pipeline_summary
-from tasks.evaluate import evaluate_task
+from fmnist.summary import best_per_framework, pipeline_summary
+from tasks.evaluate import evaluate_seeds_task, evaluate_task
 from tasks.ingest import ingest_task
 from tasks.register import register_task
 from tasks.split import split_task
@@ -25,13 +26,15 @@ FrameworkName = Literal["keras", "torch"]
 PresetName = Literal["seed", "parity", "tuned"]
 
 
-@flow(name="fmnist-pipeline", log_prints=True)
+# Two task threads: each training runs in its own process, one per core of a 2-core machine.
+@flow(name="fmnist-pipeline", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def fmnist_pipeline(
     data_source: str | None = None,
     preset: PresetName = "seed",
     frameworks: Annotated[list[FrameworkName], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
     max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
     seed: Annotated[int, Field(ge=0)] = 42,
+    seeds: Annotated[int, Field(ge=1, le=20)] = 1,
     promotion_margin: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MARGIN,
     refresh_data: bool = False,
     work_dir: str = "data",
@@ -42,6 +45,7 @@ def fmnist_pipeline(
     data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
     preset: seed (the reference study), parity (framework differences removed) or tuned.
     promotion_margin: how much official-test accuracy a new model must gain over the champion.
+    seeds: train each framework with this many seeds (seed, seed+1, ...) and compare across seeds.
     refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
     """
     import os
@@ -50,24 +54,36 @@ def fmnist_pipeline(
     frameworks = list(dict.fromkeys(frameworks))
     root = Path(work_dir).absolute()
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
-              "max_epochs": max_epochs or "preset", "seed": seed, "promotion_margin": promotion_margin}  # fmt: skip
+              "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds,
+              "promotion_margin": promotion_margin}  # fmt: skip
     uri, parent = start_parent_run_task(params, experiment)
     try:
         source = ingest_task.with_options(refresh_cache=refresh_data)(data_source, root / "raw")
         split_dir = root / "splits" / f"seed-{seed}"
         fresh = refresh_data or not splits_ready(source, split_dir, seed)
         manifest = split_task.with_options(refresh_cache=fresh)(source, split_dir, seed)
-        overrides = {"max_epochs": max_epochs, "seed": seed}
-        futures = [
-            train_task.submit(fw, manifest.parent, preset, parent, root / "checkpoints", uri, experiment, overrides)
-            for fw in frameworks
-        ]
-        trained = {f.result().framework: f.result() for f in futures}
         split_dir = manifest.parent
-        evaluation = evaluate_task(uri, experiment, parent, {fw: s.run_id for fw, s in trained.items()}, split_dir)
+        futures = [
+            train_task.submit(
+                framework=fw, split_dir=split_dir, preset=preset, parent_run_id=parent,
+                checkpoint_root=root / "checkpoints", tracking_uri=uri, experiment=experiment,
+                overrides={"max_epochs": max_epochs, "seed": s}, run_name=fw if seeds == 1 else f"{fw}-seed-{s}",
+            )
+            for s in range(seed, seed + seeds)
+            for fw in frameworks
+        ]  # fmt: skip
+        summaries = [f.result() for f in futures]
+        if seeds == 1:
+            child_runs = {t.framework: t.run_id for t in summaries}
+            evaluation = evaluate_task(uri, experiment, parent, child_runs, split_dir)
+        else:
+            by_seed = {fw: {t.seed: t.run_id for t in summaries if t.framework == fw} for fw in frameworks}
+            evaluation = evaluate_seeds_task(uri, experiment, parent, by_seed, split_dir)
+        trained = best_per_framework(summaries, evaluation.per_run)
         registrations = register_task(
-            uri, experiment, {fw: (s.model_uri, s.run_id) for fw, s in trained.items()},
-            {fw: acc["official_test/acc"] for fw, acc in evaluation.accuracy.items()}, split_dir, promotion_margin,
+            uri, experiment, {fw: (t.model_uri, t.run_id) for fw, t in trained.items()},
+            {fw: evaluation.per_run[t.run_id]["official_test/acc"] for fw, t in trained.items()},
+            split_dir, promotion_margin,
         )  # fmt: skip
         finish_parent_run_task(uri, parent)
     except BaseException:

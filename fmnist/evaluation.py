@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,15 @@ from fmnist.data.parquet import read_split
 from fmnist.experiment import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT, trainer
 from fmnist.figures import confusion_matrix_png, disagreement_gallery_png, learning_curves_png, per_class_f1_png
 from fmnist.metrics import SplitMetrics, evaluate_predictions
-from fmnist.stats import bootstrap_accuracy_ci, bootstrap_difference_ci, mcnemar_exact
+from fmnist.stats import (
+    bootstrap_accuracy_ci,
+    bootstrap_difference_ci,
+    difference_ci_across_seeds,
+    mcnemar_exact,
+    paired_t_p_value,
+    seed_summary,
+    verdict,
+)
 from fmnist.tracking import Tracker
 
 # The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best
@@ -41,6 +49,7 @@ class Evaluation:
     markdown: str
     metrics: dict[str, float]
     artifacts: list[str]
+    per_run: dict[str, dict[str, float]] = field(default_factory=dict)  # run id → official_test/acc
 
 
 def model_config_from_json(text: str) -> ModelConfig:
@@ -61,6 +70,30 @@ def load_best_model(tracker: Tracker, run_id: str, framework: str, workdir: Path
     return trainer(framework).load_checkpoint(files[0], model_cfg), model_cfg
 
 
+def load_eval_splits(split_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every split of a verified split folder, as (pixels, labels)."""
+    read_manifest(split_dir)  # verifies the split files before they are used
+    return {name: read_split(Path(split_dir) / f"{name}.parquet") for name in SPLIT_NAMES}
+
+
+def score_run(
+    tracker: Tracker, run_id: str, framework: str, data: Mapping[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, SplitMetrics]:
+    """Score one child run's best checkpoint on every split and log the metrics to that run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model, model_cfg = load_best_model(tracker, run_id, framework, Path(tmp))
+    module = trainer(framework)
+    results = {
+        split: evaluate_predictions(labels, module.predict_proba(model, pixels, model_cfg))
+        for split, (pixels, labels) in data.items()
+    }
+    flat: dict[str, float] = {}
+    for split, metrics in results.items():
+        flat.update(metrics.as_flat(EVAL_PREFIX[split]))
+    tracker.log_metrics(run_id, flat)
+    return results
+
+
 def evaluate(
     tracker: Tracker,
     parent_run_id: str,
@@ -71,28 +104,17 @@ def evaluate(
     seed: int = 0,
 ) -> Evaluation:
     """Score every framework of ``child_runs`` (framework → run id) and log the comparison on the parent."""
-    read_manifest(split_dir)  # verifies the split files before they are used
-    data = {name: read_split(Path(split_dir) / f"{name}.parquet") for name in SPLIT_NAMES}
+    data = load_eval_splits(split_dir)
     results: dict[str, dict[str, SplitMetrics]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for framework, run_id in child_runs.items():
-            model, model_cfg = load_best_model(tracker, run_id, framework, Path(tmp))
-            module = trainer(framework)
-            results[framework] = {
-                split: evaluate_predictions(labels, module.predict_proba(model, pixels, model_cfg))
-                for split, (pixels, labels) in data.items()
-            }
-            flat: dict[str, float] = {}
-            for split, metrics in results[framework].items():
-                flat.update(metrics.as_flat(EVAL_PREFIX[split]))
-            tracker.log_metrics(run_id, flat)
+    for framework, run_id in child_runs.items():
+        results[framework] = score_run(tracker, run_id, framework, data)
     accuracy = {fw: {f"{s}/acc": m.accuracy for s, m in res.items()} for fw, res in results.items()}
     artifacts = _log_figures(tracker, parent_run_id, child_runs, results, data["official_test"])
     if len(results) < 2:
         tracker.flush()
         only = next(iter(accuracy))
         line = f"{display_name(only)} only: official test accuracy {100 * accuracy[only]['official_test/acc']:.2f}%"
-        return Evaluation(accuracy, line, line + "\n", {}, artifacts)
+        return Evaluation(accuracy, line, line + "\n", {}, artifacts, _per_run(child_runs, accuracy))
 
     name_a, name_b = list(results)[:2]
     labels = data["official_test"][1]
@@ -106,7 +128,13 @@ def evaluate(
     tracker.log_text(parent_run_id, comparison.to_html(), "comparison/comparison.html")
     tracker.set_tags(parent_run_id, {"verdict": comparison.verdict})
     tracker.flush()
-    return Evaluation(accuracy, comparison.verdict, markdown, comparison.metrics(), artifacts)
+    return Evaluation(
+        accuracy, comparison.verdict, markdown, comparison.metrics(), artifacts, _per_run(child_runs, accuracy)
+    )
+
+
+def _per_run(child_runs: Mapping[str, str], accuracy: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    return {run: {"official_test/acc": accuracy[fw]["official_test/acc"]} for fw, run in child_runs.items()}
 
 
 def _log_figures(
@@ -142,3 +170,61 @@ def _log_figures(
             path.write_bytes(png)
         tracker.log_artifact(parent_run_id, Path(tmp) / "figures", "figures")
     return sorted(figures)
+
+
+def evaluate_seeds(
+    tracker: Tracker,
+    parent_run_id: str,
+    runs: Mapping[str, Mapping[int, str]],
+    split_dir: Path,
+) -> Evaluation:
+    """Multi-seed mode: score every (framework, seed) run; compare the frameworks across seeds.
+
+    ``runs`` maps framework → training seed → child run id. The comparison is the mean ± std of each
+    framework's official-test accuracy over seeds and a t-interval of the seed-paired difference.
+    """
+    data = load_eval_splits(split_dir)
+    results = {
+        fw: {seed: score_run(tracker, run, fw, data) for seed, run in by_seed.items()} for fw, by_seed in runs.items()
+    }
+    per_seed = {
+        fw: {seed: res["official_test"].accuracy for seed, res in by_seed.items()} for fw, by_seed in results.items()
+    }
+    accuracy = {
+        fw: {f"{split}/acc": float(np.mean([r[split].accuracy for r in by_seed.values()])) for split in SPLIT_NAMES}
+        for fw, by_seed in results.items()
+    }
+    first = {fw: by_seed[min(by_seed)] for fw, by_seed in results.items()}
+    first_runs = {fw: runs[fw][min(runs[fw])] for fw in runs}
+    artifacts = _log_figures(tracker, parent_run_id, first_runs, first, data["official_test"])
+    metrics: dict[str, float] = {}
+    lines = ["| Framework | Seeds | Official test, mean ± std | Per seed |", "|---|---:|---:|---|"]
+    for fw, values in per_seed.items():
+        mean, std = seed_summary(list(values.values()))
+        metrics[f"seeds/{fw}/official_test_acc_mean"] = mean
+        metrics[f"seeds/{fw}/official_test_acc_std"] = std
+        cells = ", ".join(f"{s}: {100 * v:.2f}" for s, v in sorted(values.items()))
+        lines.append(f"| {display_name(fw)} | {len(values)} | {100 * mean:.2f} ± {100 * std:.2f} | {cells} |")
+    line = "single framework: no comparison"
+    if len(per_seed) >= 2:
+        a, b = list(per_seed)[:2]
+        seeds = sorted(set(per_seed[a]) & set(per_seed[b]))
+        acc_a, acc_b = [per_seed[a][s] for s in seeds], [per_seed[b][s] for s in seeds]
+        diff = difference_ci_across_seeds(acc_a, acc_b)
+        p_value = paired_t_p_value(acc_a, acc_b) if len(seeds) > 1 else float("nan")
+        line = verdict(display_name(a), display_name(b), diff, p_value)
+        metrics.update(
+            {
+                "seeds/official_test_diff_pt": 100 * diff.estimate,
+                "seeds/diff_ci_low_pt": 100 * diff.low,
+                "seeds/diff_ci_high_pt": 100 * diff.high,
+                "seeds/paired_t_p_value": p_value,
+            }
+        )
+    markdown = "\n".join([*lines, "", f"**{line}** (t-interval over seeds, paired by seed)", ""])
+    tracker.log_metrics(parent_run_id, {k: v for k, v in metrics.items() if np.isfinite(v)})
+    tracker.log_text(parent_run_id, markdown, "comparison/comparison.md")
+    tracker.set_tags(parent_run_id, {"verdict": line})
+    tracker.flush()
+    per_run = {runs[fw][seed]: {"official_test/acc": acc} for fw, by in per_seed.items() for seed, acc in by.items()}
+    return Evaluation(accuracy, line, markdown, metrics, artifacts, per_run)

@@ -36,6 +36,7 @@ class TrainSummary:
     """What a tracked training leaves behind, small enough to pass between processes."""
 
     framework: str
+    seed: int
     run_id: str
     model_uri: str
     best_epoch: int
@@ -64,19 +65,22 @@ def train_framework(
     checkpoint_root: Path,
     preset: str = "custom",
     on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+    run_name: str | None = None,
 ) -> TrainSummary:
     """Train ``framework`` on the splits in ``split_dir`` inside its child run of ``parent_run_id``.
 
-    Checkpoints go to ``checkpoint_root/<parent_run_id>/<framework>``; if that folder holds an interrupted
-    training, it resumes there and keeps logging into the same child run.
+    The child run is identified by framework and training seed. Checkpoints go to
+    ``checkpoint_root/<parent_run_id>/<run name>``; if that folder holds an interrupted training, it resumes
+    there and keeps logging into the same child run.
     """
+    run_name = run_name or framework
     module = trainer(framework)
     started = time.perf_counter()
     manifest = read_manifest(split_dir)
     data = load_train_data(split_dir)
     loaded = time.perf_counter()
 
-    run_id = tracker.start_child(parent_run_id, framework)
+    run_id = tracker.start_child(parent_run_id, framework, train_cfg.seed, run_name)
     tracker.log_params(
         run_id,
         {
@@ -86,6 +90,7 @@ def train_framework(
             "seed": train_cfg.seed,
             "threads": train_cfg.threads,
             "data.manifest_sha256": manifest.sha256,
+            "data.split_dir": str(Path(split_dir).absolute()),
             "data.split_seed": manifest.seed,
             "data.train_rows": manifest.splits["train"].rows,
             "data.val_rows": manifest.splits["val"].rows,
@@ -94,7 +99,7 @@ def train_framework(
     tracker.log_split_inputs(run_id, split_dir, manifest)
     # The architecture next to the checkpoints, so `evaluate` can rebuild the model from MLflow alone.
     tracker.log_text(run_id, json.dumps(asdict(model_cfg), indent=1), MODEL_CONFIG_ARTIFACT)
-    checkpoint_dir = Path(checkpoint_root) / parent_run_id / framework
+    checkpoint_dir = Path(checkpoint_root) / parent_run_id / run_name
 
     def log_epoch(metrics: EpochMetrics) -> None:
         tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
@@ -125,6 +130,7 @@ def train_framework(
     done = time.perf_counter()
     return TrainSummary(
         framework=framework,
+        seed=train_cfg.seed,
         run_id=run_id,
         model_uri=model_uri,
         best_epoch=result.best_epoch,
@@ -152,6 +158,7 @@ def train_preset(
     experiment: str | None = None,
     overrides: dict[str, Any] | None = None,
     on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+    run_name: str | None = None,
 ) -> TrainSummary:
     """`train_framework` from picklable arguments: the entry point of a training in its own process."""
     from fmnist.config import get_preset
@@ -167,4 +174,5 @@ def train_preset(
         checkpoint_root=checkpoint_root,
         preset=preset,
         on_epoch_end=on_epoch_end,
+        run_name=run_name,
     )

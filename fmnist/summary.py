@@ -28,6 +28,7 @@ def pipeline_summary(
         own = [r for r in registrations if r.name.endswith(f"-{fw}")]
         frameworks[fw] = {
             "run_id": s.run_id,
+            "seed": s.seed,
             "model_uri": s.model_uri,
             "best_epoch": s.best_epoch,
             "stopped_epoch": s.stopped_epoch,
@@ -47,6 +48,20 @@ def pipeline_summary(
         "comparison_markdown": evaluation.markdown,
         "registered": [_registration(r) for r in registrations],
     }
+
+
+def best_per_framework(
+    trained: Sequence[TrainSummary], per_run: Mapping[str, Mapping[str, float]]
+) -> dict[str, TrainSummary]:
+    """For each framework, the training with the best official-test accuracy (the one to register)."""
+    best: dict[str, TrainSummary] = {}
+    for t in trained:
+        score = per_run.get(t.run_id, {}).get("official_test/acc", float("-inf"))
+        if t.framework not in best or score > per_run.get(best[t.framework].run_id, {}).get(
+            "official_test/acc", float("-inf")
+        ):
+            best[t.framework] = t
+    return best
 
 
 def _registration(r: Registration) -> dict[str, Any]:

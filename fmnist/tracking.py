@@ -78,24 +78,53 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
         return run.info.run_id
 
-    def start_child(self, parent_id: str, framework: str, tags: Mapping[str, str] | None = None) -> str:
-        """The child run of ``framework`` under ``parent_id``: the existing one (resume) or a new one."""
-        existing = self.find_child(parent_id, framework)
+    def start_child(self, parent_id: str, framework: str, seed: int | None = None, name: str | None = None) -> str:
+        """The child run of ``framework`` (and ``seed``, in multi-seed mode) under ``parent_id``: the existing
+        one (resume) or a new one."""
+        existing = self.find_child(parent_id, framework, seed)
         if existing is not None:
             self.client.update_run(existing, status="RUNNING")
             return existing
-        all_tags = {MLFLOW_PARENT_RUN_ID: parent_id, "framework": framework, **(tags or {})}
-        run = self.client.create_run(self.experiment_id, run_name=framework, tags=all_tags)
+        tags = {MLFLOW_PARENT_RUN_ID: parent_id, "framework": framework}
+        if seed is not None:
+            tags["seed"] = str(seed)
+        run = self.client.create_run(self.experiment_id, run_name=name or framework, tags=tags)
         return run.info.run_id
 
-    def find_child(self, parent_id: str, framework: str) -> str | None:
-        """The id of ``framework``'s child run under ``parent_id``, if there is one."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.framework = '{framework}'",
-            max_results=1,
-        )
+    def find_child(self, parent_id: str, framework: str, seed: int | None = None) -> str | None:
+        """The id of ``framework``'s child run (with ``seed``, if given) under ``parent_id``, if there is one."""
+        query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.framework = '{framework}'"
+        if seed is not None:
+            query += f" and tags.seed = '{seed}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
         return runs[0].info.run_id if runs else None
+
+    def children(self, parent_id: str) -> list[dict[str, Any]]:
+        """The child runs of ``parent_id``: id, framework, seed, params and latest metrics of each."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}'", max_results=1000
+        )
+        return [
+            {
+                "run_id": r.info.run_id,
+                "framework": r.data.tags.get("framework"),
+                "seed": int(r.data.tags["seed"]) if "seed" in r.data.tags else None,
+                "params": dict(r.data.params),
+                "metrics": dict(r.data.metrics),
+                "status": r.info.status,
+            }
+            for r in runs
+            if r.data.tags.get("framework")
+        ]
+
+    def logged_model_uri(self, run_id: str, name: str = "model") -> str:
+        """The URI of the model called ``name`` that a run logged."""
+        models = self.client.search_logged_models(
+            experiment_ids=[self.experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{name}'"
+        )
+        if not models:
+            raise mlflow.exceptions.MlflowException(f"run {run_id} logged no model called {name!r}")
+        return models[0].model_uri
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """Mark a run finished (or ``FAILED``/``KILLED``), after any pending asynchronous logging."""
@@ -173,10 +202,11 @@ class Tracker:
         """Log a pyfunc model that takes raw pixels and returns the 10 class probabilities; return its URI."""
         import fmnist
 
-        signature = ModelSignature(
-            inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, 784))]),
-            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 10))]),
-        )
+        # The signature declares the output only: MLflow's input enforcement cannot say "N×784 or N×28×28, any
+        # numeric dtype, numpy or DataFrame", and would reject half of what the model accepts. The model
+        # validates its input itself (fmnist.data.pixels.to_pixel_matrix) with a clear error; the input
+        # example and the metadata document the contract.
+        signature = ModelSignature(inputs=None, outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 10))]))
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp) / "model_config.json"
             import json
@@ -192,6 +222,11 @@ class Tracker:
                     code_paths=[str(Path(fmnist.__file__).parent)],
                     signature=signature,
                     input_example=np.zeros((2, 784), dtype=np.uint8),
+                    metadata={
+                        "input": "raw pixels 0..255: N×784 or N×28×28, numpy (any numeric dtype) or DataFrame",
+                        "output": "N×10 class probabilities (float32), classes in Fashion-MNIST label order",
+                        "framework": framework,
+                    },
                     pip_requirements=pip_requirements(framework),
                 )
             # start_run's context manager ended the run; the caller decides when it is finished.

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from fmnist.evaluation import Evaluation, evaluate
+from fmnist.evaluation import Evaluation, evaluate, evaluate_seeds
 from fmnist.tracking import Tracker
 
 
@@ -16,6 +16,16 @@ def evaluate_task(tracking_uri: str, experiment: str | None, parent_run_id: str,
                   split_dir: Path) -> Evaluation:  # fmt: skip
     """Evaluate every framework's best checkpoint; publish the comparison table as a Prefect artifact."""
     result = evaluate(Tracker(tracking_uri, experiment), parent_run_id, child_runs, split_dir)
+    get_run_logger().info(result.verdict)
+    create_markdown_artifact(result.markdown, key="fmnist-comparison", description=result.verdict)
+    return result
+
+
+@task(name="evaluate-seeds", retries=2, retry_delay_seconds=[5, 30])
+def evaluate_seeds_task(tracking_uri: str, experiment: str | None, parent_run_id: str,
+                        runs: dict[str, dict[int, str]], split_dir: Path) -> Evaluation:  # fmt: skip
+    """Multi-seed mode: evaluate every (framework, seed) run and compare across seeds."""
+    result = evaluate_seeds(Tracker(tracking_uri, experiment), parent_run_id, runs, split_dir)
     get_run_logger().info(result.verdict)
     create_markdown_artifact(result.markdown, key="fmnist-comparison", description=result.verdict)
     return result

@@ -12,7 +12,7 @@ from fmnist.isolation import run_isolated
 from fmnist.train.types import EpochMetrics
 
 
-@task(name="train", task_run_name="train-{framework}")
+@task(name="train", task_run_name="train-{run_name}")
 def train_task(
     framework: str,
     split_dir: Path,
@@ -22,6 +22,7 @@ def train_task(
     tracking_uri: str,
     experiment: str | None = None,
     overrides: dict[str, Any] | None = None,
+    run_name: str | None = None,
 ) -> TrainSummary:
     """Train ``framework`` in a fresh process (one core each, so two trainings run side by side)."""
     logger = get_run_logger()
@@ -41,6 +42,7 @@ def train_task(
         "tracking_uri": tracking_uri,
         "experiment": experiment,
         "overrides": overrides,
+        "run_name": run_name,
     }
     summary = run_isolated(train_preset, kwargs, progress_kw="on_epoch_end", on_progress=log_epoch)
     logger.info("%s: best epoch %d, model %s", framework, summary.best_epoch, summary.model_uri)

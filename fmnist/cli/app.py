@@ -81,4 +81,4 @@ def _quiet_libraries() -> None:
 
 def _register_commands() -> None:
     # Imported here so `fmnist --help` does not pay for importing TensorFlow and PyTorch.
-    from fmnist.cli import data, predict, run, stack, train  # noqa: F401
+    from fmnist.cli import data, evaluate, predict, run, stack, train  # noqa: F401

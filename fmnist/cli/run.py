@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markdown import Markdown
 from rich.table import Table
 
 from fmnist.cli.app import app, settings
@@ -37,6 +38,7 @@ def run_cmd(
     frameworks: str = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks."),
     max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs."),
     seed: int = typer.Option(42, "--seed", min=0, help="Seed of the split and of both trainings."),
+    seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Train with N seeds each; compare across seeds."),
     work_dir: Path = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints."),
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline)."),
     as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the run's summary."),
@@ -54,6 +56,7 @@ def run_cmd(
         "frameworks": parse_frameworks(frameworks),
         "max_epochs": max_epochs,
         "seed": seed,
+        "seeds": seeds,
         "work_dir": str(work_dir),
         "experiment": experiment,
     }
@@ -61,13 +64,19 @@ def run_cmd(
     if as_json:
         typer.echo(json.dumps(summary))
         return
-    table = Table(title=f"MLflow parent run {summary['parent_run_id']}")
-    for col in ("framework", "best epoch", "train/acc", "val/acc", "run_id"):
+    console = opts.console()
+    console.print(Markdown(summary["comparison_markdown"]))
+    table = Table(title=f"MLflow parent run {summary['parent_run_id']} ({summary['tracking_uri']})")
+    for col in ("framework", "best epoch", "official test", "run id", "registered"):
         table.add_column(col)
     for name, fw in summary["frameworks"].items():
-        m = fw["final_metrics"]
-        table.add_row(name, str(fw["best_epoch"]), f"{m['train/acc']:.4f}", f"{m['val/acc']:.4f}", fw["run_id"])
-    opts.console().print(table)
+        registered = ", ".join(
+            f"{r['name']} v{r['version']} ({'/'.join(r['aliases']) or '-'})" for r in fw["registered"]
+        )
+        table.add_row(
+            name, str(fw["best_epoch"]), f"{100 * fw['metrics']['official_test/acc']:.2f} %", fw["run_id"], registered
+        )
+    console.print(table)
 
 
 def _run_flow(params: dict[str, object], echo: bool) -> dict:

@@ -72,6 +72,16 @@ def test_params_metrics_checkpoints_and_model_are_logged(
     assert probabilities.shape == (500, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert (probabilities.argmax(axis=1) == labels[:500]).mean() > 0.75
+    # Raw pixels in every form a caller has: N×28×28, floats, a DataFrame; all give the same answer.
+    import pandas as pd
+
+    for other in (pixels[:500].reshape(500, 28, 28), pixels[:500].astype(np.float64), pd.DataFrame(pixels[:500])):
+        np.testing.assert_allclose(model.predict(other), probabilities, atol=1e-6)
+    with pytest.raises(Exception, match=r"expected N×784 or N×28×28"):
+        model.predict(pixels[:5, :100])
+    assert model.metadata.signature.outputs.to_dict() == [
+        {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": (-1, 10)}}
+    ]
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

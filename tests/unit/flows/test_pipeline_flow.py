@@ -75,3 +75,33 @@ def test_invalid_parameters_are_rejected_before_anything_runs(harness: None, sto
         assert state.is_failed(), bad
         assert "validation error" in str(state.message).lower() or "parameters" in str(state.message).lower(), bad
     assert not (tmp_path / "splits").exists()
+
+
+def test_multi_seed_mode_trains_nested_runs_and_compares_across_seeds(
+    harness: None, store: str, tmp_path: Path
+) -> None:
+    from flows.pipeline import fmnist_pipeline
+    from fmnist.tracking import Tracker
+
+    source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
+    summary = fmnist_pipeline(
+        data_source=str(source), max_epochs=1, seed=5, seeds=2, work_dir=str(tmp_path / "work"), experiment="seeds"
+    )
+    tracker = Tracker(store, "seeds")
+    children = tracker.children(summary["parent_run_id"])
+    assert sorted((c["framework"], c["seed"]) for c in children) == [
+        ("keras", 5),
+        ("keras", 6),
+        ("torch", 5),
+        ("torch", 6),
+    ]
+    assert all("official_test/acc" in c["metrics"] for c in children)
+    parent = tracker.client.get_run(summary["parent_run_id"]).data
+    for fw in ("keras", "torch"):
+        accs = [c["metrics"]["official_test/acc"] for c in children if c["framework"] == fw]
+        assert parent.metrics[f"seeds/{fw}/official_test_acc_mean"] == pytest.approx(sum(accs) / 2)
+        # The registered model is (one of) the framework's best seed(s).
+        chosen = next(c for c in children if c["run_id"] == summary["frameworks"][fw]["run_id"])
+        assert chosen["metrics"]["official_test/acc"] == max(accs)
+    assert parent.metrics["seeds/diff_ci_low_pt"] <= parent.metrics["seeds/official_test_diff_pt"]
+    assert "t-interval over seeds" in summary["comparison_markdown"]

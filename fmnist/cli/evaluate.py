@@ -1,0 +1,106 @@
+"""``fmnist evaluate`` and ``fmnist register``: the pipeline's last two stages, on an existing parent run."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import typer
+from rich.markdown import Markdown
+
+from fmnist.cli.app import app, settings
+from fmnist.errors import FmnistError
+
+RunId = typer.Option(..., "--run-id", "-r", help="The MLflow parent run of a pipeline execution.")
+
+
+def _children(tracker: object, run_id: str) -> list[dict]:
+    children = [c for c in tracker.children(run_id) if c["status"] == "FINISHED"]  # type: ignore[attr-defined]
+    if not children:
+        raise FmnistError(f"run {run_id} has no finished framework runs; is it a pipeline's parent run?")
+    return children
+
+
+def _split_dir(children: list[dict], override: Path | None) -> Path:
+    if override is not None:
+        return override
+    dirs = {c["params"].get("data.split_dir") for c in children} - {None}
+    if len(dirs) != 1:
+        raise FmnistError("cannot tell which splits the runs used; pass --data DIR")
+    return Path(dirs.pop())
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    ctx: typer.Context,
+    run_id: str = RunId,
+    data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score each framework's best checkpoint from MLflow and log the comparison to the parent run.
+
+    Example: fmnist evaluate --run-id 0a1b2c3d4e5f...
+    """
+    from fmnist.evaluation import evaluate, evaluate_seeds
+    from fmnist.tracking import Tracker
+
+    tracker = Tracker()
+    children = _children(tracker, run_id)
+    split_dir = _split_dir(children, data)
+    by_fw: dict[str, dict[int, str]] = defaultdict(dict)
+    for c in children:
+        by_fw[c["framework"]][c["seed"] if c["seed"] is not None else 0] = c["run_id"]
+    if all(len(v) == 1 for v in by_fw.values()):
+        result = evaluate(tracker, run_id, {fw: next(iter(v.values())) for fw, v in by_fw.items()}, split_dir)
+    else:
+        result = evaluate_seeds(tracker, run_id, by_fw, split_dir)
+    if as_json:
+        typer.echo(json.dumps({"verdict": result.verdict, "accuracy": result.accuracy, "metrics": result.metrics}))
+        return
+    settings(ctx).console().print(Markdown(result.markdown))
+
+
+@app.command("register")
+def register_cmd(
+    ctx: typer.Context,
+    run_id: str = RunId,
+    margin: float | None = typer.Option(None, "--margin", min=0.0, max=1.0, help="Promotion margin (default 0.002)."),
+    data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Register each framework's evaluated model and the better one as `fmnist`; move `champion` by the rule.
+
+    Example: fmnist register --run-id 0a1b2c3d4e5f... --margin 0.002
+    """
+    from fmnist.promotion import DEFAULT_MARGIN
+    from fmnist.registration import register_all
+    from fmnist.tracking import Tracker
+
+    tracker = Tracker()
+    children = _children(tracker, run_id)
+    split_dir = _split_dir(children, data)
+    if any("official_test/acc" not in c["metrics"] for c in children):
+        raise FmnistError(f"run {run_id} is not evaluated yet; run `fmnist evaluate --run-id {run_id}` first")
+    best: dict[str, dict] = {}
+    for c in children:
+        if (
+            c["framework"] not in best
+            or c["metrics"]["official_test/acc"] > best[c["framework"]]["metrics"]["official_test/acc"]
+        ):
+            best[c["framework"]] = c
+    models = {fw: (_model_uri(tracker, c["run_id"]), c["run_id"]) for fw, c in best.items()}
+    accuracy = {fw: c["metrics"]["official_test/acc"] for fw, c in best.items()}
+    registrations = register_all(
+        tracker, models, accuracy, split_dir, margin=DEFAULT_MARGIN if margin is None else margin
+    )
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in registrations]))
+        return
+    console = settings(ctx).console()
+    for r in registrations:
+        console.print(f"{r.name} v{r.version} ({', '.join(r.aliases) or 'no alias'}): {r.reason}", markup=False)
+
+
+def _model_uri(tracker: object, run_id: str) -> str:
+    return tracker.logged_model_uri(run_id)  # type: ignore[attr-defined]
