@@ -12,7 +12,7 @@ SPLITS ?= data/splits
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: help venv run split lint format test test-unit bench stack-up stack-down clean
+.PHONY: help venv run split lint format test test-unit screenshots bench stack-up stack-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ test: venv lint ## Run every test (unit, integration on the real data, end-to-en
 
 test-unit: venv ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
+
+screenshots: venv ## Refresh docs/images from the MLflow UI browser test
+	FMNIST_SCREENSHOT_DIR=$(abspath docs/images) FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) \
+		$(BIN)/python -m pytest tests/e2e/test_mlflow_ui.py -q
 
 bench: venv ## Run the benchmarks (prints figures; several minutes)
 	FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) $(BIN)/python benchmarks/bench_data.py

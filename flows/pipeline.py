@@ -15,9 +15,11 @@ from pydantic import Field
 from fmnist.data.prepare import splits_ready
 from fmnist.promotion import DEFAULT_MARGIN
 from fmnist.summary import best_per_framework, pipeline_summary
+from fmnist.timing import Stopwatch
 from tasks.evaluate import evaluate_seeds_task, evaluate_task
 from tasks.ingest import ingest_task
 from tasks.register import register_task
+from tasks.report import report_task
 from tasks.split import split_task
 from tasks.tracking import finish_parent_run_task, start_parent_run_task
 from tasks.train import train_task
@@ -56,13 +58,17 @@ def fmnist_pipeline(
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds,
               "promotion_margin": promotion_margin}  # fmt: skip
+    clock = Stopwatch()
     uri, parent = start_parent_run_task(params, experiment)
+    clock.lap("start_tracking")
     try:
         source = ingest_task.with_options(refresh_cache=refresh_data)(data_source, root / "raw")
+        clock.lap("ingest")
         split_dir = root / "splits" / f"seed-{seed}"
         fresh = refresh_data or not splits_ready(source, split_dir, seed)
         manifest = split_task.with_options(refresh_cache=fresh)(source, split_dir, seed)
         split_dir = manifest.parent
+        clock.lap("split")
         futures = [
             train_task.submit(
                 framework=fw, split_dir=split_dir, preset=preset, parent_run_id=parent,
@@ -73,21 +79,28 @@ def fmnist_pipeline(
             for fw in frameworks
         ]  # fmt: skip
         summaries = [f.result() for f in futures]
+        clock.lap("train")
+        scored = {t.run_id: t.scores for t in summaries if t.scores}
         if seeds == 1:
             child_runs = {t.framework: t.run_id for t in summaries}
-            evaluation = evaluate_task(uri, experiment, parent, child_runs, split_dir)
+            evaluation = evaluate_task(uri, experiment, parent, child_runs, split_dir, scored)
         else:
             by_seed = {fw: {t.seed: t.run_id for t in summaries if t.framework == fw} for fw in frameworks}
-            evaluation = evaluate_seeds_task(uri, experiment, parent, by_seed, split_dir)
+            evaluation = evaluate_seeds_task(uri, experiment, parent, by_seed, split_dir, scored)
         trained = best_per_framework(summaries, evaluation.per_run)
+        clock.lap("evaluate")
         registrations = register_task(
             uri, experiment, {fw: (t.model_uri, t.run_id) for fw, t in trained.items()},
             {fw: evaluation.per_run[t.run_id]["official_test/acc"] for fw, t in trained.items()},
             split_dir, promotion_margin,
         )  # fmt: skip
-        finish_parent_run_task(uri, parent)
+        clock.lap("register")
+        finish_parent_run_task(uri, parent, "FINISHED", clock.as_dict())
+        report = report_task(uri, experiment, parent, root / "reports" / parent)
+        clock.lap("report")
     except BaseException:
         # Close the MLflow run as failed so the UI never shows a run "running" forever.
         finish_parent_run_task(uri, parent, "FAILED")
         raise
-    return pipeline_summary(parent, uri, split_dir, trained, evaluation, registrations)
+    summary = pipeline_summary(parent, uri, split_dir, trained, evaluation, registrations, clock.as_dict())
+    return {**summary, "report": str(report)}

@@ -102,12 +102,18 @@ def evaluate(
     *,
     n_boot: int = 10_000,
     seed: int = 0,
+    scored: Mapping[str, Mapping[str, SplitMetrics]] | None = None,
 ) -> Evaluation:
-    """Score every framework of ``child_runs`` (framework → run id) and log the comparison on the parent."""
+    """Score every framework of ``child_runs`` (framework → run id) and log the comparison on the parent.
+
+    ``scored`` holds runs already scored by `score_run` (run id → split → metrics), e.g. by the training
+    process right after training; only the others are scored here.
+    """
     data = load_eval_splits(split_dir)
+    scored = scored or {}
     results: dict[str, dict[str, SplitMetrics]] = {}
     for framework, run_id in child_runs.items():
-        results[framework] = score_run(tracker, run_id, framework, data)
+        results[framework] = dict(scored[run_id]) if run_id in scored else score_run(tracker, run_id, framework, data)
     accuracy = {fw: {f"{s}/acc": m.accuracy for s, m in res.items()} for fw, res in results.items()}
     artifacts = _log_figures(tracker, parent_run_id, child_runs, results, data["official_test"])
     if len(results) < 2:
@@ -177,6 +183,8 @@ def evaluate_seeds(
     parent_run_id: str,
     runs: Mapping[str, Mapping[int, str]],
     split_dir: Path,
+    *,
+    scored: Mapping[str, Mapping[str, SplitMetrics]] | None = None,
 ) -> Evaluation:
     """Multi-seed mode: score every (framework, seed) run; compare the frameworks across seeds.
 
@@ -184,9 +192,12 @@ def evaluate_seeds(
     framework's official-test accuracy over seeds and a t-interval of the seed-paired difference.
     """
     data = load_eval_splits(split_dir)
-    results = {
-        fw: {seed: score_run(tracker, run, fw, data) for seed, run in by_seed.items()} for fw, by_seed in runs.items()
-    }
+    scored = scored or {}
+
+    def score(run: str, fw: str) -> dict[str, SplitMetrics]:
+        return dict(scored[run]) if run in scored else score_run(tracker, run, fw, data)
+
+    results = {fw: {seed: score(run, fw) for seed, run in by_seed.items()} for fw, by_seed in runs.items()}
     per_seed = {
         fw: {seed: res["official_test"].accuracy for seed, res in by_seed.items()} for fw, by_seed in results.items()
     }

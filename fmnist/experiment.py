@@ -19,6 +19,7 @@ from fmnist.config import ModelConfig, TrainConfig, flat_params
 from fmnist.data.manifest import read_manifest
 from fmnist.errors import FmnistError
 from fmnist.tracking import Tracker, environment_params
+from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
 from fmnist.train.types import EpochMetrics
 
@@ -45,6 +46,8 @@ class TrainSummary:
     best_checkpoint: str
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    # Split → metrics of the best checkpoint (reloaded from MLflow), when the training process scored it.
+    scores: dict[str, Any] | None = None
 
 
 def trainer(framework: str) -> Any:
@@ -100,6 +103,7 @@ def train_framework(
     # The architecture next to the checkpoints, so `evaluate` can rebuild the model from MLflow alone.
     tracker.log_text(run_id, json.dumps(asdict(model_cfg), indent=1), MODEL_CONFIG_ARTIFACT)
     checkpoint_dir = Path(checkpoint_root) / parent_run_id / run_name
+    _backfill_history(tracker, run_id, checkpoint_dir, framework)
 
     def log_epoch(metrics: EpochMetrics) -> None:
         tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
@@ -142,6 +146,20 @@ def train_framework(
     )
 
 
+def _backfill_history(tracker: Tracker, run_id: str, checkpoint_dir: Path, framework: str) -> None:
+    """Before resuming, log any checkpointed epoch whose metrics never reached MLflow (a process killed right
+    after writing its checkpoint can lose the asynchronous batch still in flight)."""
+    state = read_state(checkpoint_dir if checkpoint_dir.is_dir() else None, framework)
+    if state is None:
+        return
+    logged = {step for step, _ in tracker.metric_history(run_id, "val/loss")}
+    for entry in state["history"]:
+        metrics = EpochMetrics.from_json(entry)
+        if metrics.epoch not in logged:
+            tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
+    tracker.flush()
+
+
 def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     """``train_cfg`` with the non-None overrides applied (CLI options and flow parameters)."""
     return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
@@ -159,20 +177,42 @@ def train_preset(
     overrides: dict[str, Any] | None = None,
     on_epoch_end: Callable[[EpochMetrics], None] | None = None,
     run_name: str | None = None,
+    score: bool = False,
+    model_overrides: dict[str, Any] | None = None,
+    tracker: Tracker | None = None,
 ) -> TrainSummary:
-    """`train_framework` from picklable arguments: the entry point of a training in its own process."""
+    """`train_framework` from picklable arguments: the entry point of a training in its own process.
+
+    With ``score``, the same process then scores the best checkpoint, downloaded back from MLflow, on every
+    split (`fmnist.evaluation.score_run`): the framework is already imported and the two frameworks score in
+    parallel, so the evaluate stage only has to compare.
+
+    ``overrides`` and ``model_overrides`` replace fields of the preset's TrainConfig and ModelConfig (None: keep
+    the preset's); ``tracker`` (default: a plain one on ``tracking_uri``) finds and tags the child run (a sweep
+    passes one that tells its trials apart).
+    """
     from fmnist.config import get_preset
 
     chosen = get_preset(preset)
-    return train_framework(
+    summary = train_framework(
         framework,
         split_dir,
-        chosen.model,
+        replace(chosen.model, **{k: v for k, v in (model_overrides or {}).items() if v is not None}),
         with_overrides(chosen.train, **(overrides or {})),
-        tracker=Tracker(tracking_uri, experiment),
+        tracker=tracker or Tracker(tracking_uri, experiment),
         parent_run_id=parent_run_id,
         checkpoint_root=checkpoint_root,
         preset=preset,
         on_epoch_end=on_epoch_end,
         run_name=run_name,
     )
+    if not score:
+        return summary
+    from fmnist.evaluation import load_eval_splits, score_run
+
+    started = time.perf_counter()
+    tracker = Tracker(tracking_uri, experiment)
+    scores = score_run(tracker, summary.run_id, framework, load_eval_splits(split_dir))
+    tracker.flush()
+    timings = {**summary.timings, "score": time.perf_counter() - started}
+    return replace(summary, scores=scores, timings=timings)

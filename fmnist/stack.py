@@ -102,7 +102,10 @@ def up(config: StackConfig) -> StackState:
         logs={},
         prefect_home=str(state_dir / "prefect-home"),
     )
-    env = {**client_env(state), **config.extra_env}
+    # MLflow 3's server also starts job workers (for GenAI features this project does not use) that poll
+    # all the time; on a 2-core machine they take CPU from the trainings.
+    env = {**client_env(state), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **config.extra_env}
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     bin_dir = Path(sys.executable).parent
     try:
         _spawn(state, "prefect-server", [str(bin_dir / "prefect"), "server", "start", "--host", HOST,

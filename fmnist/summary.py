@@ -19,6 +19,7 @@ def pipeline_summary(
     trained: Mapping[str, TrainSummary],
     evaluation: Evaluation,
     registrations: Sequence[Registration],
+    timings: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Everything a script needs to find the results again: runs, metrics, splits and registered versions."""
     manifest = read_manifest(split_dir, verify=False)
@@ -33,6 +34,7 @@ def pipeline_summary(
             "best_epoch": s.best_epoch,
             "stopped_epoch": s.stopped_epoch,
             "train_seconds": s.timings.get("train"),
+            "timings": dict(s.timings),
             "metrics": {key: acc.get(key) for key in ("train/acc", "val/acc", "test/acc", "official_test/acc")},
             "registered": [_registration(r) for r in own],
         }
@@ -47,6 +49,7 @@ def pipeline_summary(
         "verdict": evaluation.verdict,
         "comparison_markdown": evaluation.markdown,
         "registered": [_registration(r) for r in registrations],
+        "timings": dict(timings or {}),
     }
 
 

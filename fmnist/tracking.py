@@ -347,6 +347,16 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def finish_parent_run(
+    tracker: Tracker, run_id: str, status: str = "FINISHED", timings: Mapping[str, float] | None = None
+) -> None:
+    """Log a pipeline's stage timings as ``timing/<stage>`` metrics, then close its parent run."""
+    stages = {f"timing/{k}": v for k, v in (timings or {}).items() if k != "flow_started_at"}
+    if stages:
+        tracker.log_metrics(run_id, stages)
+    tracker.end_run(run_id, status)
+
+
 def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
     """The MLflow UI address of a run when the store is a server, else None."""
     if uri.startswith(("http://", "https://")):

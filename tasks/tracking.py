@@ -7,7 +7,7 @@ from typing import Any
 from prefect import runtime, task
 from prefect.artifacts import create_link_artifact
 
-from fmnist.tracking import Tracker, run_url, tracking_uri
+from fmnist.tracking import Tracker, finish_parent_run, run_url, tracking_uri
 
 TRACKING_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 8, 30]}
 
@@ -32,6 +32,8 @@ def start_parent_run_task(params: dict[str, Any], experiment: str | None = None)
 
 
 @task(name="finish-tracking", **TRACKING_RETRIES)
-def finish_parent_run_task(uri: str, run_id: str, status: str = "FINISHED") -> None:
-    """Close the parent run."""
-    Tracker(uri).end_run(run_id, status)
+def finish_parent_run_task(
+    uri: str, run_id: str, status: str = "FINISHED", timings: dict[str, float] | None = None
+) -> None:
+    """Log the per-stage timings (``timing/<stage>``) and close the parent run."""
+    finish_parent_run(Tracker(uri), run_id, status, timings)

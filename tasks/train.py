@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from fmnist.experiment import TrainSummary, train_preset
 from fmnist.isolation import run_isolated
 from fmnist.train.types import EpochMetrics
 
 
-@task(name="train", task_run_name="train-{run_name}")
+@task(name="train", task_run_name="train-{run_name}", cache_policy=NO_CACHE)
 def train_task(
     framework: str,
     split_dir: Path,
@@ -23,8 +24,10 @@ def train_task(
     experiment: str | None = None,
     overrides: dict[str, Any] | None = None,
     run_name: str | None = None,
+    score: bool = True,
 ) -> TrainSummary:
-    """Train ``framework`` in a fresh process (one core each, so two trainings run side by side)."""
+    """Train ``framework`` in a fresh process (one core each, so two trainings run side by side); with
+    ``score``, that process also scores the best checkpoint, reloaded from MLflow, on every split."""
     logger = get_run_logger()
 
     def log_epoch(m: EpochMetrics) -> None:
@@ -43,6 +46,7 @@ def train_task(
         "experiment": experiment,
         "overrides": overrides,
         "run_name": run_name,
+        "score": score,
     }
     summary = run_isolated(train_preset, kwargs, progress_kw="on_epoch_end", on_progress=log_epoch)
     logger.info("%s: best epoch %d, model %s", framework, summary.best_epoch, summary.model_uri)

@@ -77,6 +77,7 @@ def run_cmd(
             name, str(fw["best_epoch"]), f"{100 * fw['metrics']['official_test/acc']:.2f} %", fw["run_id"], registered
         )
     console.print(table)
+    console.print(f"report: {summary['report']}")
 
 
 def _run_flow(params: dict[str, object], echo: bool) -> dict:

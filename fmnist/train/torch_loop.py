@@ -33,7 +33,7 @@ from fmnist.train.common import (
 )
 from fmnist.train.types import EpochMetrics, TrainData, TrainResult
 
-FRAMEWORK = "pytorch"
+FRAMEWORK = "torch"
 TORCH_ADAM_EPSILON = 1e-8
 EVAL_CHUNK = 8192
 BEST = "best.pt"

@@ -7,37 +7,18 @@ import io
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fmnist.config import get_preset
 from fmnist.data.parquet import read_split
 from fmnist.evaluation import evaluate
-from fmnist.experiment import FRAMEWORKS, TrainSummary, train_framework
+from fmnist.experiment import TrainSummary
 from fmnist.registration import CHALLENGER, CHAMPION, register_and_promote
 from fmnist.tracking import Tracker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def trained(
-    real_splits: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Tracker, str, dict[str, TrainSummary]]:
-    root = tmp_path_factory.mktemp("eval")
-    tracker = Tracker(uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", experiment="eval-test")
-    parent = tracker.start_parent("eval-test")
-    preset = get_preset("seed")
-    summaries = {}
-    for fw in FRAMEWORKS:
-        summaries[fw] = train_framework(
-            fw, real_splits, preset.model, replace(preset.train, max_epochs=1), tracker=tracker,
-            parent_run_id=parent, checkpoint_root=root / "ckpt", preset="seed",
-        )  # fmt: skip
-    return tracker, parent, summaries
 
 
 def test_evaluation_logs_metrics_comparison_and_figures(

@@ -8,14 +8,14 @@ from fmnist.train.common import EarlyStopping, batch_order, epoch_seed, lr_table
 def test_shared_batch_order_is_the_same_for_both_frameworks_and_changes_per_epoch() -> None:
     cfg = TrainConfig(seed=3, batch_order="shared")
     a = batch_order(100, cfg, 1, "keras")
-    np.testing.assert_array_equal(a, batch_order(100, cfg, 1, "pytorch"))
+    np.testing.assert_array_equal(a, batch_order(100, cfg, 1, "torch"))
     assert not np.array_equal(a, batch_order(100, cfg, 2, "keras"))
     assert sorted(a.tolist()) == list(range(100))
 
 
 def test_per_framework_batch_order_differs_between_frameworks() -> None:
     cfg = TrainConfig(seed=3, batch_order="per_framework")
-    assert not np.array_equal(batch_order(100, cfg, 1, "keras"), batch_order(100, cfg, 1, "pytorch"))
+    assert not np.array_equal(batch_order(100, cfg, 1, "keras"), batch_order(100, cfg, 1, "torch"))
 
 
 def test_epoch_seed_depends_on_seed_and_epoch() -> None:

@@ -15,7 +15,7 @@ from fmnist.config import ModelConfig, TrainConfig, get_preset
 from fmnist.train.types import EpochMetrics, TrainResult
 from tests.unit.train.synthetic import make_data
 
-MODULES = {"keras": "fmnist.train.keras_fit", "pytorch": "fmnist.train.torch_loop"}
+MODULES = {"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}
 METRIC_KEYS = {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "epoch_seconds", "samples_per_second"}
 
 

@@ -1,0 +1,177 @@
+"""The run report: one self-contained HTML page (images inlined) and its Markdown twin, built from MLflow alone.
+
+Everything comes from the parent run and its child runs — the comparison table and verdict, the figures, the
+per-stage timings, the parameters — so a report can be rebuilt for any past run, on any machine that reaches
+the tracking server.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmnist.atomic import atomic_write_bytes, atomic_write_text
+from fmnist.compare import display_name
+from fmnist.tracking import Tracker
+
+FIGURES = (
+    ("figures/learning_curves.png", "Learning curves (both frameworks overlaid)"),
+    ("figures/confusion_keras.png", "Confusion matrix, Keras (official test set)"),
+    ("figures/confusion_torch.png", "Confusion matrix, PyTorch (official test set)"),
+    ("figures/per_class_f1.png", "Per-class F1 (official test set)"),
+    ("figures/disagreements.png", "Official-test images where the two frameworks disagree"),
+)
+ACCURACY_KEYS = ("train_eval/acc", "val_eval/acc", "test/acc", "official_test/acc")
+ENV_KEYS = ("env.python", "env.platform", "env.cpu_count", "env.numpy", "env.mlflow", "framework_version", "threads",
+            "threads_effective", "seed", "preset", "data.split_seed", "data.manifest_sha256")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rendered report: Markdown (images as files beside it), HTML (images inlined), and the images."""
+
+    markdown: str
+    html: str
+    images: dict[str, bytes]
+
+
+def build_report(tracker: Tracker, parent_run_id: str) -> Report:
+    """Assemble the report of one pipeline execution from its MLflow runs."""
+    parent = tracker.client.get_run(parent_run_id)
+    children = sorted(tracker.children(parent_run_id), key=lambda c: (c["framework"], c["seed"] or 0))
+    with tempfile.TemporaryDirectory() as tmp:
+        comparison = _read_text(tracker, parent_run_id, "comparison/comparison.md", Path(tmp))
+        images = {
+            name: path.read_bytes()
+            for name, _ in FIGURES
+            if (path := _download(tracker, parent_run_id, name, Path(tmp))) is not None
+        }
+    title = f"fmnist-pipeline run {parent.data.tags.get('mlflow.runName', parent_run_id)}"
+    verdict = parent.data.tags.get("verdict", "not evaluated")
+    timings = {k.removeprefix("timing/"): v for k, v in parent.data.metrics.items() if k.startswith("timing/")}
+    sections: list[tuple[str, str]] = [
+        ("Verdict", f"**{verdict}**"),
+        ("Results: the reference study beside this run", comparison or "_no comparison logged_"),
+        ("Runs", _runs_table(children)),
+        ("Timings per stage (seconds)", _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])),
+        ("Environment", _environment(parent.data.params, children)),
+    ]
+    md_parts = [f"# {title}", "", f"MLflow parent run `{parent_run_id}` · tracking `{tracker.uri}`", ""]
+    html_parts = [f"<h1>{html.escape(title)}</h1>", f"<p>MLflow parent run <code>{parent_run_id}</code></p>"]
+    for heading, body in sections:
+        md_parts += [f"## {heading}", "", body, ""]
+        html_parts += [f"<h2>{html.escape(heading)}</h2>", _markdown_to_html(body)]
+    md_parts += ["## Figures", ""]
+    html_parts += ["<h2>Figures</h2>"]
+    for name, caption in FIGURES:
+        if name in images:
+            md_parts += [f"### {caption}", "", f"![{caption}]({name})", ""]
+            data = base64.b64encode(images[name]).decode()
+            alt = html.escape(caption)
+            html_parts += [f"<h3>{alt}</h3>", f'<img alt="{alt}" src="data:image/png;base64,{data}">']
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(html_parts)
+        + "</body></html>"
+    )
+    return Report("\n".join(md_parts), page, images)
+
+
+def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained), ``report.md`` and its images into ``out_dir``, atomically."""
+    out_dir = Path(out_dir)
+    for name, data in report.images.items():
+        atomic_write_bytes(out_dir / name, data)
+    atomic_write_text(out_dir / "report.md", report.markdown)
+    atomic_write_text(out_dir / "report.html", report.html)
+    return out_dir / "report.html", out_dir / "report.md"
+
+
+def log_report(tracker: Tracker, parent_run_id: str, out_dir: Path) -> None:
+    """Attach the written report to the parent run (``report/``)."""
+    for name in ("report.html", "report.md"):
+        tracker.log_artifact(parent_run_id, Path(out_dir) / name, "report")
+
+
+def _download(tracker: Tracker, run_id: str, name: str, tmp: Path) -> Path | None:
+    try:
+        return tracker.download_artifact(run_id, name, tmp / Path(name).parent)
+    except Exception:  # a figure that was not logged (e.g. a single-framework run) is left out
+        return None
+
+
+def _read_text(tracker: Tracker, run_id: str, name: str, tmp: Path) -> str | None:
+    path = _download(tracker, run_id, name, tmp)
+    return path.read_text() if path is not None else None
+
+
+def _runs_table(children: list[dict]) -> str:
+    rows = []
+    for c in children:
+        m = c["metrics"]
+        rows.append([
+            display_name(c["framework"]), str(c["seed"]) if c["seed"] is not None else "",
+            *(f"{100 * m[k]:.2f}" if k in m else "—" for k in ACCURACY_KEYS),
+            f"{int(m.get('best_epoch', 0))} / {int(m.get('stopped_epoch', 0))}", c["run_id"],
+        ])  # fmt: skip
+    return _table(["framework", "seed", "train", "val", "test-900", "official test", "best / last epoch", "run"], rows)
+
+
+def _environment(parent_params: dict[str, str], children: list[dict]) -> str:
+    rows = [[f"pipeline: {k}", v] for k, v in sorted(parent_params.items())]
+    for c in children:
+        for key in ENV_KEYS:
+            if key in c["params"]:
+                rows.append([f"{display_name(c['framework'])}: {key}", c["params"][key]])
+    return _table(["setting", "value"], rows)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return "_none logged_"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _markdown_to_html(text: str) -> str:
+    """The small Markdown subset the report uses: tables, bold, inline code, paragraphs."""
+    import re
+
+    def inline(s: str) -> str:
+        s = html.escape(s)
+        s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+        s = re.sub(r"_(.+?)_", r"<em>\1</em>", s) if s.startswith("_") else s
+        return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append(lines[i])
+                i += 1
+            cells = [[c.strip() for c in row.strip("|").split("|")] for row in block if not set(row) <= set("|-: ")]
+            head, body = cells[0], cells[1:]
+            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr></thead><tbody>")
+            out += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in body]
+            out.append("</tbody></table>")
+            continue
+        if line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+    "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%}code{font-size:90%}"
+)

@@ -1,0 +1,41 @@
+"""The run report, built from a real MLflow store after a real evaluation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fmnist.evaluation import evaluate
+from fmnist.experiment import TrainSummary
+from fmnist.report import build_report, log_report, write_report
+from fmnist.tracking import Tracker, finish_parent_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_report_is_self_contained_and_logged(
+    trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path, tmp_path: Path
+) -> None:
+    tracker, parent, summaries = trained
+    result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=1000)
+    finish_parent_run(tracker, parent, "FINISHED", {"flow_started_at": 0.0, "ingest": 0.5, "train": 12.0})
+
+    report = build_report(tracker, parent)
+    html_path, md_path = write_report(report, tmp_path / "report")
+    page = html_path.read_text()
+    # Self-contained: every image is inlined, nothing is fetched from elsewhere.
+    assert page.count("data:image/png;base64,") == 5
+    assert not re.search(r'src="(?!data:)', page) and "<link" not in page
+    for text in (result.verdict, "reference study", "89.18", "87.09", "official test", "Timings per stage", "train",
+                 "env.python", "data.manifest_sha256", summaries["keras"].run_id):  # fmt: skip
+        assert text in page, text
+    markdown = md_path.read_text()
+    assert result.verdict in markdown and "![Learning curves" in markdown
+    for name in ("figures/learning_curves.png", "figures/disagreements.png"):
+        assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
+
+    log_report(tracker, parent, tmp_path / "report")
+    logged = {a.path for a in tracker.client.list_artifacts(parent, "report")}
+    assert logged == {"report/report.html", "report/report.md"}
