@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +16,9 @@ from fmnist.atomic import atomic_write_text
 from fmnist.classes import CLASS_NAMES
 from fmnist.errors import FmnistError
 from fmnist.predict_inputs import Batch
-from fmnist.tracking import Tracker, load_pyfunc
+
+if TYPE_CHECKING:  # MLflow takes ~1.5 s to import: `fmnist predict` reports bad input before paying for it
+    from fmnist.tracking import Tracker
 
 DEFAULT_MODEL = "models:/fmnist@champion"
 CHUNK = 8192
@@ -43,6 +47,8 @@ class Predictions:
 
 def load_model(model_uri: str, tracker: Tracker | None = None) -> object:
     """Load a model as a pyfunc, turning MLflow's errors into one clear line."""
+    from fmnist.tracking import Tracker, load_pyfunc
+
     tracker = tracker or Tracker()
     try:
         return load_pyfunc(model_uri, tracker.uri)
@@ -65,6 +71,26 @@ def predict(model: object, batch: Batch, on_chunk: Callable[[int], None] | None 
     return Predictions(batch.sources, np.concatenate(parts) if parts else np.zeros((0, 10), np.float32))
 
 
+def check_out_path(out: Path) -> Path:
+    """Refuse an ``--out`` that would not end up as the plain file the user named; return it.
+
+    The rule: ``--out`` may name a file anywhere the user can write (they named it explicitly), but
+    - not a symbolic link (the write would be meant for wherever it points, which the command line does not say),
+    - not a directory, and
+    - only in a folder that already exists (no folders are created on the user's behalf).
+    The CSV is then written to a temporary file in that folder and renamed onto the name, so the named file is
+    either untouched or complete.
+    """
+    out = Path(out)
+    if out.is_symlink():
+        raise FmnistError(f"--out {out}: is a symbolic link (to {os.readlink(out)}); name a regular file instead")
+    if out.is_dir():
+        raise FmnistError(f"--out {out}: is a folder; name the CSV file to write, e.g. {out / 'predictions.csv'}")
+    if not out.absolute().parent.is_dir():
+        raise FmnistError(f"--out {out}: folder {out.absolute().parent} does not exist; create it first")
+    return out
+
+
 def write_csv(predictions: Predictions, out: Path) -> None:
-    """Write the predictions CSV atomically."""
-    atomic_write_text(Path(out), predictions.to_csv())
+    """Write the predictions CSV atomically (to a path `check_out_path` accepts)."""
+    atomic_write_text(check_out_path(out), predictions.to_csv())

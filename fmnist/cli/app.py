@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fmnist.errors import FmnistError
 
@@ -58,15 +59,34 @@ def settings(ctx: typer.Context) -> Settings:
 
 def main() -> None:
     """Entry point of the ``fmnist`` console script."""
+    # typer vendors click and exports none of its error types but these private ones.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     _quiet_libraries()
     _register_commands()
     try:
-        app(prog_name="fmnist")
+        # Not standalone: click would print a bad option as a multi-line usage box; it gets one line here.
+        code = app(prog_name="fmnist", standalone_mode=False)
     except FmnistError as exc:
         if "--debug" in sys.argv:
             raise
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         sys.exit(EXIT_USER_ERROR)
+    except ClickException as exc:
+        if isinstance(exc, UsageError) and not isinstance(exc, NoArgsIsHelpError):
+            where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+            _print_error(exc.format_message().replace("\n", " ").rstrip(".") + where)
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        Console(stderr=True).print("Aborted.")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _quiet_libraries() -> None:
@@ -75,10 +95,18 @@ def _quiet_libraries() -> None:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Offline-friendly defaults (a user can set them otherwise): no usage telemetry from MLflow or Prefect.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # MLflow resets its loggers to this level when it is imported (after this runs), so a level set below is lost.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    import pooch
+
+    pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading data from ..." line repeats the download bar
 
 
 def _register_commands() -> None:
     # Imported here so `fmnist --help` does not pay for importing TensorFlow and PyTorch.
-    from fmnist.cli import data, evaluate, predict, run, stack, train  # noqa: F401
+    from fmnist.cli import data, evaluate, predict, report, run, stack, sweep, train  # noqa: F401

@@ -23,9 +23,11 @@ def predict_cmd(
     Example: fmnist predict --model models:/fmnist@champion shoe.png data/splits/seed-42/test.parquet --out p.csv
     """
     from fmnist.predict_inputs import read_inputs
-    from fmnist.prediction import load_model, predict, write_csv
+    from fmnist.prediction import check_out_path, load_model, predict, write_csv
 
     opts = settings(ctx)
+    if out is not None:
+        check_out_path(out)  # before any work: a bad --out is reported at once
     batch = read_inputs(inputs)
     loaded = load_model(model)
     progress = Progress(

@@ -70,6 +70,14 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: malformed manifest ({exc}); re-create it with `fmnist split`") from None
+    for name, info in manifest.splits.items():
+        # Readers open `<folder>/<split>.parquet`: a manifest naming any other file (`../x.parquet`) would have the
+        # hash check vouch for a file that is never read, and send the check outside the folder.
+        if info.file != f"{name}.parquet":
+            raise DataError(
+                f"{path}: split {name!r} names file {info.file!r}, expected {name + '.parquet'!r} in the same folder;"
+                " re-create it with `fmnist split`"
+            )
     if verify:
         for name, info in manifest.splits.items():
             file = Path(directory) / info.file

@@ -1,0 +1,106 @@
+"""``fmnist sweep``: a grid × seeds sweep on a Dask cluster, on Prefect's embedded API and the local MLflow store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from rich.markdown import Markdown
+
+from fmnist.cli.app import app, settings
+from fmnist.cli.run import parse_frameworks
+from fmnist.cli.train import PresetName
+from fmnist.data.ingest import SOURCE_ENV
+from fmnist.errors import FmnistError
+
+
+def parse_values(option: str, value: str | None) -> list[float] | None:
+    """``"1e-3,3e-3"`` → ``[0.001, 0.003]``; None stays None (the preset's value)."""
+    if value is None:
+        return None
+    try:
+        values = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise FmnistError(f"{option} {value!r}: give comma-separated numbers, e.g. {option} 1e-3,3e-3") from None
+    if not values:
+        raise FmnistError(f"{option} {value!r}: give at least one number")
+    return values
+
+
+@app.command("sweep")
+def sweep_cmd(
+    ctx: typer.Context,
+    data_source: str | None = typer.Option(
+        None, "--data-source", "-s", envvar=SOURCE_ENV, show_envvar=True, help="Folder, Kaggle CSV or base URL."
+    ),
+    preset: PresetName = typer.Option("seed", "--preset", "-p", help="Training recipe."),  # type: ignore[valid-type]
+    frameworks: str = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Seed of the split and the first training seed."),
+    seeds: int = typer.Option(3, "--seeds", min=1, max=20, help="Trainings per grid point (seeds seed…seed+N-1)."),
+    lr: str | None = typer.Option(None, "--lr", help="Learning rates to try, comma-separated (default: preset's)."),
+    dropout: str | None = typer.Option(None, "--dropout", help="Dropout rates to try, comma-separated."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Local Dask workers (default: CPUs)."),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
+    ),
+    work_dir: Path = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline)."),
+    as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the sweep's summary."),
+) -> None:
+    """Train every framework × grid point × seed as nested MLflow runs on Dask; compare mean ± std over seeds.
+
+    Each trial is a Prefect task on a Dask worker (one process, one thread); the table of mean ± std
+    official-test accuracy goes to the parent run (comparison/sweep.md).
+
+    Example: fmnist sweep --data-source ../shared/data/fashion-mnist --seeds 3 --lr 1e-3,3e-3 --dropout 0.1,0.2
+    """
+    opts = settings(ctx)
+    params = {
+        "data_source": data_source,
+        "preset": str(preset.value),
+        "frameworks": parse_frameworks(frameworks),
+        "max_epochs": max_epochs,
+        "seed": seed,
+        "seeds": seeds,
+        "lr": parse_values("--lr", lr),
+        "dropout": parse_values("--dropout", dropout),
+        "workers": workers,
+        "dask_address": dask_address,
+        "work_dir": str(work_dir),
+        "experiment": experiment,
+    }
+    summary = _run_sweep(params, echo=not (opts.quiet or as_json))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    console = opts.console()
+    console.print(Markdown(summary["comparison_markdown"]))
+    console.print(f"MLflow parent run {summary['parent_run_id']} ({summary['tracking_uri']})")
+
+
+def _run_sweep(params: dict[str, object], echo: bool) -> dict:
+    """Run ``python -m flows.sweep_run`` and return its summary; its log goes to stderr (unless quiet)."""
+    from fmnist.experiment import SUMMARY_PREFIX
+
+    command = [sys.executable, "-m", "flows.sweep_run", "--params", json.dumps(params)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    summary = None
+    tail: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(SUMMARY_PREFIX):
+            summary = json.loads(line[len(SUMMARY_PREFIX) :])
+            continue
+        tail = [*tail[-40:], line.rstrip()]
+        if echo:
+            sys.stderr.write(line)
+    code = process.wait()
+    if code != 0 or summary is None:
+        errors = [t for t in tail if "Error" in t or "error" in t]
+        last = errors[-1] if errors else (tail[-1] if tail else "no output")
+        raise FmnistError(f"the sweep failed (exit {code}): {last.strip()}")
+    return summary

@@ -1,0 +1,35 @@
+"""Run ``fmnist`` as a user does and check the bad-input contract: exit 2, one ``error:`` line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+FMNIST = [sys.executable, "-m", "fmnist"]
+
+
+def user_env(mlflow_dir: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment without a default data source, with a throw-away MLflow store."""
+    env = {k: v for k, v in os.environ.items() if k not in {"FMNIST_DATA_SOURCE", "MLFLOW_TRACKING_URI"}}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    return {**env, **extra}
+
+
+def fmnist(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m fmnist ARGS`` in ``cwd``."""
+    return subprocess.run([*FMNIST, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 2, stderr is exactly one ``error:`` line containing every needle, no traceback; return the line."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr[-2000:]
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
