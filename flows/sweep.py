@@ -1,0 +1,115 @@
+"""The ``fmnist-sweep`` flow: ingest → split → one training per (framework, grid point, seed) on Dask → compare.
+
+Only sequencing lives here. The trials run in a sub-flow whose task runner is built from the flow's own
+parameters (a local Dask cluster of ``workers`` processes, or the cluster at ``dask_address``), so a deployment
+run and a direct call scale out the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from prefect import flow
+from prefect_dask import DaskTaskRunner
+from pydantic import Field
+
+from fmnist.data.prepare import splits_ready
+from fmnist.sweep import Trial, TrialResult, plan_trials, sweep_summary
+from fmnist.timing import Stopwatch
+from tasks.ingest import ingest_task
+from tasks.split import split_task
+from tasks.sweep import evaluate_sweep_task, train_trial_task
+from tasks.tracking import finish_parent_run_task, start_parent_run_task
+
+FrameworkName = Literal["keras", "torch"]
+PresetName = Literal["seed", "parity", "tuned"]
+
+
+def dask_task_runner(workers: int | None = None, address: str | None = None) -> DaskTaskRunner:
+    """The cluster at ``address``, else a local one: ``workers`` processes (default: one per CPU), one thread
+    each, since every trial trains on one thread."""
+    if address:
+        return DaskTaskRunner(address=address)
+    n_workers = workers or os.cpu_count() or 1
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
+
+
+@flow(name="fmnist-sweep-trials", log_prints=True)
+def train_trials(
+    trials: list[Trial],
+    split_dir: Path,
+    preset: str,
+    parent_run_id: str,
+    checkpoint_root: Path,
+    tracking_uri: str,
+    experiment: str | None = None,
+    max_epochs: int | None = None,
+) -> list[TrialResult]:
+    """Submit every trial to this flow's task runner (the sweep gives it a Dask one) and wait for all."""
+    futures = [
+        train_trial_task.submit(
+            trial=t, split_dir=split_dir, preset=preset, parent_run_id=parent_run_id,
+            checkpoint_root=checkpoint_root, tracking_uri=tracking_uri, experiment=experiment, max_epochs=max_epochs,
+        )
+        for t in trials
+    ]  # fmt: skip
+    return [f.result() for f in futures]
+
+
+@flow(name="fmnist-sweep", log_prints=True)
+def fmnist_sweep(
+    data_source: str | None = None,
+    preset: PresetName = "seed",
+    frameworks: Annotated[list[FrameworkName], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
+    max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
+    seed: Annotated[int, Field(ge=0)] = 42,
+    seeds: Annotated[int, Field(ge=1, le=20)] = 3,
+    lr: Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=1)] | None = None,
+    dropout: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=1)] | None = None,
+    workers: Annotated[int, Field(ge=1, le=256)] | None = None,
+    dask_address: str | None = None,
+    work_dir: str = "data",
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """Train every framework × grid point × seed as nested MLflow runs on Dask; compare mean ± std over seeds.
+
+    data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
+    seeds: trials per grid point (training seeds seed, seed+1, ...; the split always uses seed).
+    lr, dropout: the grid (each value list crossed with the other); unset: the preset's value.
+    workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
+    dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    """
+    data_source = data_source or os.environ.get("FMNIST_DATA_SOURCE") or None
+    root = Path(work_dir).absolute()
+    params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
+              "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "grid.lr": lr or "preset",
+              "grid.dropout": dropout or "preset",
+              "dask": dask_address or f"local:{workers or os.cpu_count()}"}  # fmt: skip
+    trials = plan_trials(frameworks, range(seed, seed + seeds), {"lr": lr, "dropout": dropout})
+    clock = Stopwatch()
+    uri, parent = start_parent_run_task(params, experiment)
+    clock.lap("start_tracking")
+    try:
+        source = ingest_task(data_source, root / "raw")
+        clock.lap("ingest")
+        split_dir = root / "splits" / f"seed-{seed}"
+        manifest = split_task.with_options(refresh_cache=not splits_ready(source, split_dir, seed))(
+            source, split_dir, seed
+        )
+        split_dir = manifest.parent
+        clock.lap("split")
+        results = train_trials.with_options(task_runner=dask_task_runner(workers, dask_address))(
+            trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs
+        )
+        clock.lap("trials")
+        evaluation = evaluate_sweep_task(uri, experiment, parent, results, split_dir)
+        clock.lap("evaluate")
+        finish_parent_run_task(uri, parent)
+        clock.lap("finish_tracking")
+    except BaseException:
+        # Close the MLflow run as failed so the UI never shows a run "running" forever.
+        finish_parent_run_task(uri, parent, "FAILED")
+        raise
+    return sweep_summary(parent, uri, results, evaluation, clock.as_dict())

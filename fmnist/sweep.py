@@ -1,0 +1,312 @@
+"""Hyperparameter sweeps: the trial plan, one trial's tracked training, and the comparison across seeds.
+
+A sweep trains every (framework, grid point, seed) once, each as its own child run of the sweep's parent run,
+and compares the grid points by the mean ± std of their official-test accuracy over the seeds. The plan and
+the aggregation are pure functions; :func:`run_trial` and :func:`evaluate_sweep` do the tracked work. Where
+the trials run (a Dask worker, a thread) is the caller's business: a trial trains in the calling process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fmnist.compare import display_name
+from fmnist.errors import FmnistError
+from fmnist.evaluation import load_eval_splits, score_run
+from fmnist.experiment import FRAMEWORKS, train_preset
+from fmnist.stats import seed_summary
+from fmnist.tracking import MLFLOW_PARENT_RUN_ID, Tracker
+
+# What a grid may vary, and which config each value overrides.
+MODEL_KEYS = frozenset({"dropout"})
+TRAIN_KEYS = frozenset({"lr"})
+GRID_KEYS = MODEL_KEYS | TRAIN_KEYS
+TRIAL_TAG = "sweep.trial"
+SWEEP_ARTIFACT = "comparison/sweep.md"
+# The sweep's comparison uses every split but the 58,200 training images: scoring those for each trial would
+# cost more than the rest of the evaluation and decide nothing.
+SCORED_SPLITS = ("val", "test", "official_test")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training of a sweep: a framework, a grid point (``values``, e.g. ``{"lr": 0.003}``) and a seed."""
+
+    framework: str
+    seed: int
+    values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def point(self) -> str:
+        """The grid point as a label that is also a valid MLflow key part: ``lr-0.003_dropout-0.1``."""
+        return point_label(self.values)
+
+    @property
+    def name(self) -> str:
+        """Unique within a sweep: ``torch-lr-0.003-seed-42``; the child run's name and checkpoint folder."""
+        return f"{self.framework}-{self.point}-seed-{self.seed}"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one trained trial leaves behind; ``worker_pid`` is the process that trained it."""
+
+    trial: Trial
+    run_id: str
+    model_uri: str
+    best_epoch: int
+    seconds: float
+    worker_pid: int
+    worker_host: str
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One framework × grid point, summarised over its seeds (accuracies as fractions)."""
+
+    framework: str
+    values: dict[str, float]
+    per_seed: dict[int, float]
+    mean: float
+    std: float
+
+    @property
+    def point(self) -> str:
+        return point_label(self.values)
+
+
+@dataclass(frozen=True)
+class SweepEvaluation:
+    """The scored sweep: its table (also as Markdown), the parent-run metrics and each trial's accuracy."""
+
+    rows: list[GridRow]
+    markdown: str
+    metrics: dict[str, float]
+    per_run: dict[str, float]  # run id → official-test accuracy
+    best: dict[str, str]  # framework → best grid point
+
+
+def point_label(values: Mapping[str, float]) -> str:
+    """``{"lr": 0.003, "dropout": 0.1}`` → ``lr-0.003_dropout-0.1``; no grid: ``preset``."""
+    if not values:
+        return "preset"
+    return "_".join(f"{key}-{value:g}".replace("+", "") for key, value in values.items())
+
+
+def plan_trials(
+    frameworks: Sequence[str], seeds: Sequence[int], grid: Mapping[str, Sequence[float] | None]
+) -> list[Trial]:
+    """Every (framework, grid point, seed), frameworks outermost, seeds innermost.
+
+    ``grid`` maps a key of :data:`GRID_KEYS` to its values; a key that is absent or ``None`` keeps the
+    preset's value. Duplicate values are dropped, order is kept.
+    """
+    unknown = sorted(set(grid) - GRID_KEYS)
+    if unknown:
+        raise FmnistError(f"cannot sweep {', '.join(unknown)}: choose from {', '.join(sorted(GRID_KEYS))}")
+    bad = [fw for fw in frameworks if fw not in FRAMEWORKS]
+    if bad or not frameworks:
+        raise FmnistError(f"frameworks {list(frameworks)!r}: choose from {', '.join(FRAMEWORKS)}")
+    if not seeds:
+        raise FmnistError("a sweep needs at least one seed")
+    axes = {key: list(dict.fromkeys(values)) for key, values in grid.items() if values is not None}
+    empty = [key for key, values in axes.items() if not values]
+    if empty:
+        raise FmnistError(f"grid {', '.join(empty)}: give at least one value or leave it out")
+    points = [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    return [
+        Trial(fw, seed, point) for fw in dict.fromkeys(frameworks) for point in points for seed in dict.fromkeys(seeds)
+    ]
+
+
+def aggregate(scores: Iterable[tuple[Trial, float]]) -> list[GridRow]:
+    """Group per-trial accuracies by framework × grid point; mean and sample std (ddof=1) over the seeds.
+
+    Rows keep the order in which each framework × grid point first appears. A seed seen twice for the same
+    row is an error (two trials were scored as one).
+    """
+    grouped: dict[tuple[str, str], tuple[dict[str, float], dict[int, float]]] = {}
+    for trial, accuracy in scores:
+        values, per_seed = grouped.setdefault((trial.framework, trial.point), (dict(trial.values), {}))
+        if trial.seed in per_seed:
+            raise FmnistError(f"trial {trial.name} was scored twice")
+        per_seed[trial.seed] = float(accuracy)
+    rows = []
+    for (framework, _), (values, per_seed) in grouped.items():
+        mean, std = seed_summary(list(per_seed.values()))
+        rows.append(GridRow(framework, values, dict(sorted(per_seed.items())), mean, std))
+    return rows
+
+
+def best_points(rows: Sequence[GridRow]) -> dict[str, GridRow]:
+    """Each framework's row with the highest mean accuracy (the first of equals)."""
+    best: dict[str, GridRow] = {}
+    for row in rows:
+        if row.framework not in best or row.mean > best[row.framework].mean:
+            best[row.framework] = row
+    return best
+
+
+def sweep_markdown(rows: Sequence[GridRow]) -> str:
+    """The comparison table: one line per framework × grid point, best mean per framework in bold."""
+    keys = list(dict.fromkeys(key for row in rows for key in row.values))
+    best = {id(row) for row in best_points(rows).values()}
+    lines = [
+        "| Framework | " + "".join(f"{k} | " for k in keys) + "Seeds | Official test, mean ± std | Per seed |",
+        "|---|" + "---:|" * len(keys) + "---:|---:|---|",
+    ]
+    for row in rows:
+        cells = "".join(f"{row.values[k]:g} | " if k in row.values else "preset | " for k in keys)
+        summary = f"{100 * row.mean:.2f} ± {100 * row.std:.2f}"
+        if id(row) in best:
+            summary = f"**{summary}**"
+        per_seed = ", ".join(f"{seed}: {100 * acc:.2f}" for seed, acc in row.per_seed.items())
+        lines.append(f"| {display_name(row.framework)} | {cells}{len(row.per_seed)} | {summary} | {per_seed} |")
+    bests = "; ".join(
+        f"{display_name(fw)}: {row.point} ({100 * row.mean:.2f} %)" for fw, row in best_points(rows).items()
+    )
+    return "\n".join([*lines, "", f"**Best grid point** (mean official-test accuracy over seeds): {bests}", ""])
+
+
+def sweep_metrics(rows: Sequence[GridRow]) -> dict[str, float]:
+    """The table as parent-run metrics: ``sweep/<framework>/<point>/official_test_acc_{mean,std}``."""
+    metrics: dict[str, float] = {}
+    for row in rows:
+        metrics[f"sweep/{row.framework}/{row.point}/official_test_acc_mean"] = row.mean
+        metrics[f"sweep/{row.framework}/{row.point}/official_test_acc_std"] = row.std
+    for fw, row in best_points(rows).items():
+        metrics[f"sweep/{fw}/best_official_test_acc_mean"] = row.mean
+    return metrics
+
+
+class TrialTracker(Tracker):
+    """A tracker whose child run is one trial of a sweep.
+
+    Several trials of one sweep share a framework and a seed, so the child run is found (to resume) and tagged
+    by the trial's name, and carries the grid values and the process that trained it as tags.
+    """
+
+    def __init__(self, uri: str, experiment: str | None, trial: Trial) -> None:
+        super().__init__(uri, experiment)
+        self.trial = trial
+
+    def trial_tags(self) -> dict[str, str]:
+        """The trial's name and grid values, and the process (pid, host) that trains it."""
+        tags = {TRIAL_TAG: self.trial.name, "sweep.point": self.trial.point}
+        tags |= {key: f"{value:g}" for key, value in self.trial.values.items()}
+        return tags | {"sweep.worker_pid": str(os.getpid()), "sweep.worker_host": socket.gethostname()}
+
+    def start_child(self, parent_id: str, framework: str, seed: int | None = None, name: str | None = None) -> str:
+        query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.`{TRIAL_TAG}` = '{self.trial.name}'"
+        found = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            self.set_tags(run_id, self.trial_tags())  # a resumed trial records its new process
+            return run_id
+        tags = {MLFLOW_PARENT_RUN_ID: parent_id, "framework": framework, **self.trial_tags()}
+        if seed is not None:
+            tags["seed"] = str(seed)
+        return self.client.create_run(self.experiment_id, run_name=name or self.trial.name, tags=tags).info.run_id
+
+
+def run_trial(
+    trial: Trial,
+    split_dir: Path,
+    preset: str,
+    *,
+    parent_run_id: str,
+    checkpoint_root: Path,
+    tracking_uri: str,
+    experiment: str | None = None,
+    max_epochs: int | None = None,
+) -> TrialResult:
+    """Train ``trial`` in this process as a child run of ``parent_run_id``, tagged with its grid values."""
+    train_overrides = {k: v for k, v in trial.values.items() if k in TRAIN_KEYS}
+    model_overrides = {k: v for k, v in trial.values.items() if k in MODEL_KEYS}
+    summary = train_preset(
+        trial.framework,
+        split_dir,
+        preset,
+        parent_run_id=parent_run_id,
+        checkpoint_root=checkpoint_root,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        overrides={"max_epochs": max_epochs, "seed": trial.seed, **train_overrides},
+        model_overrides=model_overrides,
+        run_name=trial.name,
+        tracker=TrialTracker(tracking_uri, experiment, trial),
+    )
+    return TrialResult(
+        trial=trial,
+        run_id=summary.run_id,
+        model_uri=summary.model_uri,
+        best_epoch=summary.best_epoch,
+        seconds=summary.seconds,
+        worker_pid=os.getpid(),
+        worker_host=socket.gethostname(),
+    )
+
+
+def evaluate_sweep(
+    tracker: Tracker, parent_run_id: str, results: Sequence[TrialResult], split_dir: Path
+) -> SweepEvaluation:
+    """Score every trial's best checkpoint (metrics to its run) and log the sweep's table on the parent run."""
+    data = load_eval_splits(split_dir)
+    data = {name: data[name] for name in SCORED_SPLITS}
+    scores = []
+    for result in results:
+        scored = score_run(tracker, result.run_id, result.trial.framework, data)
+        scores.append((result.trial, scored["official_test"].accuracy))
+    rows = aggregate(scores)
+    markdown = sweep_markdown(rows)
+    metrics = sweep_metrics(rows)
+    best = {fw: row.point for fw, row in best_points(rows).items()}
+    tracker.log_metrics(parent_run_id, metrics)
+    tracker.log_text(parent_run_id, markdown, SWEEP_ARTIFACT)
+    tracker.set_tags(parent_run_id, {f"sweep.best.{fw}": point for fw, point in best.items()})
+    tracker.flush()
+    per_run = {r.run_id: acc for r, (_, acc) in zip(results, scores, strict=True)}
+    return SweepEvaluation(rows, markdown, metrics, per_run, best)
+
+
+def sweep_summary(
+    parent_run_id: str,
+    tracking_uri: str,
+    results: Sequence[TrialResult],
+    evaluation: SweepEvaluation,
+    timings: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The JSON summary of one sweep (what ``fmnist sweep --json`` prints)."""
+    return {
+        "parent_run_id": parent_run_id,
+        "tracking_uri": tracking_uri,
+        "trials": [
+            {
+                "name": r.trial.name,
+                "framework": r.trial.framework,
+                "seed": r.trial.seed,
+                "values": dict(r.trial.values),
+                "run_id": r.run_id,
+                "best_epoch": r.best_epoch,
+                "seconds": r.seconds,
+                "worker_pid": r.worker_pid,
+                "worker_host": r.worker_host,
+                "official_test/acc": evaluation.per_run.get(r.run_id),
+            }
+            for r in results
+        ],
+        "table": [
+            {"framework": r.framework, "values": r.values, "per_seed": r.per_seed, "mean": r.mean, "std": r.std}
+            for r in evaluation.rows
+        ],
+        "best": dict(evaluation.best),
+        "comparison_markdown": evaluation.markdown,
+        "timings": dict(timings or {}),
+    }

@@ -1,0 +1,127 @@
+"""The sweep flow on Prefect's test harness and real Dask clusters, with tiny generated data and a local MLflow
+store: trials fan out over worker processes, each is its own nested child run, and the parent gets the table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.factories import write_csv_pair
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def _children(store: str, experiment: str, parent_id: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=100)
+
+
+def _subflow_task_runs(parent_flow_run_id: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        subflows = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_flow_run_id]))
+        )
+        assert len(subflows) == 1
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [subflows[0].id]}))
+
+
+def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from flows.sweep import fmnist_sweep
+
+    source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
+    state = fmnist_sweep(
+        data_source=str(source), frameworks=["torch"], max_epochs=1, seed=5, seeds=2, lr=[1e-3, 3e-3],
+        workers=2, work_dir=str(tmp_path / "work"), experiment="sweep", return_state=True,
+    )  # fmt: skip
+    assert state.is_completed(), state
+    summary = state.result()
+    parent_id = summary["parent_run_id"]
+
+    # One nested child run per (grid point, seed), tagged with both, that trained with its own learning rate.
+    children = _children(store, "sweep", parent_id)
+    assert len(children) == 4
+    tags = sorted((c.data.tags["framework"], c.data.tags["seed"], c.data.tags["lr"]) for c in children)
+    assert tags == [("torch", s, lr) for s in ("5", "6") for lr in ("0.001", "0.003")]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert float(child.data.params["train.lr"]) == float(child.data.tags["lr"])
+        assert child.data.params["train.max_epochs"] == "1" and child.data.params["seed"] == child.data.tags["seed"]
+        assert 0.0 <= child.data.metrics["official_test/acc"] <= 1.0
+    assert len({c.data.tags["sweep.trial"] for c in children}) == 4
+
+    # The trials ran in separate Dask worker processes, none of them this one.
+    pids = {c.data.tags["sweep.worker_pid"] for c in children}
+    assert len(pids) >= 2 and str(os.getpid()) not in pids
+    assert {str(t["worker_pid"]) for t in summary["trials"]} == pids
+
+    # The parent holds the table: mean ± std over the two seeds of each grid point, from the children's scores.
+    client = MlflowClient(store)
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    for lr, label in (("0.001", "lr-0.001"), ("0.003", "lr-0.003")):
+        accs = [c.data.metrics["official_test/acc"] for c in children if c.data.tags["lr"] == lr]
+        assert parent.data.metrics[f"sweep/torch/{label}/official_test_acc_mean"] == pytest.approx(sum(accs) / 2)
+        assert parent.data.metrics[f"sweep/torch/{label}/official_test_acc_std"] == pytest.approx(
+            abs(accs[0] - accs[1]) / 2**0.5
+        )
+    table = Path(client.download_artifacts(parent_id, "comparison/sweep.md", str(tmp_path / "dl"))).read_text()
+    assert table.startswith("| Framework | lr | Seeds |")
+    assert sum(line.startswith("| PyTorch | ") for line in table.splitlines()) == 2
+    assert parent.data.tags["sweep.best.torch"] in ("lr-0.001", "lr-0.003")
+
+    # Prefect saw each trial as its own task run of the trials sub-flow.
+    runs = _subflow_task_runs(str(state.state_details.flow_run_id))
+    assert sorted(r.name for r in runs) == sorted(f"trial-{t['name']}" for t in summary["trials"])
+    assert all(r.state.is_completed() for r in runs)
+
+
+def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str, tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    from flows.sweep import fmnist_sweep
+
+    source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
+    with (
+        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        worker_pids = {str(pid) for pid in client.run(os.getpid).values()}
+        summary = fmnist_sweep(
+            data_source=str(source), frameworks=["keras"], max_epochs=1, seeds=1, dropout=[0.1],
+            dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="address",
+        )  # fmt: skip
+        # The cluster outlives the sweep: the flow connected to it and left it running.
+        assert client.run(os.getpid).keys() == cluster.scheduler_info["workers"].keys()
+
+    (child,) = _children(store, "address", summary["parent_run_id"])
+    assert child.data.tags["sweep.worker_pid"] in worker_pids
+    assert child.data.tags["framework"] == "keras" and child.data.tags["dropout"] == "0.1"
+    assert child.data.params["model.dropout"] == "0.1"
+    assert child.info.status == "FINISHED"
+    assert "| Keras | 0.1 | 1 |" in summary["comparison_markdown"]
