@@ -1,12 +1,13 @@
-"""Run the ``fmnist-pipeline`` flow in this process on Prefect's embedded API: ``python -m flows.run``.
+"""Run a flow in this process on Prefect's embedded API: ``python -m flows.run [--flow NAME] --params JSON``.
 
-``fmnist run`` calls this in a child process (the library itself never imports Prefect). Parameters come as
-one JSON object; the last line printed is the flow's JSON summary.
+``fmnist run`` and ``fmnist sweep`` call this in a child process (the library itself never imports Prefect).
+Parameters come as one JSON object; the last line printed is the flow's JSON summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 
@@ -18,14 +19,18 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# --flow NAME → (module, flow function)
+FLOWS = {"pipeline": ("flows.pipeline", "fmnist_pipeline"), "sweep": ("flows.sweep", "fmnist_sweep")}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--flow", choices=sorted(FLOWS), default="pipeline")
     parser.add_argument("--params", default="{}", help="flow parameters as a JSON object")
     args = parser.parse_args()
-    from flows.pipeline import fmnist_pipeline
-
-    summary = fmnist_pipeline(**json.loads(args.params))
+    module, name = FLOWS[args.flow]
+    flow = getattr(importlib.import_module(module), name)
+    summary = flow(**json.loads(args.params))
     print(SUMMARY_PREFIX + json.dumps(summary, default=str), flush=True)
 
 

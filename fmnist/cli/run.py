@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import typer
@@ -12,6 +10,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.flow_process import run_flow
 from fmnist.cli.train import PresetName
 from fmnist.data.ingest import SOURCE_ENV
 from fmnist.errors import FmnistError
@@ -60,7 +59,7 @@ def run_cmd(
         "work_dir": str(work_dir),
         "experiment": experiment,
     }
-    summary = _run_flow(params, echo=not (opts.quiet or as_json))
+    summary = run_flow("pipeline", params, echo=not (opts.quiet or as_json))
     if as_json:
         typer.echo(json.dumps(summary))
         return
@@ -78,27 +77,3 @@ def run_cmd(
         )
     console.print(table)
     console.print(f"report: {summary['report']}")
-
-
-def _run_flow(params: dict[str, object], echo: bool) -> dict:
-    """Run ``python -m flows.run`` and return its summary; its log goes to stderr (unless quiet)."""
-    from fmnist.experiment import SUMMARY_PREFIX
-
-    command = [sys.executable, "-m", "flows.run", "--params", json.dumps(params)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    summary = None
-    tail: list[str] = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith(SUMMARY_PREFIX):
-            summary = json.loads(line[len(SUMMARY_PREFIX) :])
-            continue
-        tail = [*tail[-40:], line.rstrip()]
-        if echo:
-            sys.stderr.write(line)
-    code = process.wait()
-    if code != 0 or summary is None:
-        errors = [t for t in tail if "Error" in t or "error" in t]
-        last = errors[-1] if errors else (tail[-1] if tail else "no output")
-        raise FmnistError(f"the pipeline failed (exit {code}): {last.strip()}")
-    return summary

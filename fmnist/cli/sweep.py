@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import typer
 from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.flow_process import run_flow
 from fmnist.cli.run import parse_frameworks
 from fmnist.cli.train import PresetName
 from fmnist.data.ingest import SOURCE_ENV
@@ -73,34 +72,10 @@ def sweep_cmd(
         "work_dir": str(work_dir),
         "experiment": experiment,
     }
-    summary = _run_sweep(params, echo=not (opts.quiet or as_json))
+    summary = run_flow("sweep", params, echo=not (opts.quiet or as_json))
     if as_json:
         typer.echo(json.dumps(summary))
         return
     console = opts.console()
     console.print(Markdown(summary["comparison_markdown"]))
     console.print(f"MLflow parent run {summary['parent_run_id']} ({summary['tracking_uri']})")
-
-
-def _run_sweep(params: dict[str, object], echo: bool) -> dict:
-    """Run ``python -m flows.sweep_run`` and return its summary; its log goes to stderr (unless quiet)."""
-    from fmnist.experiment import SUMMARY_PREFIX
-
-    command = [sys.executable, "-m", "flows.sweep_run", "--params", json.dumps(params)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    summary = None
-    tail: list[str] = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith(SUMMARY_PREFIX):
-            summary = json.loads(line[len(SUMMARY_PREFIX) :])
-            continue
-        tail = [*tail[-40:], line.rstrip()]
-        if echo:
-            sys.stderr.write(line)
-    code = process.wait()
-    if code != 0 or summary is None:
-        errors = [t for t in tail if "Error" in t or "error" in t]
-        last = errors[-1] if errors else (tail[-1] if tail else "no output")
-        raise FmnistError(f"the sweep failed (exit {code}): {last.strip()}")
-    return summary
