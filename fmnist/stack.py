@@ -24,6 +24,11 @@ from fmnist.atomic import atomic_write_text
 from fmnist.errors import FmnistError
 
 HOST = "127.0.0.1"
+# A flow run sends a heartbeat this often; one that stops without a final state (its worker died) is marked
+# Crashed by the automation below after this long. Prefect 3.9's server has no such detection built in.
+HEARTBEAT_SECONDS = 30
+ZOMBIE_AFTER_SECONDS = 75
+ZOMBIE_AUTOMATION_NAME = "fmnist: crash zombie flow runs"
 WORK_POOL = "fmnist-process"
 STATE_FILE = "stack.json"
 
@@ -102,10 +107,7 @@ def up(config: StackConfig) -> StackState:
         logs={},
         prefect_home=str(state_dir / "prefect-home"),
     )
-    # MLflow 3's server also starts job workers (for GenAI features this project does not use) that poll
-    # all the time; on a 2-core machine they take CPU from the trainings.
-    env = {**client_env(state), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **config.extra_env}
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env = _service_env(config, state)
     bin_dir = Path(sys.executable).parent
     try:
         _spawn(state, "prefect-server", [str(bin_dir / "prefect"), "server", "start", "--host", HOST,
@@ -120,16 +122,81 @@ def up(config: StackConfig) -> StackState:
         _wait_http(f"{state.mlflow_url}/health", deadline, "MLflow server", state.logs["mlflow-server"])
         prefect = str(bin_dir / "prefect")
         _run([prefect, "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env, config.project_dir)
+        _ensure_zombie_automation(state)
         deploy_env = {**env, "FMNIST_PROJECT_DIR": str(config.project_dir.absolute())}
         _run([prefect, "--no-prompt", "deploy", "--all"], deploy_env, config.project_dir)
-        _spawn(state, "prefect-worker", [prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process"],
-               env, logs_dir, config.project_dir)  # fmt: skip
-        _save(state_dir, state)
+        start_worker(config, state)
     except BaseException:
         _stop_all(state)
         (state_dir / STATE_FILE).unlink(missing_ok=True)
         raise
     return state
+
+
+def start_worker(config: StackConfig, state: StackState) -> int:
+    """Start a process worker on the stack's pool (at ``up``, or again after one died); record it in the
+    state file; return its pid."""
+    state_dir = config.state_dir.absolute()
+    prefect = str(Path(sys.executable).parent / "prefect")
+    _spawn(state, "prefect-worker", [prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process"],
+           _service_env(config, state), state_dir / "logs", config.project_dir)  # fmt: skip
+    _save(state_dir, state)
+    return state.pids["prefect-worker"]
+
+
+def _service_env(config: StackConfig, state: StackState) -> dict[str, str]:
+    # MLflow 3's server also starts job workers (for GenAI features this project does not use) that poll
+    # all the time; on a 2-core machine they take CPU from the trainings.
+    env = {**client_env(state), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **config.extra_env}
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
+    return env
+
+
+def zombie_automation() -> dict[str, object]:
+    """Prefect's documented "zombie flow run" automation: no heartbeat and no final state in time → Crashed."""
+    return {
+        "name": ZOMBIE_AUTOMATION_NAME,
+        "description": "A flow run whose heartbeats stop without a final state (its worker died) is marked Crashed.",
+        "enabled": True,
+        "trigger": {
+            "type": "event",
+            "posture": "Proactive",
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "after": ["prefect.flow-run.heartbeat"],
+            "expect": [
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            ],
+            "for_each": ["prefect.resource.id"],
+            "threshold": 1,
+            "within": ZOMBIE_AFTER_SECONDS,
+        },
+        "actions": [
+            {
+                "type": "change-flow-run-state",
+                "state": "CRASHED",
+                "message": "Flow run crashed: its heartbeats stopped.",
+            }
+        ],
+    }
+
+
+def _ensure_zombie_automation(state: StackState) -> None:
+    existing = _post_json(f"{state.prefect_api_url}/automations/filter", {})
+    if not any(a.get("name") == ZOMBIE_AUTOMATION_NAME for a in existing):
+        _post_json(f"{state.prefect_api_url}/automations/", zombie_automation())
+
+
+def _post_json(url: str, body: object) -> list[dict[str, object]] | dict[str, object]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # a loopback URL this module built
+        return json.loads(response.read() or b"null")
 
 
 def down(state_dir: Path, timeout: float = 20.0) -> list[str]:

@@ -9,11 +9,13 @@ pipeline execution; one child run per framework (tag ``framework``), nested unde
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,19 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from fmnist.config import ModelConfig
 from fmnist.data.manifest import Manifest
+from fmnist.errors import FmnistError
 
 EXPERIMENT_ENV = "FMNIST_EXPERIMENT"
 DEFAULT_EXPERIMENT = "fmnist-pipeline"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+
+# MLflow's HTTP client retries a refused connection, a timeout or a 429/5xx answer by itself; its defaults
+# (7 retries, backoff factor 2, 120 s timeout) keep a training waiting for minutes on a server that is gone.
+# Here: 4 retries after waits of 0, 2, 4, 8 s (+ up to 1 s jitter each), about 15 s before a call gives up,
+# and 30 s without an answer counts as a failure. Read at each request; a user's own setting wins.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -54,9 +65,47 @@ def _local_artifact_root(uri: str) -> str | None:
     return None
 
 
-class Tracker:
-    """A tracking store and experiment, with the handful of operations the pipeline needs."""
+def _unreachable_reason(exc: Exception) -> str | None:
+    """Why the tracking server could not be reached, when that is what ``exc`` says, else None.
 
+    MLflow words a request that failed without an answer (after its retries) as ``API request to <url> failed
+    with [timeout] exception <requests error>``; an answer from the server (404, bad JSON ...) reads otherwise.
+    """
+    message = str(exc)
+    if not (message.startswith("API request to ") and "failed with" in message and "exception" in message):
+        return None
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)|(timed out)|(too many \d+ error responses)", message)
+    return next((g for g in found.groups() if g), "no answer") if found else "no answer"
+
+
+def _server_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a tracking server that stays unreachable through MLflow's retries into one clear FmnistError."""
+
+    @functools.wraps(method)
+    def call(self: Tracker, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except mlflow.exceptions.MlflowException as exc:
+            reason = _unreachable_reason(exc)
+            if reason is None:
+                raise
+            retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+            raise FmnistError(
+                f"MLflow tracking server {self.uri} unreachable ({reason}; gave up after {retries} retries); check "
+                "that the server is running and that MLFLOW_TRACKING_URI points at it"
+            ) from exc
+
+    return call
+
+
+class Tracker:
+    """A tracking store and experiment, with the handful of operations the pipeline needs.
+
+    The methods a training calls raise :class:`FmnistError` naming the tracking URI when the server cannot be
+    reached (MLflow has retried by then, see ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` above).
+    """
+
+    @_server_call
     def __init__(self, uri: str | None = None, experiment: str | None = None) -> None:
         self.uri = uri or tracking_uri()
         self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
@@ -73,11 +122,13 @@ class Tracker:
             self.experiment_id = found.experiment_id
 
     # Runs ---------------------------------------------------------------------------------------------------
+    @_server_call
     def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
         """Create the parent run of one pipeline execution; return its id."""
         run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
         return run.info.run_id
 
+    @_server_call
     def start_child(self, parent_id: str, framework: str, seed: int | None = None, name: str | None = None) -> str:
         """The child run of ``framework`` (and ``seed``, in multi-seed mode) under ``parent_id``: the existing
         one (resume) or a new one."""
@@ -91,6 +142,7 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name or framework, tags=tags)
         return run.info.run_id
 
+    @_server_call
     def find_child(self, parent_id: str, framework: str, seed: int | None = None) -> str | None:
         """The id of ``framework``'s child run (with ``seed``, if given) under ``parent_id``, if there is one."""
         query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.framework = '{framework}'"
@@ -126,6 +178,7 @@ class Tracker:
             raise mlflow.exceptions.MlflowException(f"run {run_id} logged no model called {name!r}")
         return models[0].model_uri
 
+    @_server_call
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """Mark a run finished (or ``FAILED``/``KILLED``), after any pending asynchronous logging."""
         mlflow.flush_async_logging()
@@ -135,6 +188,7 @@ class Tracker:
         return self.client.get_run(run_id).data.tags.get(MLFLOW_RUN_NAME, run_id)
 
     # Params, tags, metrics ------------------------------------------------------------------------------------
+    @_server_call
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Log params in one batch; a param already logged with the same value is left alone (resume)."""
         logged = self.client.get_run(run_id).data.params
@@ -146,6 +200,7 @@ class Tracker:
         for i in range(0, len(fresh), 100):  # MLflow accepts at most 100 params per batch
             self.client.log_batch(run_id, params=fresh[i : i + 100])
 
+    @_server_call
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
@@ -155,14 +210,17 @@ class Tracker:
         batch = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
         self.client.log_batch(run_id, metrics=batch, synchronous=False)
 
+    @_server_call
     def flush(self) -> None:
         """Wait until every asynchronous batch has reached the store."""
         mlflow.flush_async_logging()
 
+    @_server_call
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         return [(m.step, m.value) for m in self.client.get_metric_history(run_id, key)]
 
     # Artifacts and datasets -----------------------------------------------------------------------------------
+    @_server_call
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder into the run's artifacts."""
         path = Path(path)
@@ -171,6 +229,7 @@ class Tracker:
         else:
             self.client.log_artifact(run_id, str(path), artifact_path)
 
+    @_server_call
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)
 
@@ -178,6 +237,7 @@ class Tracker:
         dst.mkdir(parents=True, exist_ok=True)
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 
+    @_server_call
     def log_split_inputs(self, run_id: str, split_dir: Path, manifest: Manifest) -> None:
         """Record each Parquet split as an input dataset of the run (by reference, with its sha256)."""
         from mlflow.entities import DatasetInput, InputTag
@@ -198,6 +258,7 @@ class Tracker:
         self.client.log_inputs(run_id, datasets=inputs)
 
     # Models -----------------------------------------------------------------------------------------------
+    @_server_call
     def log_model(self, run_id: str, framework: str, weights: Path, model_cfg: ModelConfig, name: str = "model") -> str:
         """Log a pyfunc model that takes raw pixels and returns the 10 class probabilities; return its URI."""
         import fmnist
