@@ -9,7 +9,9 @@ the new version, so the alias's history can be read back from the registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import fcntl
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,41 @@ def register_and_promote(
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it."""
     challenger_acc = official_accuracy(tracker, model_uri, split_dir)  # also proves it loads and predicts
+    with registry_lock(tracker):
+        return _register_and_decide(tracker, candidate, framework, model_uri, run_id, split_dir, margin, challenger_acc)
+
+
+@contextlib.contextmanager
+def registry_lock(tracker: Tracker) -> Iterator[None]:
+    """Serialise read-champion → decide → move-alias between processes sharing a local store.
+
+    Two pipeline runs on one machine could otherwise both read the same champion, both win against it, and
+    leave the alias on whichever wrote last. A local SQLite store gets an exclusive lock file beside it; a
+    tracking server has no lock to take, so runs against a shared server should not register at the same
+    instant (see docs/RELIABILITY.md).
+    """
+    if not tracker.uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(tracker.uri.removeprefix("sqlite:///")).with_suffix(".register.lock")
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _register_and_decide(
+    tracker: Tracker,
+    candidate: str,
+    framework: str,
+    model_uri: str,
+    run_id: str,
+    split_dir: Path,
+    margin: float,
+    challenger_acc: float,
+) -> Registration:
     version = tracker.register(
         model_uri, candidate, {"framework": framework, "run_id": run_id, "official_test_acc": f"{challenger_acc:.6f}"}
     )
