@@ -266,6 +266,8 @@ def _wait_http(url: str, deadline: float, what: str, log: str) -> None:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and negatives address process groups (ours included), never one recorded service
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -300,6 +302,8 @@ def _stop_all(state: StackState, timeout: float = 20.0) -> list[str]:
 
 
 def _signal_group(pid: int, sig: int) -> None:
+    if pid <= 0:  # killpg(0) would signal our own process group
+        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)  # the session leader's group: the service and any children it started
 

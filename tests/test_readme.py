@@ -60,8 +60,9 @@ def test_make_run_runs_the_pipeline(real_data_dir: Path, tmp_path: Path) -> None
     env = {**os.environ, "FMNIST_DATA_SOURCE": str(real_data_dir),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}  # fmt: skip
     args = f"--max-epochs 1 --work-dir {tmp_path / 'work'} --experiment readme --json"
-    done = subprocess.run(["make", "run", f"RUN_ARGS={args}"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=900)  # fmt: skip
+    # Under `make test` this is a nested make: --no-print-directory keeps its "Entering directory" lines out.
+    done = subprocess.run(["make", "--no-print-directory", "run", f"RUN_ARGS={args}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(summary["frameworks"]) == {"keras", "torch"}

@@ -189,6 +189,7 @@ def test_stack_binds_every_server_to_loopback(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(stack, "_spawn", fake_spawn)
     monkeypatch.setattr(stack, "_wait_http", lambda *args, **kwargs: None)
     monkeypatch.setattr(stack, "_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stack, "_ensure_zombie_automation", lambda *args, **kwargs: None)
     config = stack.StackConfig(project_dir=tmp_path, state_dir=tmp_path / "state", mlruns_dir=tmp_path / "mlruns")
     state = stack.up(config)
 
@@ -270,3 +271,11 @@ def _artifact_files(client, run_id: str, path: str | None = None) -> Iterator[st
             yield from _artifact_files(client, run_id, info.path)
         else:
             yield info.path
+
+
+def test_stack_never_signals_a_process_group_for_a_missing_pid() -> None:
+    """A state file with pid 0 (or a negative pid) must not make `down` signal our own process group."""
+    from fmnist import stack
+
+    assert stack._alive(0) is False and stack._alive(-1) is False
+    stack._signal_group(0, 15)  # would SIGTERM this very test run if it reached os.killpg
