@@ -9,15 +9,11 @@ import typer
 from rich.table import Table
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.options import DataSource
 from fmnist.cli.progress import DownloadBar
-from fmnist.data.ingest import SOURCE_ENV, ingest, load
+from fmnist.data.ingest import ingest, load
 from fmnist.data.prepare import DEFAULT_SEED, prepare_splits
 
-SOURCE_HELP = (
-    "Directory with the four official .gz files or the two Kaggle CSVs, the path of fashion-mnist_train.csv,"
-    " or a base URL. Default: the official download location (with a mirror)."
-)
-DataSource = typer.Option(None, "--data-source", "-s", envvar=SOURCE_ENV, help=SOURCE_HELP, show_envvar=True)
 CacheDir = typer.Option(Path("data/raw"), "--cache-dir", help="Where downloads are cached.")
 JsonOut = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
 

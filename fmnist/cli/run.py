@@ -11,8 +11,8 @@ from rich.table import Table
 
 from fmnist.cli.app import app, settings
 from fmnist.cli.flow_process import run_flow
+from fmnist.cli.options import DataSource, Experiment, Frameworks, MaxEpochs, Preset, WorkDir
 from fmnist.cli.train import PresetName
-from fmnist.data.ingest import SOURCE_ENV
 from fmnist.errors import FmnistError
 
 
@@ -30,16 +30,14 @@ def parse_frameworks(value: str) -> list[str]:
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
-    data_source: str | None = typer.Option(
-        None, "--data-source", "-s", envvar=SOURCE_ENV, show_envvar=True, help="Folder, Kaggle CSV or base URL."
-    ),
-    preset: PresetName = typer.Option("seed", "--preset", "-p", help="Training recipe."),  # type: ignore[valid-type]
-    frameworks: str = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks."),
-    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs."),
+    data_source: str | None = DataSource,
+    preset: PresetName = Preset,  # type: ignore[valid-type]
+    frameworks: str = Frameworks,
+    max_epochs: int | None = MaxEpochs,
     seed: int = typer.Option(42, "--seed", min=0, help="Seed of the split and of both trainings."),
     seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Train with N seeds each; compare across seeds."),
-    work_dir: Path = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints."),
-    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline)."),
+    work_dir: Path = WorkDir,
+    experiment: str | None = Experiment,
     as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the run's summary."),
 ) -> None:
     """Run ingest → split → train Keras and PyTorch side by side → log everything to MLflow.

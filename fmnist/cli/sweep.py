@@ -10,9 +10,9 @@ from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
 from fmnist.cli.flow_process import run_flow
+from fmnist.cli.options import DataSource, Experiment, Frameworks, MaxEpochs, Preset, WorkDir
 from fmnist.cli.run import parse_frameworks
 from fmnist.cli.train import PresetName
-from fmnist.data.ingest import SOURCE_ENV
 from fmnist.errors import FmnistError
 
 
@@ -32,12 +32,10 @@ def parse_values(option: str, value: str | None) -> list[float] | None:
 @app.command("sweep")
 def sweep_cmd(
     ctx: typer.Context,
-    data_source: str | None = typer.Option(
-        None, "--data-source", "-s", envvar=SOURCE_ENV, show_envvar=True, help="Folder, Kaggle CSV or base URL."
-    ),
-    preset: PresetName = typer.Option("seed", "--preset", "-p", help="Training recipe."),  # type: ignore[valid-type]
-    frameworks: str = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks."),
-    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs."),
+    data_source: str | None = DataSource,
+    preset: PresetName = Preset,  # type: ignore[valid-type]
+    frameworks: str = Frameworks,
+    max_epochs: int | None = MaxEpochs,
     seed: int = typer.Option(42, "--seed", min=0, help="Seed of the split and the first training seed."),
     seeds: int = typer.Option(3, "--seeds", min=1, max=20, help="Trainings per grid point (seeds seed…seed+N-1)."),
     lr: str | None = typer.Option(None, "--lr", help="Learning rates to try, comma-separated (default: preset's)."),
@@ -46,8 +44,8 @@ def sweep_cmd(
     dask_address: str | None = typer.Option(
         None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
     ),
-    work_dir: Path = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints."),
-    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline)."),
+    work_dir: Path = WorkDir,
+    experiment: str | None = Experiment,
     as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the sweep's summary."),
 ) -> None:
     """Train every framework × grid point × seed as nested MLflow runs on Dask; compare mean ± std over seeds.

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.options import MaxEpochs, Preset
 from fmnist.config import get_preset, preset_names
 from fmnist.errors import FmnistError
 
@@ -27,8 +28,8 @@ def train_cmd(
     ctx: typer.Context,
     framework: FrameworkName = typer.Argument(..., help="keras or torch."),
     data: Path = typer.Option(Path("data/splits"), "--data", "-d", help="Folder written by `fmnist split`."),
-    preset: PresetName = typer.Option("seed", "--preset", "-p", help="Training recipe."),  # type: ignore[valid-type]
-    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs."),
+    preset: PresetName = Preset,  # type: ignore[valid-type]
+    max_epochs: int | None = MaxEpochs,
     seed: int | None = typer.Option(None, "--seed", min=0, help="Override the preset's seed."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default 1)."),
     parent_run_id: str | None = typer.Option(

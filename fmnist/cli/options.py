@@ -1,0 +1,20 @@
+"""Options that several commands share, declared once so their names, defaults and help stay the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fmnist.data.ingest import SOURCE_ENV
+
+SOURCE_HELP = (
+    "Directory with the four official .gz files or the two Kaggle CSVs, the path of fashion-mnist_train.csv,"
+    " or a base URL. Default: the official download location (with a mirror)."
+)
+DataSource = typer.Option(None, "--data-source", "-s", envvar=SOURCE_ENV, help=SOURCE_HELP, show_envvar=True)
+Preset = typer.Option("seed", "--preset", "-p", help="Training recipe: seed, parity or tuned.")
+Frameworks = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks.")
+MaxEpochs = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs.")
+WorkDir = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints.")
+Experiment = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline).")
