@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from fmnist.classes import CLASS_NAMES, NUM_CLASSES, NUM_PIXELS
 from fmnist.errors import FmnistError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 80  # small on purpose: the figures are read on screen, and rendering stays well under a second
 SHORT_NAMES: tuple[str, ...] = (
@@ -35,7 +37,16 @@ LEARNING_METRICS: tuple[str, ...] = ("train/loss", "val/loss", "train/acc", "val
 _GALLERY_COLUMNS = 8
 
 
+def _new_figure(**kwargs: Any) -> Figure:
+    # matplotlib is imported on first use: every flow and Dask worker imports this module, few draw.
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     # No "Software"/date metadata, so the same figure gives the same bytes on every run.
@@ -48,7 +59,7 @@ def confusion_matrix_png(cm: np.ndarray, title: str) -> bytes:
     cm = np.asarray(cm)
     if cm.shape != (NUM_CLASSES, NUM_CLASSES):
         raise FmnistError(f"confusion matrix must be {NUM_CLASSES}x{NUM_CLASSES}, got {cm.shape}")
-    fig = Figure(figsize=(8, 7), layout="constrained")
+    fig = _new_figure(figsize=(8, 7), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(cm, cmap="Blues")
     threshold = cm.max() / 2.0
@@ -73,7 +84,7 @@ def per_class_f1_png(f1_by_framework: Mapping[str, Sequence[float]]) -> bytes:
     for name, values in f1_by_framework.items():
         if len(values) != NUM_CLASSES:
             raise FmnistError(f"{name}: expected {NUM_CLASSES} F1 values, got {len(values)}")
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    fig = _new_figure(figsize=(10, 4.5), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(NUM_CLASSES)
     width = 0.8 / len(f1_by_framework)
@@ -94,7 +105,7 @@ def learning_curves_png(histories: Mapping[str, Mapping[str, Sequence[tuple[int,
     ``histories[framework][metric]`` is ``[(epoch, value), ...]`` for `LEARNING_METRICS`; missing metrics are
     left out of the plot.
     """
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    fig = _new_figure(figsize=(11, 4.5), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     colors = [f"C{i}" for i in range(10)]
     for k, (framework, metrics) in enumerate(histories.items()):
@@ -150,13 +161,13 @@ def disagreement_gallery_png(
     differ = np.flatnonzero(preds_a != preds_b)
     shown = differ[:max_images]
     if len(shown) == 0:
-        fig = Figure(figsize=(6, 2))
+        fig = _new_figure(figsize=(6, 2))
         fig.text(0.5, 0.5, f"no disagreements between {name_a} and {name_b}", ha="center", va="center", fontsize=14)
         return _png(fig)
     n_rows = -(-len(shown) // _GALLERY_COLUMNS)
     height = 1.9 * n_rows + 0.9  # inches: rows of image + 3-line title, plus the headline
     # A fixed grid instead of constrained layout: solving the layout for 40 titled axes takes over a second.
-    fig = Figure(figsize=(1.5 * _GALLERY_COLUMNS, height))
+    fig = _new_figure(figsize=(1.5 * _GALLERY_COLUMNS, height))
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1 / height, top=1.0 - 0.85 / height, hspace=0.55, wspace=0.1)
     axes = fig.subplots(n_rows, _GALLERY_COLUMNS, squeeze=False).ravel()
     for ax in axes:

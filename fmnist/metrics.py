@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from fmnist.classes import CLASS_NAMES, NUM_CLASSES
 from fmnist.errors import DataError, FmnistError
@@ -105,6 +104,13 @@ def _check_inputs(labels: np.ndarray, probabilities: np.ndarray) -> None:
         raise DataError("probabilities must be softmax outputs (non-negative, rows sum to 1); were logits passed?")
 
 
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` element-wise, 0 where the denominator is 0."""
+    out = np.zeros_like(numerator, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
 def evaluate_predictions(labels: np.ndarray, probabilities: np.ndarray) -> SplitMetrics:
     """Score softmax ``probabilities`` (N, 10) against integer ``labels`` (N,).
 
@@ -117,11 +123,17 @@ def evaluate_predictions(labels: np.ndarray, probabilities: np.ndarray) -> Split
     _check_inputs(labels, probabilities)
     predictions = probabilities.argmax(axis=1)
     p_true = np.clip(probabilities[np.arange(len(labels)), labels], PROB_EPSILON, 1.0 - PROB_EPSILON)
-    class_ids = list(range(NUM_CLASSES))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predictions, labels=class_ids, average=None, zero_division=0
+    # Counting with numpy rather than scikit-learn keeps this module (imported by every flow and Dask worker)
+    # light; the definitions are scikit-learn's with zero_division=0.
+    confusion = np.bincount(labels * NUM_CLASSES + predictions, minlength=NUM_CLASSES**2).reshape(
+        NUM_CLASSES, NUM_CLASSES
     )
-    confusion = confusion_matrix(labels, predictions, labels=class_ids)
+    true_pos = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    precision = _ratio(true_pos, predicted)
+    recall = _ratio(true_pos, support)
+    f1 = _ratio(2 * true_pos, support + predicted)
     confusion.setflags(write=False)
     predictions.setflags(write=False)
     return SplitMetrics(

@@ -51,6 +51,27 @@ def test_per_class_precision_recall_f1_support() -> None:
     assert m.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 1.0) / 10)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_per_class_metrics_and_confusion_agree_with_scikit_learn(seed: int) -> None:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, size=500)  # classes 7..9 never occur: the zero-division cases
+    logits = rng.normal(size=(500, NUM_CLASSES))
+    logits[:, 9] -= 50  # and class 9 is never predicted
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    m = evaluate_predictions(labels, probs)
+    ids = list(range(NUM_CLASSES))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, probs.argmax(axis=1), labels=ids, average=None, zero_division=0
+    )
+    assert m.precision == pytest.approx(tuple(precision))
+    assert m.recall == pytest.approx(tuple(recall))
+    assert m.f1 == pytest.approx(tuple(f1))
+    assert m.support == tuple(int(v) for v in support)
+    assert np.array_equal(m.confusion, confusion_matrix(labels, probs.argmax(axis=1), labels=ids))
+
+
 def test_confusion_matrix_rows_are_true_classes() -> None:
     cm = evaluate_predictions(LABELS, PROBS).confusion
     assert cm.shape == (10, 10)
