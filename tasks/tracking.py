@@ -17,11 +17,13 @@ def start_parent_run_task(params: dict[str, Any], experiment: str | None = None)
     """Open the pipeline's MLflow parent run, tagged with the Prefect flow run; return (uri, run id)."""
     uri = tracking_uri()
     tracker = Tracker(uri, experiment)
+    ui_url = runtime.flow_run.ui_url or ""
     tags = {
         "prefect.flow_run_id": str(runtime.flow_run.id),
         "prefect.flow_run_name": str(runtime.flow_run.name),
         "prefect.deployment": str(runtime.deployment.name or ""),
-        "prefect.flow_run_url": str(runtime.flow_run.ui_url or ""),
+        # Only a full URL: an embedded API serves no UI, and Prefect then gives a bare path.
+        "prefect.flow_run_url": ui_url if ui_url.startswith(("http://", "https://")) else "",
     }
     run_id = tracker.start_parent(f"{runtime.flow_run.name}", tags)
     tracker.log_params(run_id, params)

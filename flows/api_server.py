@@ -1,0 +1,91 @@
+"""A temporary Prefect API server for one command, started before Prefect is even imported.
+
+Prefect's embedded ("ephemeral") API starts its server only when the first flow is called, after this process
+has imported Prefect, MLflow and the flows (about 2 s), and then waits for it (about 5 s more): the two
+costs add up. This module starts the very same server (the command Prefect's ``SubprocessASGIServer`` runs:
+uvicorn on Prefect's app factory, UI off, 127.0.0.1, the same settings and database) as the process's first
+act, so the server boots on one core while the flow's imports run on the other. Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+# uvicorn exits with 3 when it cannot bind its port (another process took it between our probe and its bind).
+_PORT_IN_USE = 3
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at this instant."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TemporaryApiServer:
+    """Prefect's API server in a child process, on a free loopback port, until :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def launch(self) -> None:
+        """Start the server process and return at once; :meth:`wait_ready` waits for it to answer."""
+        spec = importlib.util.find_spec("prefect")
+        if spec is None or spec.origin is None:
+            raise RuntimeError("prefect is not installed in this environment")
+        self.port = free_port()
+        # The environment Prefect gives its own embedded server: no UI, marked ephemeral.
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
+                   "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "error", "--lifespan", "on"]  # fmt: skip
+        self.process = subprocess.Popen(command, env=env)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until ``/api/health`` answers 200; relaunch on a new port if the first one was taken."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None, "launch() first"
+            code = self.process.poll()
+            if code == _PORT_IN_USE:
+                self.launch()
+                continue
+            if code is not None:
+                raise RuntimeError(f"the temporary Prefect API server exited with code {code} while starting")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"the temporary Prefect API server did not answer within {timeout:.0f} s; raise "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS on a slow machine"
+        )
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after 5 s, as Prefect does) and reap it."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
