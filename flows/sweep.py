@@ -104,7 +104,7 @@ def fmnist_sweep(
             trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs
         )
         clock.lap("trials")
-        evaluation = evaluate_sweep_task(uri, experiment, parent, results, split_dir)
+        evaluation = evaluate_sweep_task(uri, experiment, parent, results)
         clock.lap("evaluate")
         finish_parent_run_task(uri, parent)
         clock.lap("finish_tracking")

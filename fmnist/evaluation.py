@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,10 @@ def load_best_model(tracker: Tracker, run_id: str, framework: str, workdir: Path
     return trainer(framework).load_checkpoint(files[0], model_cfg), model_cfg
 
 
-def load_eval_splits(split_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every split of a verified split folder, as (pixels, labels)."""
+def load_eval_splits(split_dir: Path, names: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every split of a verified split folder (or those ``names``), as (pixels, labels)."""
     read_manifest(split_dir)  # verifies the split files before they are used
-    return {name: read_split(Path(split_dir) / f"{name}.parquet") for name in SPLIT_NAMES}
+    return {name: read_split(Path(split_dir) / f"{name}.parquet") for name in (names or SPLIT_NAMES)}
 
 
 def score_run(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -180,12 +180,13 @@ def train_preset(
     score: bool = False,
     model_overrides: dict[str, Any] | None = None,
     tracker: Tracker | None = None,
+    score_splits: Sequence[str] | None = None,
 ) -> TrainSummary:
     """`train_framework` from picklable arguments: the entry point of a training in its own process.
 
     With ``score``, the same process then scores the best checkpoint, downloaded back from MLflow, on every
-    split (`fmnist.evaluation.score_run`): the framework is already imported and the two frameworks score in
-    parallel, so the evaluate stage only has to compare.
+    split (`fmnist.evaluation.score_run`), or on ``score_splits`` only: the framework is already imported and
+    the trainings score in parallel, so the evaluate stage only has to compare.
 
     ``overrides`` and ``model_overrides`` replace fields of the preset's TrainConfig and ModelConfig (None: keep
     the preset's); ``tracker`` (default: a plain one on ``tracking_uri``) finds and tags the child run (a sweep
@@ -212,7 +213,7 @@ def train_preset(
 
     started = time.perf_counter()
     tracker = Tracker(tracking_uri, experiment)
-    scores = score_run(tracker, summary.run_id, framework, load_eval_splits(split_dir))
+    scores = score_run(tracker, summary.run_id, framework, load_eval_splits(split_dir, score_splits))
     tracker.flush()
     timings = {**summary.timings, "score": time.perf_counter() - started}
     return replace(summary, scores=scores, timings=timings)

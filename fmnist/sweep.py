@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,6 @@ from typing import Any
 
 from fmnist.compare import display_name
 from fmnist.errors import FmnistError
-from fmnist.evaluation import load_eval_splits, score_run
 from fmnist.experiment import FRAMEWORKS, train_preset
 from fmnist.stats import seed_summary
 from fmnist.tracking import MLFLOW_PARENT_RUN_ID, Tracker
@@ -55,7 +55,8 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialResult:
-    """What one trained trial leaves behind; ``worker_pid`` is the process that trained it."""
+    """What one trained and scored trial leaves behind; ``worker_pid`` is the process that trained it,
+    ``started_at`` / ``finished_at`` (Unix time) bracket the whole trial there."""
 
     trial: Trial
     run_id: str
@@ -64,6 +65,9 @@ class TrialResult:
     seconds: float
     worker_pid: int
     worker_host: str
+    official_test_acc: float
+    started_at: float = 0.0
+    finished_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,10 @@ def run_trial(
     experiment: str | None = None,
     max_epochs: int | None = None,
 ) -> TrialResult:
-    """Train ``trial`` in this process as a child run of ``parent_run_id``, tagged with its grid values."""
+    """Train ``trial`` in this process as a child run of ``parent_run_id``, tagged with its grid values, then
+    score its best checkpoint on :data:`SCORED_SPLITS` (metrics to its run): in the worker that already holds
+    the framework, in parallel with the other trials."""
+    started = time.time()
     train_overrides = {k: v for k, v in trial.values.items() if k in TRAIN_KEYS}
     model_overrides = {k: v for k, v in trial.values.items() if k in MODEL_KEYS}
     summary = train_preset(
@@ -242,7 +249,10 @@ def run_trial(
         model_overrides=model_overrides,
         run_name=trial.name,
         tracker=TrialTracker(tracking_uri, experiment, trial),
+        score=True,
+        score_splits=SCORED_SPLITS,
     )
+    assert summary.scores is not None
     return TrialResult(
         trial=trial,
         run_id=summary.run_id,
@@ -251,19 +261,16 @@ def run_trial(
         seconds=summary.seconds,
         worker_pid=os.getpid(),
         worker_host=socket.gethostname(),
+        official_test_acc=summary.scores["official_test"].accuracy,
+        started_at=started,
+        finished_at=time.time(),
     )
 
 
-def evaluate_sweep(
-    tracker: Tracker, parent_run_id: str, results: Sequence[TrialResult], split_dir: Path
-) -> SweepEvaluation:
-    """Score every trial's best checkpoint (metrics to its run) and log the sweep's table on the parent run."""
-    data = load_eval_splits(split_dir)
-    data = {name: data[name] for name in SCORED_SPLITS}
-    scores = []
-    for result in results:
-        scored = score_run(tracker, result.run_id, result.trial.framework, data)
-        scores.append((result.trial, scored["official_test"].accuracy))
+def evaluate_sweep(tracker: Tracker, parent_run_id: str, results: Sequence[TrialResult]) -> SweepEvaluation:
+    """Compare the trials by the official-test accuracy each scored in its own worker; log the sweep's table on
+    the parent run."""
+    scores = [(result.trial, result.official_test_acc) for result in results]
     rows = aggregate(scores)
     markdown = sweep_markdown(rows)
     metrics = sweep_metrics(rows)
@@ -272,7 +279,7 @@ def evaluate_sweep(
     tracker.log_text(parent_run_id, markdown, SWEEP_ARTIFACT)
     tracker.set_tags(parent_run_id, {f"sweep.best.{fw}": point for fw, point in best.items()})
     tracker.flush()
-    per_run = {r.run_id: acc for r, (_, acc) in zip(results, scores, strict=True)}
+    per_run = {r.run_id: r.official_test_acc for r in results}
     return SweepEvaluation(rows, markdown, metrics, per_run, best)
 
 
@@ -298,6 +305,8 @@ def sweep_summary(
                 "seconds": r.seconds,
                 "worker_pid": r.worker_pid,
                 "worker_host": r.worker_host,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
                 "official_test/acc": evaluation.per_run.get(r.run_id),
             }
             for r in results

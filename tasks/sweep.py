@@ -22,7 +22,8 @@ def train_trial_task(
     experiment: str | None = None,
     max_epochs: int | None = None,
 ) -> TrialResult:
-    """Train one trial in this process: on a Dask worker that is a process of its own with one thread."""
+    """Train and score one trial in this process: on a Dask worker that is a process of its own with one
+    thread."""
     result = run_trial(
         trial, split_dir, preset, parent_run_id=parent_run_id, checkpoint_root=checkpoint_root,
         tracking_uri=tracking_uri, experiment=experiment, max_epochs=max_epochs,
@@ -35,10 +36,11 @@ def train_trial_task(
 
 
 @task(name="evaluate-sweep", retries=2, retry_delay_seconds=[5, 30])
-def evaluate_sweep_task(tracking_uri: str, experiment: str | None, parent_run_id: str,
-                        results: list[TrialResult], split_dir: Path) -> SweepEvaluation:  # fmt: skip
-    """Score every trial and log the sweep's table to the parent run; publish it as a Prefect artifact."""
-    evaluation = evaluate_sweep(Tracker(tracking_uri, experiment), parent_run_id, results, split_dir)
+def evaluate_sweep_task(
+    tracking_uri: str, experiment: str | None, parent_run_id: str, results: list[TrialResult]
+) -> SweepEvaluation:
+    """Compare the scored trials and log the sweep's table to the parent run; publish it as a Prefect artifact."""
+    evaluation = evaluate_sweep(Tracker(tracking_uri, experiment), parent_run_id, results)
     get_run_logger().info("best grid point per framework: %s", evaluation.best)
     create_markdown_artifact(evaluation.markdown, key="fmnist-sweep", description="Sweep: mean ± std over seeds")
     return evaluation
