@@ -1,20 +1,32 @@
-"""Scale-out of `fmnist sweep`: the same sweep on a local Dask cluster of 1 worker and of 2 workers.
+"""Scale-out of `fmnist sweep`: the same sweep on 1 Dask worker and on 2, in two set-ups.
 
     python benchmarks/bench_sweep.py --data DATA_DIR [--seeds 4] [--epochs 2] [--workers 1,2] [--repeats 3]
+                                     [--setups local,existing]
 
-Each run is `fmnist sweep --json` in a fresh process (Prefect's embedded API, a new local Dask cluster of W
-single-threaded worker processes, MLflow in a throw-away SQLite store): both frameworks × ``--seeds`` seeds, the
-preset's grid point, ``--epochs`` epochs each, on the real data. The split is made once, before the timed runs.
-Prints, per worker count, the median wall time of the whole command and of its trials stage (cluster start-up,
-every training with its MLflow logging, cluster shut-down), and the speedups against the first worker count
-(target >= 1.7x for 2 workers on a 2-core machine). Runs alternate between worker counts, so load from anything
-else on the machine spreads over both; each line shows the 5-minute load average, since a speedup needs idle
-cores ("s inside them": the trainings' own seconds, summed; it grows when workers compete for the cores).
+Each sweep is `fmnist sweep --json` in a fresh process: both frameworks x ``--seeds`` seeds, the preset's grid
+point, ``--epochs`` epochs each, on the real data, MLflow in a throw-away SQLite store. The split is made once,
+before the timed runs. Two set-ups:
+
+- ``local``: every sweep starts its own local Dask cluster of W single-threaded worker processes (the default
+  of `fmnist sweep --workers W`) on Prefect's embedded API, and stops it at the end. Each worker process imports
+  TensorFlow and PyTorch anew and the cluster shuts down inside the trials stage: fixed costs that more workers
+  cannot share.
+- ``existing``: a long-lived cluster of W workers started with `flows.dask_preload` (they imported both
+  frameworks when they started), reached with `fmnist sweep --dask-address`, and a long-lived Prefect API
+  server (the README's set-up for repeated sweeps).
+  Its trials stage is the trials' own work and their scheduling.
+
+Prints, per set-up and worker count, the median wall time of the whole command and of its trials stage, the
+speedups against the first worker count (target >= 1.7x for 2 workers on a 2-core machine), and where the
+local cluster's trials stage goes: start-up until the first trial runs, the trials, shut-down after the last.
+Runs alternate between worker counts, so load from anything else on the machine spreads over both; each line
+shows the 5-minute load average, since a speedup needs idle cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -22,23 +34,54 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from flows.api_server import TemporaryApiServer
 
-def sweep(fmnist: str, args: argparse.Namespace, workers: int, work: Path, env: dict[str, str]) -> dict:
+
+@contextlib.contextmanager
+def existing_cluster(workers: int) -> Iterator[str]:
+    """A long-lived cluster of ``workers`` single-threaded worker processes started with the sweep's preload
+    (`flows.dask_preload`, as the README's `dask worker` command); yields its scheduler address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      preload=["flows.dask_preload"]) as cluster:  # fmt: skip
+        yield cluster.scheduler_address
+
+
+def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | None, work: Path,
+          env: dict[str, str]) -> dict:  # fmt: skip
+    where = ["--dask-address", address] if address else ["--workers", str(workers)]
     command = [fmnist, "--quiet", "sweep", "--data-source", str(args.data), "--frameworks", "keras,torch",
-               "--seeds", str(args.seeds), "--max-epochs", str(args.epochs), "--workers", str(workers),
+               "--seeds", str(args.seeds), "--max-epochs", str(args.epochs), *where,
                "--work-dir", str(work), "--experiment", f"bench-sweep-w{workers}", "--json"]  # fmt: skip
     start = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     wall = time.time() - start
     if done.returncode != 0:
-        sys.exit(f"`fmnist sweep --workers {workers}` failed:\n{done.stderr[-3000:]}")
+        sys.exit(f"`fmnist sweep` with {workers} worker(s) failed:\n{done.stderr[-3000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    pids = {t["worker_pid"] for t in summary["trials"]}
-    busy = sum(t["seconds"] for t in summary["trials"])  # inside the trainings: data, epochs, MLflow logging
-    return {"wall": wall, "trials": summary["timings"]["trials"], "busy": busy, "pids": len(pids),
-            "n": len(summary["trials"])}  # fmt: skip
+    timings, trials = summary["timings"], summary["trials"]
+    stage_start = timings["flow_started_at"] + sum(timings[k] for k in ("start_tracking", "ingest", "split"))
+    first = min(t["started_at"] for t in trials)
+    last = max(t["finished_at"] for t in trials)
+    return {"wall": wall, "trials": timings["trials"], "pids": len({t["worker_pid"] for t in trials}),
+            "n": len(trials), "to_first": first - stage_start, "running": last - first,
+            "after_last": stage_start + timings["trials"] - last}  # fmt: skip
+
+
+def report(setup: str, counts: list[int], results: dict[int, list[dict]]) -> None:
+    base_wall = statistics.median(r["wall"] for r in results[counts[0]])
+    base_trials = statistics.median(r["trials"] for r in results[counts[0]])
+    print(f"  {setup}:")
+    for w in counts:
+        med = {k: statistics.median(r[k] for r in results[w]) for k in results[w][0]}
+        print(f"    {w} worker(s)   whole command {med['wall']:6.1f} ({base_wall / med['wall']:.2f}x)   trials stage "
+              f"{med['trials']:6.1f} ({base_trials / med['trials']:.2f}x)   [until the first trial "
+              f"{med['to_first']:4.1f}, trials {med['running']:5.1f}, "
+              f"after the last {med['after_last']:4.1f}]")  # fmt: skip
 
 
 def main() -> None:
@@ -48,37 +91,46 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", default="1,2", help="worker counts to compare, the first is the baseline")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--setups", default="local,existing", help="local, existing or both (comma-separated)")
     args = parser.parse_args()
     if args.data is None:
         parser.error("pass --data DIR or set FMNIST_DATA_DIR")
     counts = [int(w) for w in args.workers.split(",")]
+    setups = args.setups.split(",")
     fmnist = str(Path(sys.executable).parent / "fmnist")
-    results: dict[int, list[dict]] = {w: [] for w in counts}
-    with tempfile.TemporaryDirectory() as tmp:
+    results: dict[str, dict[int, list[dict]]] = {s: {w: [] for w in counts} for s in setups}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2",
-               "PREFECT_HOME": str(work / "prefect")}  # fmt: skip
+        os.environ["PREFECT_HOME"] = str(work / "prefect")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
         subprocess.run([fmnist, "--quiet", "split", "--data-source", str(args.data), "--seed", "42",
                         "--out", str(work / "data" / "splits" / "seed-42")], env=env, check=True)  # fmt: skip
+        addresses: dict[int, str] = {}
+        shared_env = env
+        if "existing" in setups:
+            server = TemporaryApiServer()
+            server.launch()
+            stack.callback(server.stop)
+            server.wait_ready(timeout=120)
+            shared_env = {**env, "PREFECT_API_URL": server.api_url}
+            os.environ["PREFECT_API_URL"] = server.api_url  # the clusters' workers report to this server
+            addresses = {w: stack.enter_context(existing_cluster(w)) for w in counts}
         for i in range(args.repeats):
             for w in counts if i % 2 == 0 else counts[::-1]:
-                results[w].append(sweep(fmnist, args, w, work / "data", env))
-                r = results[w][-1]
-                print(f"  repeat {i + 1}, {w} worker(s): {r['wall']:6.1f} s wall, trials stage {r['trials']:6.1f} s "
-                      f"({r['n']} trials in {r['pids']} process(es), {r['busy']:.1f} s inside them), "
-                      f"load average {os.getloadavg()[1]:.1f}", flush=True)  # fmt: skip
+                for setup in setups:
+                    existing = setup == "existing"
+                    r = sweep(fmnist, args, w, addresses.get(w) if existing else None, work / "data",
+                              shared_env if existing else env)  # fmt: skip
+                    results[setup][w].append(r)
+                    print(f"  repeat {i + 1}, {setup}, {w} worker(s): {r['wall']:6.1f} s wall, trials stage "
+                          f"{r['trials']:6.1f} s ({r['n']} trials in {r['pids']} process(es)), "
+                          f"load average {os.getloadavg()[1]:.1f}", flush=True)  # fmt: skip
 
     print(f"\n2 frameworks x {args.seeds} seeds, {args.epochs} epochs each, {args.repeats} repeats, "
           f"{os.cpu_count()} CPUs; medians (wall seconds)")  # fmt: skip
-    base = counts[0]
-    base_wall = statistics.median(r["wall"] for r in results[base])
-    base_trials = statistics.median(r["trials"] for r in results[base])
-    for w in counts:
-        wall = statistics.median(r["wall"] for r in results[w])
-        trials = statistics.median(r["trials"] for r in results[w])
-        print(f"  {w} worker(s)   whole command {wall:7.1f}  ({base_wall / wall:.2f}x)   "
-              f"trials stage {trials:7.1f}  ({base_trials / trials:.2f}x)")  # fmt: skip
-    print("  target: >= 1.7x for 2 workers against 1 (trials stage)")
+    for setup in setups:
+        report(setup, counts, results[setup])
+    print("  target: >= 1.7x for 2 workers against 1")
 
 
 if __name__ == "__main__":

@@ -109,3 +109,22 @@ def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str,
     assert child.data.params["model.dropout"] == "0.1"
     assert child.info.status == "FINISHED"
     assert "| Keras | 0.1 | 1 |" in summary["comparison_markdown"]
+
+
+def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
+    import sys
+
+    from distributed import Client, LocalCluster
+
+    def loaded() -> list[str]:
+        return sorted(m for m in ("tensorflow", "torch", "torch._dynamo", "tasks.sweep") if m in sys.modules)
+
+    with (
+        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+                     preload=["flows.dask_preload"]) as warm,
+        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cold,
+        Client(warm) as warm_client,
+        Client(cold) as cold_client,
+    ):  # fmt: skip
+        assert list(warm_client.run(loaded).values()) == [["tasks.sweep", "tensorflow", "torch", "torch._dynamo"]]
+        assert list(cold_client.run(loaded).values()) == [[]]
