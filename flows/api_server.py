@@ -47,8 +47,10 @@ class TemporaryApiServer:
         if spec is None or spec.origin is None:
             raise RuntimeError("prefect is not installed in this environment")
         self.port = free_port()
-        # The environment Prefect gives its own embedded server: no UI, marked ephemeral.
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        # The environment Prefect gives its own embedded server (no UI, marked ephemeral), and no analytics
+        # unless the user asks for them: this machine may be offline.
+        env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **os.environ, "PREFECT_UI_ENABLED": "0",
+               "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}  # fmt: skip
         command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
                    "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
                    "--log-level", "error", "--lifespan", "on"]  # fmt: skip
