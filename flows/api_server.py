@@ -19,8 +19,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-# uvicorn exits with 3 when it cannot bind its port (another process took it between our probe and its bind).
-_PORT_IN_USE = 3
+# uvicorn exits with 3 when the app fails to start: its port was taken meanwhile, or Prefect's start-up failed,
+# e.g. another server on the same database was migrating it at that moment.
+_STARTUP_FAILED = 3
+_RESTARTS = 5
 
 
 def free_port() -> int:
@@ -30,12 +32,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class TemporaryApiServer:
     """Prefect's API server in a child process, on a free loopback port, until :meth:`stop`."""
 
     def __init__(self) -> None:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self._app_dir = ""
 
     @property
     def api_url(self) -> str:
@@ -46,24 +58,38 @@ class TemporaryApiServer:
         spec = importlib.util.find_spec("prefect")
         if spec is None or spec.origin is None:
             raise RuntimeError("prefect is not installed in this environment")
+        self._app_dir = str(Path(spec.origin).parent.parent)
         self.port = free_port()
+        self._start()
+
+    def _start(self) -> None:
         # The environment Prefect gives its own embedded server (no UI, marked ephemeral), and no analytics
         # unless the user asks for them: this machine may be offline.
         env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **os.environ, "PREFECT_UI_ENABLED": "0",
                "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}  # fmt: skip
-        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", self._app_dir, "--factory",
                    "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
                    "--log-level", "error", "--lifespan", "on"]  # fmt: skip
         self.process = subprocess.Popen(command, env=env)
 
     def wait_ready(self, timeout: float) -> None:
-        """Block until ``/api/health`` answers 200; relaunch on a new port if the first one was taken."""
+        """Block until ``/api/health`` answers 200.
+
+        A server whose start-up failed is started again on the same port (its URL may already be in use by
+        the caller's settings), a few times; a port that another process took meanwhile is an error.
+        """
         deadline = time.monotonic() + timeout
+        restarts = 0
         while time.monotonic() < deadline:
             assert self.process is not None, "launch() first"
             code = self.process.poll()
-            if code == _PORT_IN_USE:
-                self.launch()
+            if code == _STARTUP_FAILED and restarts < _RESTARTS:
+                if not port_is_free(self.port):
+                    self.stop()
+                    raise RuntimeError(f"port {self.port} was taken before the temporary Prefect API server bound it")
+                restarts += 1
+                time.sleep(0.5 * restarts)
+                self._start()
                 continue
             if code is not None:
                 raise RuntimeError(f"the temporary Prefect API server exited with code {code} while starting")
