@@ -46,7 +46,7 @@ def existing_cluster(workers: int) -> Iterator[str]:
     (`flows.dask_preload`, as the README's `dask worker` command); yields its scheduler address."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       preload=["flows.dask_preload"]) as cluster:  # fmt: skip
         yield cluster.scheduler_address
 

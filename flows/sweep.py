@@ -29,11 +29,15 @@ PresetName = Literal["seed", "parity", "tuned"]
 
 def dask_task_runner(workers: int | None = None, address: str | None = None) -> DaskTaskRunner:
     """The cluster at ``address``, else a local one: ``workers`` processes (default: one per CPU), one thread
-    each, since every trial trains on one thread."""
+    each, since every trial trains on one thread; its dashboard on a free loopback port (Dask's default is
+    port 8787 on every interface)."""
     if address:
         return DaskTaskRunner(address=address)
     n_workers = workers or os.cpu_count() or 1
-    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True,
+                        "dashboard_address": "127.0.0.1:0"}
+    )  # fmt: skip
 
 
 @flow(name="fmnist-sweep-trials", log_prints=True)

@@ -92,7 +92,7 @@ def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str,
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with (
-        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         worker_pids = {str(pid) for pid in client.run(os.getpid).values()}
@@ -120,11 +120,35 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
         return sorted(m for m in ("tensorflow", "torch", "torch._dynamo", "tasks.sweep") if m in sys.modules)
 
     with (
-        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0",
                      preload=["flows.dask_preload"]) as warm,
-        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cold,
+        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cold,
         Client(warm) as warm_client,
         Client(cold) as cold_client,
     ):  # fmt: skip
         assert list(warm_client.run(loaded).values()) == [["tasks.sweep", "tensorflow", "torch", "torch._dynamo"]]
         assert list(cold_client.run(loaded).values()) == [[]]
+
+
+def _listening_on_every_interface() -> set[int]:
+    """Ports with a TCP socket listening on 0.0.0.0 or :: (any process)."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port = local.split(":")
+            if state == "0A" and set(address) == {"0"}:
+                ports.add(int(port, 16))
+    return ports
+
+
+def test_the_local_cluster_listens_on_loopback_only() -> None:
+    from distributed import LocalCluster
+
+    from flows.sweep import dask_task_runner
+
+    before = _listening_on_every_interface()
+    with LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert cluster.dashboard_link.startswith("http://127.0.0.1:")
+        assert _listening_on_every_interface() - before == set()
