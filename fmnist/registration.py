@@ -67,7 +67,43 @@ def register_and_promote(
     """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it."""
     challenger_acc = official_accuracy(tracker, model_uri, split_dir)  # also proves it loads and predicts
     with registry_lock(tracker):
-        return _register_and_decide(tracker, candidate, framework, model_uri, run_id, split_dir, margin, challenger_acc)
+        facts = {"framework": framework, "run_id": run_id, "official_test_acc": f"{challenger_acc:.6f}"}
+        version = tracker.register(model_uri, candidate, facts)
+        tracker.set_alias(candidate, CHALLENGER, version)
+        previous = tracker.alias_version(candidate, CHAMPION)
+        champion_acc = None
+        if previous is not None:
+            try:
+                champion_acc = official_accuracy(tracker, f"models:/{candidate}/{previous}", split_dir)
+            except Exception as exc:  # an unloadable champion is replaced by any loadable challenger
+                champion_acc = None
+                tracker.set_version_tags(candidate, previous, {"promotion.rescore_error": str(exc)[:500]})
+        decision = decide(challenger_acc, champion_acc, margin)
+        tags = {
+            "promotion.promoted": decision.promote,
+            "promotion.previous_champion": previous or "none",
+            "promotion.challenger_acc": f"{challenger_acc:.6f}",
+            "promotion.champion_acc": "none" if champion_acc is None else f"{champion_acc:.6f}",
+            "promotion.delta": "none" if decision.delta is None else f"{decision.delta:+.6f}",
+            "promotion.rule": decision.rule,
+            "promotion.reason": decision.reason,
+        }
+        tracker.set_version_tags(candidate, version, tags)
+        if decision.promote:
+            tracker.set_alias(candidate, CHAMPION, version)
+            try:
+                smoke_test(tracker, f"models:/{candidate}@{CHAMPION}", split_dir)
+            except Exception as exc:
+                # Never leave a champion that does not load: put the previous one back.
+                if previous is not None:
+                    tracker.set_alias(candidate, CHAMPION, previous)
+                failed = {"promotion.promoted": False, "promotion.smoke_error": exc}
+                tracker.set_version_tags(candidate, version, failed)
+                raise FmnistError(f"{candidate} v{version} failed its smoke test and was not promoted: {exc}") from exc
+        aliases = [a for a, v in tracker.aliases(candidate).items() if v == version]
+        return Registration(
+            candidate, version, framework, model_uri, challenger_acc, decision.promote, decision.reason, sorted(aliases)
+        )
 
 
 @contextlib.contextmanager
@@ -89,55 +125,6 @@ def registry_lock(tracker: Tracker) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _register_and_decide(
-    tracker: Tracker,
-    candidate: str,
-    framework: str,
-    model_uri: str,
-    run_id: str,
-    split_dir: Path,
-    margin: float,
-    challenger_acc: float,
-) -> Registration:
-    version = tracker.register(
-        model_uri, candidate, {"framework": framework, "run_id": run_id, "official_test_acc": f"{challenger_acc:.6f}"}
-    )
-    tracker.set_alias(candidate, CHALLENGER, version)
-    previous = tracker.alias_version(candidate, CHAMPION)
-    champion_acc = None
-    if previous is not None:
-        try:
-            champion_acc = official_accuracy(tracker, f"models:/{candidate}/{previous}", split_dir)
-        except Exception as exc:  # an unloadable champion is replaced by any loadable challenger
-            champion_acc = None
-            tracker.set_version_tags(candidate, previous, {"promotion.rescore_error": str(exc)[:500]})
-    decision = decide(challenger_acc, champion_acc, margin)
-    tags = {
-        "promotion.promoted": decision.promote,
-        "promotion.previous_champion": previous or "none",
-        "promotion.challenger_acc": f"{challenger_acc:.6f}",
-        "promotion.champion_acc": "none" if champion_acc is None else f"{champion_acc:.6f}",
-        "promotion.delta": "none" if decision.delta is None else f"{decision.delta:+.6f}",
-        "promotion.rule": decision.rule,
-        "promotion.reason": decision.reason,
-    }
-    tracker.set_version_tags(candidate, version, tags)
-    if decision.promote:
-        tracker.set_alias(candidate, CHAMPION, version)
-        try:
-            smoke_test(tracker, f"models:/{candidate}@{CHAMPION}", split_dir)
-        except Exception as exc:
-            # Never leave a champion that does not load: put the previous one back.
-            if previous is not None:
-                tracker.set_alias(candidate, CHAMPION, previous)
-            tracker.set_version_tags(candidate, version, {"promotion.promoted": False, "promotion.smoke_error": exc})
-            raise FmnistError(f"{candidate} v{version} failed its smoke test and was not promoted: {exc}") from exc
-    aliases = [a for a, v in tracker.aliases(candidate).items() if v == version]
-    return Registration(
-        candidate, version, framework, model_uri, challenger_acc, decision.promote, decision.reason, sorted(aliases)
-    )
 
 
 def smoke_test(tracker: Tracker, model_uri: str, split_dir: Path) -> None:
