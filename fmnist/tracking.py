@@ -111,8 +111,9 @@ class Tracker:
     def __init__(self, uri: str | None = None, experiment: str | None = None) -> None:
         self.uri = uri or tracking_uri()
         self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
-        # Metrics are sent by one background thread of this tracker, in order (see log_metrics).
-        self._sender: ThreadPoolExecutor | None = None
+        # Metrics are sent by one background thread of this tracker, in order (see log_metrics); the executor
+        # starts that thread on the first batch.
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmnist-metrics")
         self._pending: list[Future[None]] = []
         self._pending_lock = threading.Lock()
         name = experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
@@ -220,8 +221,6 @@ class Tracker:
         ts = _now_ms()
         batch = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
         with self._pending_lock:
-            if self._sender is None:
-                self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmnist-metrics")
             self._pending.append(self._sender.submit(self.client.log_batch, run_id, metrics=batch))
 
     @_server_call
