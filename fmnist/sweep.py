@@ -87,12 +87,11 @@ class GridRow:
 
 @dataclass(frozen=True)
 class SweepEvaluation:
-    """The scored sweep: its table (also as Markdown), the parent-run metrics and each trial's accuracy."""
+    """The scored sweep: its table (also as Markdown), the parent-run metrics and the best grid points."""
 
     rows: list[GridRow]
     markdown: str
     metrics: dict[str, float]
-    per_run: dict[str, float]  # run id → official-test accuracy
     best: dict[str, str]  # framework → best grid point
 
 
@@ -279,8 +278,7 @@ def evaluate_sweep(tracker: Tracker, parent_run_id: str, results: Sequence[Trial
     tracker.log_text(parent_run_id, markdown, SWEEP_ARTIFACT)
     tracker.set_tags(parent_run_id, {f"sweep.best.{fw}": point for fw, point in best.items()})
     tracker.flush()
-    per_run = {r.run_id: r.official_test_acc for r in results}
-    return SweepEvaluation(rows, markdown, metrics, per_run, best)
+    return SweepEvaluation(rows, markdown, metrics, best)
 
 
 def sweep_summary(
@@ -307,7 +305,7 @@ def sweep_summary(
                 "worker_host": r.worker_host,
                 "started_at": r.started_at,
                 "finished_at": r.finished_at,
-                "official_test/acc": evaluation.per_run.get(r.run_id),
+                "official_test/acc": r.official_test_acc,
             }
             for r in results
         ],
