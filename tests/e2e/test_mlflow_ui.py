@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from fmnist.stack import free_port
+from tests.e2e.faults.processes import start_mlflow_server, stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # `make screenshots` sets FMNIST_SCREENSHOT_DIR=docs/images to refresh the README's pictures; a plain test run
 # writes them to a temporary folder, so running the tests leaves the working tree as it was.
 IMAGES = Path(os.environ.get("FMNIST_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "fmnist-screenshots")
-MLFLOW = str(Path(sys.executable).parent / "mlflow")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -48,21 +46,13 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An MLflow server on 127.0.0.1 with its own SQLite store; its whole process group is stopped afterwards."""
     base = tmp_path_factory.mktemp("mlflow-ui")
     port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with open(base / "server.log", "wb") as log:
-        # A new session: `mlflow server` starts uvicorn and job runners, and the group signal reaches them all.
-        server = subprocess.Popen(
-            [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}", "--artifacts-destination",
-             str(base / "artifacts"), "--serve-artifacts"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(base, port, base / "server.log")  # answers before it returns
     try:
-        _wait_healthy(url, server, base / "server.log", timeout=120)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        _stop_group(server, timeout=20)
+        stop_group(server.pid, timeout=20)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -183,28 +173,3 @@ def _save_screenshot(page: Page, name: str) -> None:
         out.write(png)
     os.chmod(out.name, 0o644)
     os.replace(out.name, IMAGES / name)
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"mlflow server exited: {log.read_text()[-3000:]}"
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"mlflow server did not answer at {url} in {timeout:.0f} s: {log.read_text()[-3000:]}")
-
-
-def _stop_group(server: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the server's process group, wait for all of it to go, then SIGKILL whatever is left."""
-    deadline = time.monotonic() + timeout
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-        while time.monotonic() < deadline:
-            server.poll()  # reap the leader
-            os.killpg(server.pid, 0)  # raises once no process of the group is left
-            time.sleep(0.2)
-        os.killpg(server.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.wait(timeout=5)
