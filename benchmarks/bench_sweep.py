@@ -9,8 +9,9 @@ before the timed runs. Two set-ups:
 
 - ``local``: every sweep starts its own local Dask cluster of W single-threaded worker processes (the default
   of `fmnist sweep --workers W`) on Prefect's embedded API, and stops it at the end. Each worker process imports
-  TensorFlow and PyTorch anew and the cluster shuts down inside the trials stage: fixed costs that more workers
-  cannot share.
+  the frameworks of the trials it runs (with 2 workers each framework's trials prefer a worker of their own, so
+  each imports one unless it steals a trial of the other) and the cluster shuts down inside the trials stage:
+  fixed costs that more workers cannot share.
 - ``existing``: a long-lived cluster of W workers started with `flows.dask_preload` (they imported both
   frameworks when they started), reached with `fmnist sweep --dask-address`, and a long-lived Prefect API
   server (the README's set-up for repeated sweeps).
@@ -67,7 +68,10 @@ def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | No
     stage_start = timings["flow_started_at"] + sum(timings[k] for k in ("start_tracking", "ingest", "split"))
     first = min(t["started_at"] for t in trials)
     last = max(t["finished_at"] for t in trials)
-    return {"wall": wall, "trials": timings["trials"], "pids": len({t["worker_pid"] for t in trials}),
+    frameworks_of = {t["worker_pid"]: {u["framework"] for u in trials if u["worker_pid"] == t["worker_pid"]}
+                     for t in trials}  # fmt: skip
+    return {"wall": wall, "trials": timings["trials"], "pids": len(frameworks_of),
+            "mixed": sum(len(f) > 1 for f in frameworks_of.values()),
             "n": len(trials), "to_first": first - stage_start, "running": last - first,
             "after_last": stage_start + timings["trials"] - last}  # fmt: skip
 
@@ -123,7 +127,8 @@ def main() -> None:
                               shared_env if existing else env)  # fmt: skip
                     results[setup][w].append(r)
                     print(f"  repeat {i + 1}, {setup}, {w} worker(s): {r['wall']:6.1f} s wall, trials stage "
-                          f"{r['trials']:6.1f} s ({r['n']} trials in {r['pids']} process(es)), "
+                          f"{r['trials']:6.1f} s ({r['n']} trials in {r['pids']} process(es), {r['mixed']} of them "
+                          f"ran both frameworks), "
                           f"load average {os.getloadavg()[1]:.1f}", flush=True)  # fmt: skip
 
     print(f"\n2 frameworks x {args.seeds} seeds, {args.epochs} epochs each, {args.repeats} repeats, "

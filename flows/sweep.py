@@ -8,15 +8,18 @@ run and a direct call scale out the same way.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import dask
 from prefect import flow
+from prefect.context import FlowRunContext
 from prefect_dask import DaskTaskRunner
 from pydantic import Field
 
 from fmnist.data.prepare import splits_ready
-from fmnist.sweep import Trial, TrialResult, plan_trials, sweep_summary
+from fmnist.sweep import Trial, TrialResult, framework_workers, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
 from tasks.ingest import ingest_task
 from tasks.split import split_task
@@ -51,15 +54,33 @@ def train_trials(
     experiment: str | None = None,
     max_epochs: int | None = None,
 ) -> list[TrialResult]:
-    """Submit every trial to this flow's task runner (the sweep gives it a Dask one) and wait for all."""
-    futures = [
-        train_trial_task.submit(
-            trial=t, split_dir=split_dir, preset=preset, parent_run_id=parent_run_id,
-            checkpoint_root=checkpoint_root, tracking_uri=tracking_uri, experiment=experiment, max_epochs=max_epochs,
-        )
-        for t in trials
-    ]  # fmt: skip
+    """Submit every trial to this flow's task runner (the sweep gives it a Dask one) and wait for all.
+
+    On Dask, each framework's trials prefer their own workers (:func:`framework_workers`): a loose preference,
+    so an idle worker still steals a queued trial and a lost worker's trials run elsewhere.
+    """
+    prefer = framework_workers(trials, dask_workers())
+    if prefer:
+        print(f"trials prefer workers: {prefer}")
+    futures = []
+    for t in trials:
+        where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
+        with where:
+            futures.append(train_trial_task.submit(
+                trial=t, split_dir=split_dir, preset=preset, parent_run_id=parent_run_id,
+                checkpoint_root=checkpoint_root, tracking_uri=tracking_uri, experiment=experiment,
+                max_epochs=max_epochs,
+            ))  # fmt: skip
     return [f.result() for f in futures]
+
+
+def dask_workers() -> list[str]:
+    """The addresses of the workers of the running flow's Dask task runner, sorted; none for another runner."""
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if not isinstance(runner, DaskTaskRunner):
+        return []
+    return sorted(runner.client.scheduler_info()["workers"])
 
 
 @flow(name="fmnist-sweep", log_prints=True)

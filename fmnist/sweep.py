@@ -12,6 +12,7 @@ import itertools
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,29 @@ def plan_trials(
     return [
         Trial(fw, seed, point) for fw in dict.fromkeys(frameworks) for point in points for seed in dict.fromkeys(seeds)
     ]
+
+
+def framework_workers(trials: Sequence[Trial], workers: Sequence[str]) -> dict[str, list[str]]:
+    """The workers each framework's trials should prefer, so that a worker process sets up one framework
+    rather than all of them (importing TensorFlow or PyTorch and their first training step cost seconds in every
+    process, as much as a short trial itself).
+
+    Workers are dealt out in the given order, at least one per framework and the rest to whichever framework
+    has the most trials per worker; with fewer workers than frameworks, frameworks share them. No workers or no
+    trials: no preference (an empty mapping).
+    """
+    counts = Counter(t.framework for t in trials)  # in order of first appearance
+    frameworks = list(counts)
+    if not workers or not frameworks:
+        return {}
+    if len(workers) <= len(frameworks):
+        return {fw: [workers[i % len(workers)]] for i, fw in enumerate(frameworks)}
+    shares = dict.fromkeys(frameworks, 1)
+    for _ in range(len(workers) - len(frameworks)):
+        busiest = max(frameworks, key=lambda fw: counts[fw] / shares[fw])
+        shares[busiest] += 1
+    bounds = itertools.pairwise(itertools.accumulate(shares.values(), initial=0))
+    return {fw: list(workers[start:end]) for fw, (start, end) in zip(frameworks, bounds, strict=True)}
 
 
 def aggregate(scores: Iterable[tuple[Trial, float]]) -> list[GridRow]:

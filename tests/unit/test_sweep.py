@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.sweep import Trial, aggregate, best_points, plan_trials, point_label, sweep_markdown, sweep_metrics
+from fmnist.sweep import (
+    Trial,
+    aggregate,
+    best_points,
+    framework_workers,
+    plan_trials,
+    point_label,
+    sweep_markdown,
+    sweep_metrics,
+)
 
 # MLflow's rule for metric names.
 METRIC_NAME = re.compile(r"^[\w\-./ ]+$")
@@ -44,6 +53,27 @@ def test_plan_without_grid_trains_the_preset_once_per_seed() -> None:
 def test_plan_rejects_what_it_cannot_run(frameworks: list[str], seeds: list[int], grid: dict, message: str) -> None:
     with pytest.raises(FmnistError, match=message):
         plan_trials(frameworks, seeds, grid)
+
+
+def test_each_framework_prefers_workers_of_its_own() -> None:
+    trials = plan_trials(["keras", "torch"], range(4), {})
+    assert framework_workers(trials, ["a", "b"]) == {"keras": ["a"], "torch": ["b"]}
+    assert framework_workers(trials, ["a", "b", "c", "d"]) == {"keras": ["a", "b"], "torch": ["c", "d"]}
+    # Every worker is used once, none is shared while there are enough.
+    five = framework_workers(trials, list("abcde"))
+    assert sorted(w for ws in five.values() for w in ws) == list("abcde") and all(five.values())
+
+
+def test_spare_workers_go_to_the_framework_with_the_most_trials_per_worker() -> None:
+    trials = plan_trials(["keras"], [1], {}) + plan_trials(["torch"], range(6), {})
+    assert framework_workers(trials, list("abcd")) == {"keras": ["a"], "torch": ["b", "c", "d"]}
+
+
+def test_fewer_workers_than_frameworks_are_shared_and_none_means_no_preference() -> None:
+    trials = plan_trials(["torch", "keras"], [1, 2], {})
+    assert framework_workers(trials, ["only"]) == {"torch": ["only"], "keras": ["only"]}
+    assert framework_workers(trials, []) == {}
+    assert framework_workers([], ["a", "b"]) == {}
 
 
 def test_point_labels_are_short_and_valid_metric_name_parts() -> None:

@@ -111,6 +111,42 @@ def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str,
     assert "| Keras | 0.1 | 1 |" in summary["comparison_markdown"]
 
 
+def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, store: str, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    from flows.sweep import fmnist_sweep
+
+    class Placement(SchedulerPlugin):
+        """Records, for each task the scheduler hands to a worker, the workers it is restricted to."""
+
+        def __init__(self, scheduler) -> None:
+            self.scheduler, self.restrictions = scheduler, {}
+
+        def transition(self, key, start, finish, *args, **kwargs) -> None:
+            if finish == "processing":
+                ts = self.scheduler.tasks[key]
+                self.restrictions[key] = (frozenset(ts.worker_restrictions or ()), ts.loose_restrictions)
+
+    source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster:
+        placement = Placement(cluster.scheduler)  # a local cluster's scheduler runs in this process
+        cluster.scheduler.add_plugin(placement)
+        summary = fmnist_sweep(
+            data_source=str(source), frameworks=["keras", "torch"], max_epochs=1, seeds=2,
+            dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="affinity",
+        )  # fmt: skip
+        workers = set(cluster.scheduler.workers)
+
+    assert len(summary["trials"]) == 4
+    # Two trials per worker, each restricted to one worker only, loosely (an idle worker may still steal one).
+    restricted = sorted(placement.restrictions.values(), key=str)
+    assert len(restricted) == 4 and all(loose for _, loose in restricted)
+    assert [len(only) for only, _ in restricted] == [1, 1, 1, 1]
+    assert {only for only, _ in restricted} == {frozenset({w}) for w in workers}
+    assert restricted[0] == restricted[1] and restricted[2] == restricted[3]
+
+
 def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
     import sys
 
