@@ -43,12 +43,13 @@ from flows.api_server import TemporaryApiServer
 
 @contextlib.contextmanager
 def existing_cluster(workers: int) -> Iterator[str]:
-    """A long-lived cluster of ``workers`` single-threaded worker processes started with the sweep's preload
-    (`flows.dask_preload`, as the README's `dask worker` command); yields its scheduler address."""
+    """A long-lived cluster of ``workers`` single-threaded worker processes started with the sweep's preloads
+    (`flows.dask_nanny` and `flows.dask_preload`, as the README's `dask worker` command); yields its scheduler
+    address."""
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                      preload=["flows.dask_preload"]) as cluster:  # fmt: skip
+                      preload_nanny=["flows.dask_nanny"], preload=["flows.dask_preload"]) as cluster:  # fmt: skip
         yield cluster.scheduler_address
 
 

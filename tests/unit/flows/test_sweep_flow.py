@@ -183,8 +183,30 @@ def test_the_local_cluster_listens_on_loopback_only() -> None:
 
     from flows.sweep import dask_task_runner
 
+    runner = dask_task_runner(workers=1)
     before = _listening_on_every_interface()
-    with LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster:
+    with LocalCluster(**runner.cluster_kwargs) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         assert cluster.dashboard_link.startswith("http://127.0.0.1:")
         assert _listening_on_every_interface() - before == set()
+
+
+def test_the_local_cluster_s_workers_keep_glibc_s_malloc_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client, LocalCluster
+
+    from flows.sweep import dask_task_runner
+
+    # A nanny copies its spawn variables into this process's environment too: start clean, and let monkeypatch
+    # remove what the plain cluster below leaves behind.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    runner = dask_task_runner(workers=1)
+
+    def trim() -> str | None:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    with LocalCluster(**runner.cluster_kwargs) as cluster, Client(cluster) as client:
+        assert list(client.run(trim).values()) == [None]
+    # Dask's default, which makes every PyTorch batch buffer an mmap of its own.
+    with LocalCluster(n_workers=1, processes=True, dashboard_address="127.0.0.1:0") as plain, Client(plain) as client:
+        assert list(client.run(trim).values()) == ["65536"]
