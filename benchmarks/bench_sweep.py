@@ -17,6 +17,11 @@ before the timed runs. Two set-ups:
   server (the README's set-up for repeated sweeps).
   Its trials stage is the trials' own work and their scheduling.
 
+Only what is measured runs: the set-ups take turns, and each long-lived cluster is started before its sweep
+and stopped after it, since an idle cluster of 3 preloaded workers and its scheduler take about 12% of a core,
+which a sweep on 2 cores loses. Before the timed sweep, a one-epoch, one-seed sweep (untimed) warms the cluster
+up, as the sweeps before it would have.
+
 Prints, per set-up and worker count, the median wall time of the whole command and of its trials stage, the
 speedups against the first worker count (target >= 1.7x for 2 workers on a 2-core machine), and where the
 local cluster's trials stage goes: start-up until the first trial runs, the trials, shut-down after the last.
@@ -53,11 +58,26 @@ def existing_cluster(workers: int) -> Iterator[str]:
         yield cluster.scheduler_address
 
 
+@contextlib.contextmanager
+def prefect_server(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A Prefect API server that outlives the sweeps (the README's set-up for a long-lived cluster); yields
+    ``env`` pointed at it. Workers started meanwhile report to it too."""
+    server = TemporaryApiServer()
+    server.launch()
+    try:
+        server.wait_ready(timeout=120)
+        os.environ["PREFECT_API_URL"] = server.api_url
+        yield {**env, "PREFECT_API_URL": server.api_url}
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
 def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | None, work: Path,
-          env: dict[str, str]) -> dict:  # fmt: skip
+          env: dict[str, str], seeds: int | None = None, epochs: int | None = None) -> dict:  # fmt: skip
     where = ["--dask-address", address] if address else ["--workers", str(workers)]
     command = [fmnist, "--quiet", "sweep", "--data-source", str(args.data), "--frameworks", "keras,torch",
-               "--seeds", str(args.seeds), "--max-epochs", str(args.epochs), *where,
+               "--seeds", str(seeds or args.seeds), "--max-epochs", str(epochs or args.epochs), *where,
                "--work-dir", str(work), "--experiment", f"bench-sweep-w{workers}", "--json"]  # fmt: skip
     start = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
@@ -104,33 +124,26 @@ def main() -> None:
     setups = args.setups.split(",")
     fmnist = str(Path(sys.executable).parent / "fmnist")
     results: dict[str, dict[int, list[dict]]] = {s: {w: [] for w in counts} for s in setups}
-    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+    with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["PREFECT_HOME"] = str(work / "prefect")
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
         subprocess.run([fmnist, "--quiet", "split", "--data-source", str(args.data), "--seed", "42",
                         "--out", str(work / "data" / "splits" / "seed-42")], env=env, check=True)  # fmt: skip
-        addresses: dict[int, str] = {}
-        shared_env = env
-        if "existing" in setups:
-            server = TemporaryApiServer()
-            server.launch()
-            stack.callback(server.stop)
-            server.wait_ready(timeout=120)
-            shared_env = {**env, "PREFECT_API_URL": server.api_url}
-            os.environ["PREFECT_API_URL"] = server.api_url  # the clusters' workers report to this server
-            addresses = {w: stack.enter_context(existing_cluster(w)) for w in counts}
-        for i in range(args.repeats):
-            for w in counts if i % 2 == 0 else counts[::-1]:
-                for setup in setups:
-                    existing = setup == "existing"
-                    r = sweep(fmnist, args, w, addresses.get(w) if existing else None, work / "data",
-                              shared_env if existing else env)  # fmt: skip
-                    results[setup][w].append(r)
-                    print(f"  repeat {i + 1}, {setup}, {w} worker(s): {r['wall']:6.1f} s wall, trials stage "
-                          f"{r['trials']:6.1f} s ({r['n']} trials in {r['pids']} process(es), {r['mixed']} of them "
-                          f"ran both frameworks), "
-                          f"load average {os.getloadavg()[1]:.1f}", flush=True)  # fmt: skip
+        for setup in setups:
+            existing = setup == "existing"
+            with prefect_server(env) if existing else contextlib.nullcontext(env) as run_env:
+                for i in range(args.repeats):
+                    for w in counts if i % 2 == 0 else counts[::-1]:
+                        with existing_cluster(w) if existing else contextlib.nullcontext() as address:
+                            if existing:  # untimed: a long-lived cluster has run sweeps before
+                                sweep(fmnist, args, w, address, work / "data", run_env, seeds=1, epochs=1)
+                            r = sweep(fmnist, args, w, address, work / "data", run_env)
+                        results[setup][w].append(r)
+                        print(f"  repeat {i + 1}, {setup}, {w} worker(s): {r['wall']:6.1f} s wall, trials stage "
+                              f"{r['trials']:6.1f} s ({r['n']} trials in {r['pids']} process(es), {r['mixed']} of "
+                              f"them ran both frameworks), load average {os.getloadavg()[1]:.1f}",
+                              flush=True)  # fmt: skip
 
     print(f"\n2 frameworks x {args.seeds} seeds, {args.epochs} epochs each, {args.repeats} repeats, "
           f"{os.cpu_count()} CPUs; medians (wall seconds)")  # fmt: skip
