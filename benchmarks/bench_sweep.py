@@ -53,8 +53,10 @@ def existing_cluster(workers: int) -> Iterator[str]:
     address."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                      preload_nanny=["flows.dask_nanny"], preload=["flows.dask_preload"]) as cluster:  # fmt: skip
+    from flows.sweep import dask_task_runner
+
+    # The local cluster `fmnist sweep --workers W` starts (nanny preload included), plus the worker preload.
+    with LocalCluster(**dask_task_runner(workers).cluster_kwargs, preload=["flows.dask_preload"]) as cluster:
         yield cluster.scheduler_address
 
 
@@ -89,8 +91,9 @@ def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | No
     stage_start = timings["flow_started_at"] + sum(timings[k] for k in ("start_tracking", "ingest", "split"))
     first = min(t["started_at"] for t in trials)
     last = max(t["finished_at"] for t in trials)
-    frameworks_of = {t["worker_pid"]: {u["framework"] for u in trials if u["worker_pid"] == t["worker_pid"]}
-                     for t in trials}  # fmt: skip
+    frameworks_of: dict[int, set[str]] = {}
+    for t in trials:
+        frameworks_of.setdefault(t["worker_pid"], set()).add(t["framework"])
     return {"wall": wall, "trials": timings["trials"], "pids": len(frameworks_of),
             "mixed": sum(len(f) > 1 for f in frameworks_of.values()),
             "n": len(trials), "to_first": first - stage_start, "running": last - first,

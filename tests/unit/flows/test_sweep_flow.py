@@ -88,11 +88,11 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
 def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str, tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
-    from flows.sweep import fmnist_sweep
+    from flows.sweep import dask_task_runner, fmnist_sweep
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with (
-        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster,
+        LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster,
         Client(cluster) as client,
     ):
         worker_pids = {str(pid) for pid in client.run(os.getpid).values()}
@@ -115,7 +115,7 @@ def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, sto
     from distributed import LocalCluster
     from distributed.diagnostics.plugin import SchedulerPlugin
 
-    from flows.sweep import fmnist_sweep
+    from flows.sweep import dask_task_runner, fmnist_sweep
 
     class Placement(SchedulerPlugin):
         """Records, for each task the scheduler hands to a worker, the workers it is restricted to."""
@@ -129,7 +129,7 @@ def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, sto
                 self.restrictions[key] = (frozenset(ts.worker_restrictions or ()), ts.loose_restrictions)
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster:
+    with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs) as cluster:
         placement = Placement(cluster.scheduler)  # a local cluster's scheduler runs in this process
         cluster.scheduler.add_plugin(placement)
         summary = fmnist_sweep(
@@ -152,13 +152,14 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
 
     from distributed import Client, LocalCluster
 
+    from flows.sweep import dask_task_runner
+
     def loaded() -> list[str]:
         return sorted(m for m in ("tensorflow", "torch", "torch._dynamo", "tasks.sweep") if m in sys.modules)
 
     with (
-        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0",
-                     preload=["flows.dask_preload"]) as warm,
-        LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cold,
+        LocalCluster(**dask_task_runner(workers=1).cluster_kwargs, preload=["flows.dask_preload"]) as warm,
+        LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cold,
         Client(warm) as warm_client,
         Client(cold) as cold_client,
     ):  # fmt: skip
