@@ -33,10 +33,11 @@ def main() -> None:
     from fmnist.config import get_preset
     from fmnist.data.parquet import read_split
     from fmnist.evaluation import load_best_model
-    from fmnist.experiment import FRAMEWORKS, train_framework
+    from fmnist.experiment import train_framework
     from fmnist.models.preprocess import preprocess
     from fmnist.tracking import Tracker, load_pyfunc
     from fmnist.train.keras_fit import configure_threads
+    from fmnist.train.trainers import FRAMEWORKS
 
     torch.set_num_threads(1)
     configure_threads(1)

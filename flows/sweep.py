@@ -21,6 +21,7 @@ from pydantic import Field
 from fmnist.data.prepare import splits_ready
 from fmnist.sweep import Trial, TrialResult, framework_workers, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
+from fmnist.train.trainers import imported_frameworks
 from tasks.ingest import ingest_task
 from tasks.split import split_task
 from tasks.sweep import evaluate_sweep_task, train_trial_task
@@ -56,12 +57,17 @@ def train_trials(
 ) -> list[TrialResult]:
     """Submit every trial to this flow's task runner (the sweep gives it a Dask one) and wait for all.
 
-    On Dask, each framework's trials prefer their own workers (:func:`framework_workers`): a loose preference,
-    so an idle worker still steals a queued trial and a lost worker's trials run elsewhere.
+    On Dask, unless every worker has imported every framework already, each framework's trials prefer their own
+    workers (:func:`framework_workers`): a loose preference, so an idle worker still steals a queued trial and a
+    lost worker's trials run elsewhere.
     """
-    prefer = framework_workers(trials, dask_workers())
+    workers = dask_workers()
+    prefer = framework_workers(trials, workers)
     if prefer:
         print(f"trials prefer workers: {prefer}")
+    elif workers:
+        print(f"every worker has imported {', '.join(sorted({t.framework for t in trials}))}: each trial goes to "
+              f"whichever of the {len(workers)} workers is free")  # fmt: skip
     futures = []
     for t in trials:
         where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
@@ -74,13 +80,14 @@ def train_trials(
     return [f.result() for f in futures]
 
 
-def dask_workers() -> list[str]:
-    """The addresses of the workers of the running flow's Dask task runner, sorted; none for another runner."""
+def dask_workers() -> dict[str, list[str]]:
+    """The workers of the running flow's Dask task runner, by address (sorted), each with the frameworks it has
+    imported; none for another runner."""
     context = FlowRunContext.get()
     runner = context.task_runner if context else None
     if not isinstance(runner, DaskTaskRunner):
-        return []
-    return sorted(runner.client.scheduler_info()["workers"])
+        return {}
+    return dict(sorted(runner.client.run(imported_frameworks).items()))
 
 
 @flow(name="fmnist-sweep", log_prints=True)

@@ -7,29 +7,25 @@ and checkpoint, then log the best checkpoint and the servable model.
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fmnist.config import ModelConfig, TrainConfig, flat_params
 from fmnist.data.manifest import read_manifest
-from fmnist.errors import FmnistError
 from fmnist.tracking import Tracker, environment_params
 from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
+from fmnist.train.trainers import trainer
 from fmnist.train.types import EpochMetrics
 
-Framework = Literal["keras", "torch"]
-FRAMEWORKS: tuple[Framework, ...] = ("keras", "torch")
 # The line `python -m flows.run` prints its JSON summary behind, for `fmnist run` to find among the logs.
 SUMMARY_PREFIX = "FMNIST_SUMMARY "
 MODEL_CONFIG_ARTIFACT = "model_config.json"
 BEST_CHECKPOINT_DIR = "checkpoints/best"
-_MODULES = {"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}
 
 
 @dataclass(frozen=True)
@@ -48,13 +44,6 @@ class TrainSummary:
     timings: dict[str, float] = field(default_factory=dict)
     # Split → metrics of the best checkpoint (reloaded from MLflow), when the training process scored it.
     scores: dict[str, Any] | None = None
-
-
-def trainer(framework: str) -> Any:
-    """The module (``keras_fit`` or ``torch_loop``) whose ``fit`` trains ``framework``."""
-    if framework not in _MODULES:
-        raise FmnistError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
-    return importlib.import_module(_MODULES[framework])
 
 
 def train_framework(

@@ -13,16 +13,17 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fmnist.compare import display_name
 from fmnist.errors import FmnistError
-from fmnist.experiment import FRAMEWORKS, train_preset
+from fmnist.experiment import train_preset
 from fmnist.stats import seed_summary
 from fmnist.tracking import MLFLOW_PARENT_RUN_ID, Tracker
+from fmnist.train.trainers import FRAMEWORKS
 
 # What a grid may vary, and which config each value overrides.
 MODEL_KEYS = frozenset({"dropout"})
@@ -129,27 +130,39 @@ def plan_trials(
     ]
 
 
-def framework_workers(trials: Sequence[Trial], workers: Sequence[str]) -> dict[str, list[str]]:
+def framework_workers(trials: Sequence[Trial], workers: Mapping[str, Collection[str]]) -> dict[str, list[str]]:
     """The workers each framework's trials should prefer, so that a worker process sets up one framework
     rather than all of them (importing TensorFlow or PyTorch and their first training step cost seconds in every
     process, as much as a short trial itself).
 
-    Workers are dealt out in the given order, at least one per framework and the rest to whichever framework
-    has the most trials per worker; with fewer workers than frameworks, frameworks share them. No workers or no
-    trials: no preference (an empty mapping).
+    ``workers`` maps each worker, in order, to the frameworks it has already imported. If every worker has
+    imported every framework of ``trials`` (a preloaded, long-lived cluster), there is nothing to save and no
+    preference: each trial goes to whichever worker is free, which balances the load best. Otherwise each
+    framework gets at least one worker and the spare ones go to whichever framework has the most trials per
+    worker; a framework takes the workers that have imported it first, then those set up for the fewest others,
+    then the given order. With fewer workers than frameworks, frameworks share them. No workers or no trials: no
+    preference (an empty mapping).
     """
     counts = Counter(t.framework for t in trials)  # in order of first appearance
     frameworks = list(counts)
     if not workers or not frameworks:
         return {}
-    if len(workers) <= len(frameworks):
-        return {fw: [workers[i % len(workers)]] for i, fw in enumerate(frameworks)}
+    if all(set(frameworks) <= set(ready) for ready in workers.values()):
+        return {}
+    addresses = list(workers)
+    if len(addresses) < len(frameworks):
+        return {fw: [addresses[i % len(addresses)]] for i, fw in enumerate(frameworks)}
     shares = dict.fromkeys(frameworks, 1)
-    for _ in range(len(workers) - len(frameworks)):
+    for _ in range(len(addresses) - len(frameworks)):
         busiest = max(frameworks, key=lambda fw: counts[fw] / shares[fw])
         shares[busiest] += 1
-    bounds = itertools.pairwise(itertools.accumulate(shares.values(), initial=0))
-    return {fw: list(workers[start:end]) for fw, (start, end) in zip(frameworks, bounds, strict=True)}
+    prefer: dict[str, list[str]] = {}
+    free = addresses
+    for fw in frameworks:
+        ranked = sorted(free, key=lambda address: (fw not in workers[address], len(workers[address])))
+        prefer[fw] = ranked[: shares[fw]]
+        free = [address for address in free if address not in prefer[fw]]
+    return prefer
 
 
 def aggregate(scores: Iterable[tuple[Trial, float]]) -> list[GridRow]:

@@ -18,7 +18,7 @@ from fmnist.errors import FmnistError
 
 def parse_frameworks(value: str) -> list[str]:
     """``"keras,torch"`` → ``["keras", "torch"]``, rejecting unknown names."""
-    from fmnist.experiment import FRAMEWORKS
+    from fmnist.train.trainers import FRAMEWORKS
 
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in FRAMEWORKS]

@@ -55,25 +55,44 @@ def test_plan_rejects_what_it_cannot_run(frameworks: list[str], seeds: list[int]
         plan_trials(frameworks, seeds, grid)
 
 
+def _cold(*addresses: str) -> dict[str, list[str]]:
+    """Workers that have imported no framework yet (a cluster started for one sweep)."""
+    return {address: [] for address in addresses}
+
+
 def test_each_framework_prefers_workers_of_its_own() -> None:
     trials = plan_trials(["keras", "torch"], range(4), {})
-    assert framework_workers(trials, ["a", "b"]) == {"keras": ["a"], "torch": ["b"]}
-    assert framework_workers(trials, ["a", "b", "c", "d"]) == {"keras": ["a", "b"], "torch": ["c", "d"]}
+    assert framework_workers(trials, _cold("a", "b")) == {"keras": ["a"], "torch": ["b"]}
+    assert framework_workers(trials, _cold(*"abcd")) == {"keras": ["a", "b"], "torch": ["c", "d"]}
     # Every worker is used once, none is shared while there are enough.
-    five = framework_workers(trials, list("abcde"))
+    five = framework_workers(trials, _cold(*"abcde"))
     assert sorted(w for ws in five.values() for w in ws) == list("abcde") and all(five.values())
 
 
 def test_spare_workers_go_to_the_framework_with_the_most_trials_per_worker() -> None:
     trials = plan_trials(["keras"], [1], {}) + plan_trials(["torch"], range(6), {})
-    assert framework_workers(trials, list("abcd")) == {"keras": ["a"], "torch": ["b", "c", "d"]}
+    assert framework_workers(trials, _cold(*"abcd")) == {"keras": ["a"], "torch": ["b", "c", "d"]}
 
 
 def test_fewer_workers_than_frameworks_are_shared_and_none_means_no_preference() -> None:
     trials = plan_trials(["torch", "keras"], [1, 2], {})
-    assert framework_workers(trials, ["only"]) == {"torch": ["only"], "keras": ["only"]}
-    assert framework_workers(trials, []) == {}
-    assert framework_workers([], ["a", "b"]) == {}
+    assert framework_workers(trials, _cold("only")) == {"torch": ["only"], "keras": ["only"]}
+    assert framework_workers(trials, {}) == {}
+    assert framework_workers([], _cold("a", "b")) == {}
+
+
+def test_workers_that_imported_every_framework_already_take_any_trial() -> None:
+    trials = plan_trials(["keras", "torch"], range(4), {})
+    preloaded = {"a": ["keras", "torch"], "b": ["keras", "torch"]}
+    assert framework_workers(trials, preloaded) == {}
+    # A Keras-only sweep needs nothing more than Keras.
+    assert framework_workers(plan_trials(["keras"], [1, 2], {}), {"a": ["keras"], "b": ["keras", "torch"]}) == {}
+    # One worker still without PyTorch (a long-lived cluster after one sweep on a fresh cluster): each framework
+    # keeps to the workers it is set up on.
+    after_one_sweep = {"a": ["torch"], "b": ["keras"]}
+    assert framework_workers(trials, after_one_sweep) == {"keras": ["b"], "torch": ["a"]}
+    assert framework_workers(trials, {**after_one_sweep, "c": []}) == {"keras": ["b", "c"], "torch": ["a"]}
+    assert framework_workers(trials, {"a": ["keras", "torch"], "b": []}) == {"keras": ["a"], "torch": ["b"]}
 
 
 def test_point_labels_are_short_and_valid_metric_name_parts() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from fmnist.config import get_preset
-from fmnist.experiment import FRAMEWORKS, TrainSummary, train_framework
+from fmnist.experiment import TrainSummary, train_framework
 from fmnist.tracking import Tracker
+from fmnist.train.trainers import FRAMEWORKS
 
 
 @pytest.fixture(scope="package")

@@ -111,15 +111,12 @@ def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str,
     assert "| Keras | 0.1 | 1 |" in summary["comparison_markdown"]
 
 
-def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, store: str, tmp_path: Path) -> None:
-    from distributed import LocalCluster
+def _placement(cluster):
+    """A scheduler plugin on ``cluster`` (a local cluster: its scheduler runs in this process) that records, for
+    each task the scheduler hands to a worker, the workers it is restricted to and whether loosely."""
     from distributed.diagnostics.plugin import SchedulerPlugin
 
-    from flows.sweep import dask_task_runner, fmnist_sweep
-
     class Placement(SchedulerPlugin):
-        """Records, for each task the scheduler hands to a worker, the workers it is restricted to."""
-
         def __init__(self, scheduler) -> None:
             self.scheduler, self.restrictions = scheduler, {}
 
@@ -128,10 +125,19 @@ def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, sto
                 ts = self.scheduler.tasks[key]
                 self.restrictions[key] = (frozenset(ts.worker_restrictions or ()), ts.loose_restrictions)
 
+    placement = Placement(cluster.scheduler)
+    cluster.scheduler.add_plugin(placement)
+    return placement
+
+
+def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, store: str, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    from flows.sweep import dask_task_runner, fmnist_sweep
+
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs) as cluster:
-        placement = Placement(cluster.scheduler)  # a local cluster's scheduler runs in this process
-        cluster.scheduler.add_plugin(placement)
+        placement = _placement(cluster)
         summary = fmnist_sweep(
             data_source=str(source), frameworks=["keras", "torch"], max_epochs=1, seeds=2,
             dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="affinity",
@@ -147,6 +153,26 @@ def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, sto
     assert restricted[0] == restricted[1] and restricted[2] == restricted[3]
 
 
+def test_on_preloaded_workers_each_trial_goes_to_whichever_worker_is_free(
+    harness: None, store: str, tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    from flows.sweep import dask_task_runner, fmnist_sweep
+
+    source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
+    with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs, preload=["flows.dask_preload"]) as cluster:
+        placement = _placement(cluster)
+        summary = fmnist_sweep(
+            data_source=str(source), frameworks=["keras", "torch"], max_epochs=1, seeds=2,
+            dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="anywhere",
+        )  # fmt: skip
+
+    assert len(summary["trials"]) == 4
+    # Both workers hold both frameworks from the start: no trial is restricted to any worker.
+    assert sorted(placement.restrictions.values(), key=str) == [(frozenset(), False)] * 4
+
+
 def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
     import sys
 
@@ -157,6 +183,8 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
     def loaded() -> list[str]:
         return sorted(m for m in ("tensorflow", "torch", "torch._dynamo", "tasks.sweep") if m in sys.modules)
 
+    from fmnist.train.trainers import imported_frameworks
+
     with (
         LocalCluster(**dask_task_runner(workers=1).cluster_kwargs, preload=["flows.dask_preload"]) as warm,
         LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cold,
@@ -165,6 +193,8 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
     ):  # fmt: skip
         assert list(warm_client.run(loaded).values()) == [["tasks.sweep", "tensorflow", "torch", "torch._dynamo"]]
         assert list(cold_client.run(loaded).values()) == [[]]
+        assert list(warm_client.run(imported_frameworks).values()) == [["keras", "torch"]]
+        assert list(cold_client.run(imported_frameworks).values()) == [[]]
 
 
 def _listening_on_every_interface() -> set[int]:
@@ -211,3 +241,31 @@ def test_the_local_cluster_s_workers_keep_glibc_s_malloc_thresholds(monkeypatch:
     # Dask's default, which makes every PyTorch batch buffer an mmap of its own.
     with LocalCluster(n_workers=1, processes=True, dashboard_address="127.0.0.1:0") as plain, Client(plain) as client:
         assert list(client.run(trim).values()) == ["65536"]
+
+
+def _wake_ups(server) -> dict[str, float | None]:
+    """How often (ms) a Dask worker or nanny runs its periodic checks; None: it does not run that one."""
+    names = ("tick", "memory_monitor", "monitor", "profile")
+    return {n: server.periodic_callbacks[n].callback_time if n in server.periodic_callbacks else None for n in names}
+
+
+def test_the_local_cluster_s_workers_and_nannies_leave_the_trainings_alone() -> None:
+    from distributed import Client, LocalCluster
+
+    from flows.sweep import dask_task_runner
+
+    def worker_wake_ups(dask_worker) -> dict[str, float | None]:
+        return _wake_ups(dask_worker)
+
+    quiet = {"tick": 500.0, "memory_monitor": 1000.0, "monitor": 2000.0, "profile": None}
+    with LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster, Client(cluster) as client:
+        assert list(client.run(worker_wake_ups).values()) == [quiet]
+        assert [_wake_ups(nanny) for nanny in cluster.workers.values()] == [{**quiet, "profile": None}]
+    # Dask's defaults: the profiler samples the running task every 10 ms, the event loop is checked every 20 ms.
+    with LocalCluster(n_workers=1, processes=True, dashboard_address="127.0.0.1:0") as plain, Client(plain) as client:
+        assert list(client.run(worker_wake_ups).values()) == [
+            {"tick": 20.0, "memory_monitor": 100.0, "monitor": 500.0, "profile": 10.0}
+        ]
+        assert [_wake_ups(nanny) for nanny in plain.workers.values()] == [
+            {"tick": 20.0, "memory_monitor": 100.0, "monitor": 500.0, "profile": None}
+        ]

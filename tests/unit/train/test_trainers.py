@@ -1,0 +1,39 @@
+"""Which module trains which framework, and which of them a process has imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fmnist.errors import FmnistError
+from fmnist.train.trainers import FRAMEWORKS, trainer
+
+
+def test_each_framework_has_a_trainer_with_the_same_fit() -> None:
+    modules = {fw: trainer(fw) for fw in FRAMEWORKS}
+    assert {fw: m.__name__ for fw, m in modules.items()} == {
+        "keras": "fmnist.train.keras_fit",
+        "torch": "fmnist.train.torch_loop",
+    }
+    assert all(callable(m.fit) for m in modules.values())
+
+
+def test_an_unknown_framework_is_named_with_the_choices() -> None:
+    with pytest.raises(FmnistError, match="unknown framework 'jax'; choose one of keras, torch"):
+        trainer("jax")
+
+
+def test_imported_frameworks_tells_what_this_process_has_imported_and_imports_nothing() -> None:
+    # A fresh interpreter: this one has imported both trainers in the tests above.
+    script = (
+        "import sys\n"
+        "from fmnist.train.trainers import imported_frameworks, trainer\n"
+        "before = imported_frameworks()\n"
+        "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, 'imported a framework'\n"
+        "trainer('torch')\n"
+        "print(before, imported_frameworks())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] ['torch']"
