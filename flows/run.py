@@ -17,6 +17,7 @@ import os
 import sys
 
 from flows.api_server import TemporaryApiServer
+from fmnist.summary_line import summary_line
 
 # Offline-friendly defaults, set before Prefect reads its settings: no analytics, and a generous start-up
 # time for the embedded server on a busy 2-core machine.
@@ -91,14 +92,12 @@ def main() -> None:
     server = None
     if not os.environ.get("PREFECT_API_URL") and not os.environ.get(_NO_TEMPORARY_SERVER):
         server = start_temporary_server()
-    from fmnist.experiment import SUMMARY_PREFIX
-
     module, name = FLOWS[args.flow]
     flow = getattr(importlib.import_module(module), name)
     if server is not None:
         wait_for(server)
     summary = flow(**json.loads(args.params))
-    print(SUMMARY_PREFIX + json.dumps(summary, default=str), flush=True)
+    print(summary_line(summary), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import dask
 from prefect import flow
 from prefect.context import FlowRunContext
+from prefect.settings import temporary_settings
 from prefect_dask import DaskTaskRunner
 from pydantic import Field
 
@@ -132,9 +133,12 @@ def fmnist_sweep(
         )
         split_dir = manifest.parent
         clock.lap("split")
-        results = train_trials.with_options(task_runner=dask_task_runner(workers, dask_address))(
-            trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs
-        )
+        # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
+        # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
+        with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+            results = train_trials.with_options(task_runner=dask_task_runner(workers, dask_address))(
+                trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs
+            )
         clock.lap("trials")
         evaluation = evaluate_sweep_task(uri, experiment, parent, results)
         clock.lap("evaluate")

@@ -22,8 +22,6 @@ from fmnist.train.data import load_train_data
 from fmnist.train.trainers import trainer
 from fmnist.train.types import EpochMetrics
 
-# The line `python -m flows.run` prints its JSON summary behind, for `fmnist run` to find among the logs.
-SUMMARY_PREFIX = "FMNIST_SUMMARY "
 MODEL_CONFIG_ARTIFACT = "model_config.json"
 BEST_CHECKPOINT_DIR = "checkpoints/best"
 

@@ -10,21 +10,21 @@ import subprocess
 import sys
 
 from fmnist.errors import FmnistError
+from fmnist.summary_line import parse_summary_line
 
 
 def run_flow(flow: str, params: dict[str, object], echo: bool) -> dict:
     """Run flow ``flow`` (``pipeline`` or ``sweep``) with ``params``; stream its log to stderr unless not
     ``echo``; return the summary it prints last, or raise with the last error line it logged."""
-    from fmnist.experiment import SUMMARY_PREFIX
-
     command = [sys.executable, "-m", "flows.run", "--flow", flow, "--params", json.dumps(params)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     summary = None
     tail: list[str] = []
     assert process.stdout is not None
     for line in process.stdout:
-        if line.startswith(SUMMARY_PREFIX):
-            summary = json.loads(line[len(SUMMARY_PREFIX) :])
+        parsed = parse_summary_line(line)
+        if parsed is not None:
+            summary = parsed
             continue
         tail = [*tail[-40:], line.rstrip()]
         if echo:

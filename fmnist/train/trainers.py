@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
+from dataclasses import replace
 from types import ModuleType
 from typing import Literal
 
+import numpy as np
+
+from fmnist.config import ModelConfig, TrainConfig
 from fmnist.errors import FmnistError
+from fmnist.train.types import TrainData
 
 Framework = Literal["keras", "torch"]
 FRAMEWORKS: tuple[Framework, ...] = ("keras", "torch")
@@ -26,3 +32,20 @@ def imported_frameworks() -> list[str]:
     """The frameworks whose trainer this process has already imported, with TensorFlow or PyTorch behind it
     (a Dask worker started with ``flows.dask_preload`` has all of them). Imports neither."""
     return [framework for framework, module in _MODULES.items() if module in sys.modules]
+
+
+def warm_up(framework: str, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None) -> float:
+    """Train a throw-away model for one epoch on 128 random images; returns the seconds it took.
+
+    A process's first training pays one-time costs on top of the framework's import: about 0.8 s for Keras
+    (TensorFlow's first graphs) and 1.2 s for PyTorch (its optimizer's compiler front end) on a 2-core machine.
+    A long-lived worker pays them here, when it starts, instead of in its first trial. Every training seeds
+    itself, so what runs later is unchanged.
+    """
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (192, 784), dtype=np.uint8)
+    labels = rng.integers(0, 10, 192).astype(np.uint8)
+    data = TrainData(x_train=images[:128], y_train=labels[:128], x_val=images[128:], y_val=labels[128:])
+    started = time.perf_counter()
+    trainer(framework).fit(data, model_cfg or ModelConfig(), replace(train_cfg or TrainConfig(), max_epochs=1))
+    return time.perf_counter() - started

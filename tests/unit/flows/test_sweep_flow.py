@@ -85,11 +85,23 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
     assert all(r.state.is_completed() for r in runs)
 
 
-def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str, tmp_path: Path) -> None:
+def test_sweep_runs_on_an_existing_cluster_by_address(
+    harness: None, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prefect.flow_engine
     from distributed import Client, LocalCluster
 
     from flows.sweep import dask_task_runner, fmnist_sweep
 
+    # Which flow runs keep a heartbeat thread, and how often it beats (Prefect's own context manager, recorded).
+    heartbeats: dict[str, int | None] = {}
+    send_heartbeats = prefect.flow_engine._send_heartbeats
+
+    def recorded(engine, *args, **kwargs):
+        heartbeats[engine.flow.name] = engine.heartbeat_seconds
+        return send_heartbeats(engine, *args, **kwargs)
+
+    monkeypatch.setattr(prefect.flow_engine, "_send_heartbeats", recorded)
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with (
         LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster,
@@ -109,6 +121,8 @@ def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str,
     assert child.data.params["model.dropout"] == "0.1"
     assert child.info.status == "FINISHED"
     assert "| Keras | 0.1 | 1 |" in summary["comparison_markdown"]
+    # The trials' sub-flow runs in the sweep's process, whose heartbeat shows both alive.
+    assert heartbeats["fmnist-sweep"] is not None and heartbeats["fmnist-sweep-trials"] is None
 
 
 def _placement(cluster):

@@ -37,3 +37,18 @@ def test_imported_frameworks_tells_what_this_process_has_imported_and_imports_no
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] ['torch']"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_warm_up_leaves_the_trainings_after_it_unchanged(framework: str) -> None:
+    from fmnist.config import ModelConfig, TrainConfig
+    from fmnist.train.trainers import warm_up
+    from tests.unit.train.synthetic import make_data
+
+    def train() -> list[tuple[float, float]]:
+        result = trainer(framework).fit(make_data(), ModelConfig(), TrainConfig(batch_size=64, max_epochs=2, seed=7))
+        return [(m.train_loss, m.val_loss) for m in result.history]
+
+    before = train()
+    assert warm_up(framework) > 0
+    assert train() == before
