@@ -12,10 +12,10 @@ before the timed runs. Two set-ups:
   the frameworks of the trials it runs (with 2 workers each framework's trials prefer a worker of their own, so
   each imports one unless it steals a trial of the other) and the cluster shuts down inside the trials stage:
   fixed costs that more workers cannot share.
-- ``existing``: a long-lived cluster of W workers started with `flows.dask_preload` (they imported both
-  frameworks when they started), reached with `fmnist sweep --dask-address`, and a long-lived Prefect API
-  server (the README's set-up for repeated sweeps).
-  Its trials stage is the trials' own work and their scheduling.
+- ``existing``: a long-lived cluster of W workers started with `flows.dask_preload` (they imported and warmed
+  up both frameworks when they started, so each trial goes to whichever worker is free), reached with
+  `fmnist sweep --dask-address`, and a long-lived Prefect API server (the README's set-up for repeated
+  sweeps). Its trials stage is the trials' own work and their scheduling.
 
 Only what is measured runs: the set-ups take turns, and each long-lived cluster is started before its sweep
 and stopped after it, since an idle cluster of 3 preloaded workers and its scheduler take about 12% of a core,
