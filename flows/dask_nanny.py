@@ -18,6 +18,7 @@ trainings:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -40,7 +41,7 @@ _NANNY_CALLBACKS = {
 }
 
 
-def nested(flat: Any) -> dict[str, Any]:
+def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
     """``{"a.b.c": 1}`` → ``{"a": {"b": {"c": 1}}}``: the shape of a Dask config."""
     tree: dict[str, Any] = {}
     for key, value in flat.items():

@@ -3,11 +3,11 @@
 A worker otherwise imports TensorFlow, PyTorch (with the compiler front end that ``torch.optim`` loads on first
 use) and the sweep's tasks during its first trials: seconds for each worker and each framework, inside every
 sweep that starts its own cluster. A long-lived worker started with this preload pays that once, when it
-starts, and every sweep sent to it (``fmnist sweep --dask-address``) starts training at once. It also trains
-each framework once on a few random images, since a process's first training pays one-time costs too (about
-a second per framework; see ``fmnist.train.trainers.warm_up``). Since every
-such worker is ready for either framework, a sweep then sends each trial to whichever worker is free (see
-``fmnist.sweep.framework_workers``).
+starts, and every sweep sent to it (``fmnist sweep --dask-address``) starts training at once.
+
+It also trains each framework once on a few random images, since a process's first training pays one-time
+costs too (about a second per framework; see ``fmnist.train.trainers.warm_up``). As every such worker is ready
+for either framework, a sweep sends each trial to whichever worker is free (``fmnist.sweep.framework_workers``).
 """
 
 from __future__ import annotations
