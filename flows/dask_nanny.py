@@ -18,11 +18,11 @@ trainings:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
 from types import MappingProxyType
 from typing import Any
 
-from dask.config import merge
+import dask.config
 from dask.utils import parse_timedelta
 
 MALLOC_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
@@ -41,24 +41,16 @@ _NANNY_CALLBACKS = {
 }
 
 
-def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"a.b.c": 1}`` → ``{"a": {"b": {"c": 1}}}``: the shape of a Dask config."""
-    tree: dict[str, Any] = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
-
-
 def dask_setup(nanny: Any) -> None:
     """Called by Dask when the nanny starts, before it spawns its worker."""
     nanny.pre_spawn_env.pop(MALLOC_VARIABLE, None)
     nanny.env.pop(MALLOC_VARIABLE, None)
-    # The nanny hands its config to the worker process it spawns.
-    nanny.config = merge(nanny.config, nested(QUIET_CONFIG))
+    # The nanny hands its config to the worker process it spawns. That config shares its nested sections with
+    # this process's Dask config, so the settings go into a deep copy.
+    config = copy.deepcopy(nanny.config)
+    dask.config.set(QUIET_CONFIG, config=config)
+    nanny.config = config
     for name, key in _NANNY_CALLBACKS.items():
         if name in nanny.periodic_callbacks:
-            nanny.periodic_callbacks[name].callback_time = parse_timedelta(QUIET_CONFIG[key]) * 1000
+            interval = dask.config.get(key, config=nanny.config)
+            nanny.periodic_callbacks[name].callback_time = parse_timedelta(interval) * 1000

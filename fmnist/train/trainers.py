@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from dataclasses import replace
 from types import ModuleType
 from typing import Literal
 
@@ -34,7 +33,7 @@ def imported_frameworks() -> list[str]:
     return [framework for framework, module in _MODULES.items() if module in sys.modules]
 
 
-def warm_up(framework: str, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None) -> float:
+def warm_up(framework: str) -> float:
     """Train a throw-away model for one epoch on 128 random images; returns the seconds it took.
 
     A process's first training pays one-time costs on top of the framework's import: about 0.8 s for Keras
@@ -47,5 +46,5 @@ def warm_up(framework: str, model_cfg: ModelConfig | None = None, train_cfg: Tra
     labels = rng.integers(0, 10, 192).astype(np.uint8)
     data = TrainData(x_train=images[:128], y_train=labels[:128], x_val=images[128:], y_val=labels[128:])
     started = time.perf_counter()
-    trainer(framework).fit(data, model_cfg or ModelConfig(), replace(train_cfg or TrainConfig(), max_epochs=1))
+    trainer(framework).fit(data, ModelConfig(), TrainConfig(max_epochs=1))
     return time.perf_counter() - started

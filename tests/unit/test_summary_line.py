@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from fmnist.summary_line import parse_summary_line, summary_line
+from tests.fresh_python import fresh_python
 
 
 def test_a_summary_survives_the_line_and_log_lines_are_not_summaries() -> None:
@@ -27,5 +26,4 @@ def test_the_cli_starts_a_flow_process_and_reads_its_output_without_importing_ml
         "except FmnistError as exc:\n"
         "    print('invalid choice' in str(exc), 'mlflow' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "True False"
+    assert fresh_python(script) == "True False"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from pathlib import Path
 from types import ModuleType
@@ -12,16 +11,17 @@ import numpy as np
 import pytest
 
 from fmnist.config import ModelConfig, TrainConfig, get_preset
+from fmnist.train.trainers import FRAMEWORKS
+from fmnist.train.trainers import trainer as trainer_of
 from fmnist.train.types import EpochMetrics, TrainResult
 from tests.unit.train.synthetic import make_data
 
-MODULES = {"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}
 METRIC_KEYS = {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "epoch_seconds", "samples_per_second"}
 
 
-@pytest.fixture(params=sorted(MODULES))
+@pytest.fixture(params=sorted(FRAMEWORKS))
 def trainer(request: pytest.FixtureRequest) -> ModuleType:
-    return importlib.import_module(MODULES[request.param])
+    return trainer_of(request.param)
 
 
 def small(**overrides: object) -> TrainConfig:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from fmnist.errors import FmnistError
 from fmnist.train.trainers import FRAMEWORKS, trainer
+from tests.fresh_python import fresh_python
 
 
 def test_each_framework_has_a_trainer_with_the_same_fit() -> None:
@@ -35,8 +33,7 @@ def test_imported_frameworks_tells_what_this_process_has_imported_and_imports_no
         "trainer('torch')\n"
         "print(before, imported_frameworks())\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[] ['torch']"
+    assert fresh_python(script) == "[] ['torch']"
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
