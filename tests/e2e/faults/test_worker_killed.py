@@ -77,9 +77,10 @@ def _deployment_run(state: StackState, params: dict[str, object], watch: bool) -
     return ids[0], done.stdout
 
 
-def _task_states(state: StackState, flow_run_id: str) -> dict[str, str]:
+def _task_states(state: StackState, flow_run_id: str) -> dict[str, str | None]:
     task_runs = _api(state, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
-    return {t["name"]: t["state"]["name"] for t in task_runs}  # type: ignore[union-attr]
+    # The API can list a task run whose state is still null (seen while a flow run starts): no state yet.
+    return {t["name"]: (t["state"] or {}).get("name") for t in task_runs}  # type: ignore[union-attr]
 
 
 def _wait(what: str, check: Callable[[], object], timeout: float, every: float = 1.0) -> object:
