@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,8 @@ from fmnist.stack import (
     up,
 )
 from tests.e2e.faults.processes import descendants, kill_tree, wait_gone
+from tests.e2e.prefect_api import api, final_task_states, task_runs
+from tests.eventually import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -58,12 +60,6 @@ def stack(tmp_path: Path) -> Iterator[tuple[StackConfig, StackState]]:
         assert status(config.state_dir)["running"] is False
 
 
-def _api(state: StackState, method: str, path: str, body: dict | None = None) -> object:
-    response = httpx.request(method, f"{state.prefect_api_url}{path}", json=body, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def _deployment_run(state: StackState, params: dict[str, object], watch: bool) -> tuple[str, str]:
     command = [PREFECT, "deployment", "run", "fmnist-pipeline/compare"]
     for key, value in params.items():
@@ -77,42 +73,23 @@ def _deployment_run(state: StackState, params: dict[str, object], watch: bool) -
     return ids[0], done.stdout
 
 
-def _task_states(state: StackState, flow_run_id: str) -> dict[str, str | None]:
-    task_runs = _api(state, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
-    # The API can list a task run whose state is still null (seen while a flow run starts): no state yet.
-    return {t["name"]: (t["state"] or {}).get("name") for t in task_runs}  # type: ignore[union-attr]
-
-
-def _wait(what: str, check: Callable[[], object], timeout: float, every: float = 1.0) -> object:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            last = check()
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
-
-
 def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_cache(
     stack: tuple[StackConfig, StackState], real_data_dir: Path, tmp_path: Path
 ) -> None:
     config, state = stack
     # `stack up` created the automation that marks a flow run Crashed when its heartbeats stop.
-    automations = _api(state, "POST", "/automations/filter", {})
+    automations = api(state, "POST", "/automations/filter", {})
     assert [a["name"] for a in automations] == [ZOMBIE_AUTOMATION_NAME]
     params = {"data_source": real_data_dir, "work_dir": tmp_path / "work", "experiment": "faults"}
     flow_run_id, _ = _deployment_run(state, {**params, "max_epochs": 3}, watch=False)
 
     def training_started() -> bool:
-        run = _api(state, "GET", f"/flow_runs/{flow_run_id}")
-        tasks = _task_states(state, flow_run_id)
+        run = api(state, "GET", f"/flow_runs/{flow_run_id}")
         return run["state_type"] == "RUNNING" and any(  # type: ignore[index]
-            name.startswith("train-") and s == "Running" for name, s in tasks.items()
+            name == "train" and s == "Running" for name, _, s in task_runs(state, flow_run_id)
         )
 
-    _wait("a training task to run", training_started, timeout=480, every=2)
+    eventually("a training task to run", training_started, timeout=480, every=2, ignore=(httpx.HTTPError,))
     worker = state.pids["prefect-worker"]
     assert descendants(worker), "the worker has no child process: where does the flow run?"
     killed = kill_tree(worker)  # the worker, the flow run it started and the trainings under it
@@ -121,11 +98,14 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
     with contextlib.suppress(ChildProcessError):
         os.waitpid(worker, 0)  # `up` started it from this process: reap it
 
-    def crashed() -> dict | None:
-        run = _api(state, "GET", f"/flow_runs/{flow_run_id}")
-        return run if run["state_type"] == "CRASHED" else None  # type: ignore[index]
-
-    run = _wait("the flow run to be marked Crashed", crashed, timeout=HEARTBEAT_S + ZOMBIE_AFTER_S + 90, every=2)
+    run = eventually(
+        "the flow run to be marked Crashed",
+        lambda: api(state, "GET", f"/flow_runs/{flow_run_id}"),
+        lambda run: run["state_type"] == "CRASHED",  # type: ignore[index]
+        timeout=HEARTBEAT_S + ZOMBIE_AFTER_S + 90,
+        every=2,
+        ignore=(httpx.HTTPError,),
+    )
     detected_after = time.monotonic() - killed_at
     assert "heartbeats stopped" in run["state"]["message"]  # type: ignore[index]
     read_manifest(tmp_path / "work" / "splits" / "seed-42", verify=True)  # the splits survived the kill intact
@@ -133,8 +113,8 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
     start_worker(config, state)
     assert status(config.state_dir)["processes"]["prefect-worker"] is True
     rerun_id, out = _deployment_run(state, {**params, "max_epochs": 1}, watch=True)
-    assert _api(state, "GET", f"/flow_runs/{rerun_id}")["state_type"] == "COMPLETED", out[-3000:]  # type: ignore[index]
-    by_name = {name.rsplit("-", 1)[0]: s for name, s in _task_states(state, rerun_id).items()}
+    assert api(state, "GET", f"/flow_runs/{rerun_id}")["state_type"] == "COMPLETED", out[-3000:]  # type: ignore[index]
+    by_name = final_task_states(state, rerun_id, ("ingest", "split", "train", "register"))
     assert by_name["ingest"] == "Cached" and by_name["split"] == "Cached", by_name
     assert by_name["train"] == "Completed", by_name
     print(f"crash detected {detected_after:.0f} s after the kill")

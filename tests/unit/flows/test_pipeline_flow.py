@@ -7,16 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.factories import write_csv_pair
+from tests.unit.flows.task_runs import final_task_runs
 
 pytestmark = pytest.mark.slow
 
 
 def _task_states(flow_run_id: str) -> dict[str, str]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    runs = final_task_runs(flow_run_id, ("ingest", "split", "train", "register", "report"))
     return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
 
 

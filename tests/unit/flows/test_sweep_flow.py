@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import write_csv_pair
+from tests.unit.flows.task_runs import final_task_runs
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ def _children(store: str, experiment: str, parent_id: str) -> list:
     return client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=100)
 
 
-def _subflow_task_runs(parent_flow_run_id: str) -> list:
+def _subflow_task_runs(parent_flow_run_id: str, names: list[str]) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
@@ -30,7 +31,7 @@ def _subflow_task_runs(parent_flow_run_id: str) -> list:
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_flow_run_id]))
         )
         assert len(subflows) == 1
-        return client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [subflows[0].id]}))
+    return final_task_runs(str(subflows[0].id), names)
 
 
 def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str, tmp_path: Path) -> None:
@@ -80,8 +81,9 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
     assert parent.data.tags["sweep.best.torch"] in ("lr-0.001", "lr-0.003")
 
     # Prefect saw each trial as its own task run of the trials sub-flow.
-    runs = _subflow_task_runs(str(state.state_details.flow_run_id))
-    assert sorted(r.name for r in runs) == sorted(f"trial-{t['name']}" for t in summary["trials"])
+    names = [f"trial-{t['name']}" for t in summary["trials"]]
+    runs = _subflow_task_runs(str(state.state_details.flow_run_id), names)
+    assert sorted(r.name for r in runs) == sorted(names)
     assert all(r.state.is_completed() for r in runs)
 
 
