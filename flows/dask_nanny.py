@@ -52,5 +52,4 @@ def dask_setup(nanny: Any) -> None:
     nanny.config = config
     for name, key in _NANNY_CALLBACKS.items():
         if name in nanny.periodic_callbacks:
-            interval = dask.config.get(key, config=nanny.config)
-            nanny.periodic_callbacks[name].callback_time = parse_timedelta(interval) * 1000
+            nanny.periodic_callbacks[name].callback_time = parse_timedelta(QUIET_CONFIG[key]) * 1000

@@ -391,11 +391,12 @@ with warnings.catch_warnings():
             import json
 
             from fmnist.config import ModelConfig
+            from fmnist.train.trainers import trainer
 
             cfg = json.loads(Path(context.artifacts["model_config"]).read_text())
             cfg["hidden"] = tuple(cfg["hidden"])
             self.model_cfg = ModelConfig(**cfg)
-            self._module = _framework_module(self.framework)
+            self._module = trainer(self.framework)
             self.model = self._module.load_checkpoint(Path(context.artifacts["weights"]), self.model_cfg)
 
         def predict(self, context, model_input, params=None):
@@ -403,12 +404,6 @@ with warnings.catch_warnings():
 
             pixels = to_pixel_matrix(model_input)
             return self._module.predict_proba(self.model, pixels, self.model_cfg).astype(np.float32)
-
-
-def _framework_module(framework: str) -> Any:
-    import importlib
-
-    return importlib.import_module({"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}[framework])
 
 
 def load_pyfunc(model_uri: str, uri: str | None = None) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fmnist.stack import StackConfig, StackState, client_env, down, status, up
-from tests.e2e.prefect_api import api, final_task_states
+from tests.prefect_api import api, final_task_states
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,18 +53,19 @@ def test_deployment_runs_end_to_end_and_caches_on_rerun(stack: tuple[StackState,
     from mlflow import MlflowClient
 
     state, base = stack
+    prefect = state.prefect_api_url
     assert state.prefect_url.startswith("http://127.0.0.1:") and state.mlflow_url.startswith("http://127.0.0.1:")
 
     # Deployments and the schedule, as the server knows them.
-    compare = api(state, "GET", "/deployments/name/fmnist-pipeline/compare")
-    retrain = api(state, "GET", "/deployments/name/fmnist-pipeline/scheduled-retrain")
+    compare = api(prefect, "GET", "/deployments/name/fmnist-pipeline/compare")
+    retrain = api(prefect, "GET", "/deployments/name/fmnist-pipeline/scheduled-retrain")
     assert compare["work_pool_name"] == "fmnist-process"
     schedules = retrain["schedules"]
     assert len(schedules) == 1 and schedules[0]["active"] is True
     assert schedules[0]["schedule"]["cron"] == "0 3 * * 1" and schedules[0]["schedule"]["timezone"]
 
     first = _run_deployment(state, base / "work", real_data_dir)
-    flow_run = api(state, "GET", f"/flow_runs/{first}")
+    flow_run = api(prefect, "GET", f"/flow_runs/{first}")
     assert flow_run["state_type"] == "COMPLETED"
 
     client = MlflowClient(state.mlflow_url)
@@ -89,14 +90,14 @@ def test_deployment_runs_end_to_end_and_caches_on_rerun(stack: tuple[StackState,
         assert "champion" in model.aliases and "challenger" in model.aliases
 
     # Links both ways: the flow publishes a link to the MLflow parent run and the comparison table.
-    artifacts = api(state, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first]}}})
+    artifacts = api(prefect, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first]}}})
     links = [a for a in artifacts if f"{state.mlflow_url}/#/experiments/" in str(a["data"])]
     assert links and parent.info.run_id in str(links[0]["data"])
     tables = [a for a in artifacts if a["key"] == "fmnist-comparison"]
     assert tables and "reference study" in str(tables[0]["data"])
 
     second = _run_deployment(state, base / "work", real_data_dir)
-    by_name = final_task_states(state, second, ("ingest", "split", "train", "register"))
+    by_name = final_task_states(prefect, second, ("ingest", "split", "train", "register"))
     assert by_name["ingest"] == "Cached" and by_name["split"] == "Cached", by_name
     assert by_name["train"] == "Completed"
     # The second run's models are new versions; champion moves only by the rule (equal accuracy: it stays).

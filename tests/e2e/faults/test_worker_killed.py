@@ -36,8 +36,8 @@ from fmnist.stack import (
     up,
 )
 from tests.e2e.faults.processes import descendants, kill_tree, wait_gone
-from tests.e2e.prefect_api import api, final_task_states, task_runs
 from tests.eventually import eventually
+from tests.prefect_api import api, final_task_states, task_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -77,16 +77,17 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
     stack: tuple[StackConfig, StackState], real_data_dir: Path, tmp_path: Path
 ) -> None:
     config, state = stack
+    prefect = state.prefect_api_url
     # `stack up` created the automation that marks a flow run Crashed when its heartbeats stop.
-    automations = api(state, "POST", "/automations/filter", {})
+    automations = api(prefect, "POST", "/automations/filter", {})
     assert [a["name"] for a in automations] == [ZOMBIE_AUTOMATION_NAME]
     params = {"data_source": real_data_dir, "work_dir": tmp_path / "work", "experiment": "faults"}
     flow_run_id, _ = _deployment_run(state, {**params, "max_epochs": 3}, watch=False)
 
     def training_started() -> bool:
-        run = api(state, "GET", f"/flow_runs/{flow_run_id}")
+        run = api(prefect, "GET", f"/flow_runs/{flow_run_id}")
         return run["state_type"] == "RUNNING" and any(  # type: ignore[index]
-            name == "train" and s == "Running" for name, _, s in task_runs(state, flow_run_id)
+            t.task == "train" and t.state_name == "Running" for t in task_runs(prefect, flow_run_id)
         )
 
     eventually("a training task to run", training_started, timeout=480, every=2, ignore=(httpx.HTTPError,))
@@ -100,7 +101,7 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
 
     run = eventually(
         "the flow run to be marked Crashed",
-        lambda: api(state, "GET", f"/flow_runs/{flow_run_id}"),
+        lambda: api(prefect, "GET", f"/flow_runs/{flow_run_id}"),
         lambda run: run["state_type"] == "CRASHED",  # type: ignore[index]
         timeout=HEARTBEAT_S + ZOMBIE_AFTER_S + 90,
         every=2,
@@ -113,8 +114,8 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
     start_worker(config, state)
     assert status(config.state_dir)["processes"]["prefect-worker"] is True
     rerun_id, out = _deployment_run(state, {**params, "max_epochs": 1}, watch=True)
-    assert api(state, "GET", f"/flow_runs/{rerun_id}")["state_type"] == "COMPLETED", out[-3000:]  # type: ignore[index]
-    by_name = final_task_states(state, rerun_id, ("ingest", "split", "train", "register"))
+    assert api(prefect, "GET", f"/flow_runs/{rerun_id}")["state_type"] == "COMPLETED", out[-3000:]  # type: ignore[index]
+    by_name = final_task_states(prefect, rerun_id, ("ingest", "split", "train", "register"))
     assert by_name["ingest"] == "Cached" and by_name["split"] == "Cached", by_name
     assert by_name["train"] == "Completed", by_name
     print(f"crash detected {detected_after:.0f} s after the kill")

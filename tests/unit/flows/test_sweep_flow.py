@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import write_csv_pair
-from tests.unit.flows.task_runs import final_task_runs
+from tests.prefect_api import TaskRun, final_task_runs
 
 pytestmark = pytest.mark.slow
 
@@ -22,16 +22,17 @@ def _children(store: str, experiment: str, parent_id: str) -> list:
     return client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=100)
 
 
-def _subflow_task_runs(parent_flow_run_id: str, names: list[str]) -> list:
+def _subflow_task_runs(parent_flow_run_id: str, names: list[str]) -> list[TaskRun]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.settings import PREFECT_API_URL
 
     with get_client(sync_client=True) as client:
         subflows = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_flow_run_id]))
         )
         assert len(subflows) == 1
-    return final_task_runs(str(subflows[0].id), names)
+    return final_task_runs(PREFECT_API_URL.value(), str(subflows[0].id), names)
 
 
 def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str, tmp_path: Path) -> None:
@@ -84,7 +85,7 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
     names = [f"trial-{t['name']}" for t in summary["trials"]]
     runs = _subflow_task_runs(str(state.state_details.flow_run_id), names)
     assert sorted(r.name for r in runs) == sorted(names)
-    assert all(r.state.is_completed() for r in runs)
+    assert all(r.state_type == "COMPLETED" for r in runs)
 
 
 def test_sweep_runs_on_an_existing_cluster_by_address(
