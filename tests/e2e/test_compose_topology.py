@@ -245,7 +245,8 @@ def test_deployment_runs_through_postgres_backed_servers(stack: Stack, real_data
     with pytest.MonkeyPatch.context() as patch:
         for key, value in credentials.items():
             patch.setenv(key, value)
-        client = MlflowClient(client_env["MLFLOW_TRACKING_URI"])
+        # The registry too: a client without one uses the registry an earlier run in this process set (MLflow's global).
+        client = MlflowClient(client_env["MLFLOW_TRACKING_URI"], registry_uri=client_env["MLFLOW_TRACKING_URI"])
         experiment = client.get_experiment_by_name("fmnist-pipeline")
         (parent,) = client.search_runs([experiment.experiment_id], f"tags.`prefect.flow_run_id` = '{flow_run_id}'")
         assert parent.info.status == "FINISHED"

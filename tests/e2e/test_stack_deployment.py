@@ -68,7 +68,8 @@ def test_deployment_runs_end_to_end_and_caches_on_rerun(stack: tuple[StackState,
     flow_run = api(prefect, "GET", f"/flow_runs/{first}")
     assert flow_run["state_type"] == "COMPLETED"
 
-    client = MlflowClient(state.mlflow_url)
+    # The registry too: a client without one uses the registry an earlier run in this process set (MLflow's global).
+    client = MlflowClient(state.mlflow_url, registry_uri=state.mlflow_url)
     experiment = client.get_experiment_by_name("e2e")
     parents = client.search_runs([experiment.experiment_id], f"tags.`prefect.flow_run_id` = '{first}'")
     assert len(parents) == 1

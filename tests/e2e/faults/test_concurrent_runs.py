@@ -72,7 +72,8 @@ def test_two_pipeline_runs_at_once_share_work_dir_and_store(real_data_dir: Path,
             assert state["framework"] == framework and state["epoch"] == 1
             assert any(folder.glob("epoch-001.*")), sorted(folder.iterdir())
 
-    client = MlflowClient(uri)
+    # The registry too: a client without one uses the registry an earlier run in this process set (MLflow's global).
+    client = MlflowClient(uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("concurrent")
     first, second = (client.get_run(p).info for p in parents)
     assert first.start_time < second.end_time and second.start_time < first.end_time  # they did overlap
