@@ -6,6 +6,7 @@ The library never imports Prefect; the CLI reaches the flows only through this c
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -31,7 +32,20 @@ def run_flow(flow: str, params: dict[str, object], echo: bool) -> dict:
             sys.stderr.write(line)
     code = process.wait()
     if code != 0 or summary is None:
-        errors = [t for t in tail if "Error" in t or "error" in t]
-        last = errors[-1] if errors else (tail[-1] if tail else "no output")
-        raise FmnistError(f"the {flow} flow failed (exit {code}): {last.strip()}")
+        raise FmnistError(f"the {flow} flow failed (exit {code}): {failure_line(tail)}")
     return summary
+
+
+# A raised exception as a traceback ends it: "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) ...".
+_EXCEPTION_LINE = re.compile(r"^\s*[\w.]*(Error|Exception|Exit|Interrupt)\b.*:")
+
+
+def failure_line(tail: list[str]) -> str:
+    """The line of a failed flow's last output lines that says best what went wrong: the last exception line
+    (libraries such as SQLAlchemy print more after it, a link to their docs), else the last line that mentions an
+    error, else the last line."""
+    for wanted in (_EXCEPTION_LINE.match, lambda t: "Error" in t or "error" in t):
+        found = [t for t in tail if wanted(t)]
+        if found:
+            return found[-1].strip()
+    return tail[-1].strip() if tail else "no output"
