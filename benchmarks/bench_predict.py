@@ -32,11 +32,11 @@ def main() -> None:
 
     from fmnist.config import get_preset
     from fmnist.data.parquet import read_split
-    from fmnist.evaluation import load_best_model
-    from fmnist.experiment import train_framework
+    from fmnist.evaluate.scoring import load_best_model
     from fmnist.models.preprocess import preprocess
     from fmnist.tracking import Tracker, load_pyfunc
     from fmnist.train.keras_fit import configure_threads
+    from fmnist.train.tracked import train_framework
     from fmnist.train.trainers import FRAMEWORKS
 
     torch.set_num_threads(1)

@@ -7,7 +7,8 @@ starts, and every sweep sent to it (``fmnist sweep --dask-address``) starts trai
 
 It also trains each framework once on a few random images, since a process's first training pays one-time
 costs too (about a second per framework; see ``fmnist.train.trainers.warm_up``). As every such worker is ready
-for either framework, a sweep sends each trial to whichever worker is free (``fmnist.sweep.framework_workers``).
+for either framework, a sweep sends each trial to whichever worker is free
+(``fmnist.experiments.sweep.framework_workers``).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from fmnist.data.prepare import splits_ready
-from fmnist.promotion import DEFAULT_MARGIN
-from fmnist.summary import best_per_framework, pipeline_summary
+from fmnist.evaluate.summary import best_per_framework, pipeline_summary
+from fmnist.registry.promotion import DEFAULT_MARGIN
 from fmnist.timing import Stopwatch
 from tasks.evaluate import evaluate_seeds_task, evaluate_task
 from tasks.ingest import ingest_task

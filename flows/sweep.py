@@ -20,7 +20,7 @@ from prefect_dask import DaskTaskRunner
 from pydantic import Field
 
 from fmnist.data.prepare import splits_ready
-from fmnist.sweep import Trial, TrialResult, framework_workers, plan_trials, sweep_summary
+from fmnist.experiments.sweep import Trial, TrialResult, framework_workers, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
 from fmnist.train.trainers import imported_frameworks
 from tasks.ingest import ingest_task

@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from fmnist.evaluation import Evaluation, evaluate, evaluate_seeds
+from fmnist.evaluate.scoring import Evaluation, evaluate, evaluate_seeds
 from fmnist.tracking import Tracker
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from fmnist.registration import Registration, register_all
+from fmnist.registry.registration import Registration, register_all
 from fmnist.tracking import Tracker
 
 

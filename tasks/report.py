@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from fmnist.report import build_report, log_report, write_report
+from fmnist.evaluate.report import build_report, log_report, write_report
 from fmnist.tracking import Tracker
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from fmnist.sweep import SweepEvaluation, Trial, TrialResult, evaluate_sweep, run_trial
+from fmnist.experiments.sweep import SweepEvaluation, Trial, TrialResult, evaluate_sweep, run_trial
 from fmnist.tracking import Tracker
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from fmnist.experiment import TrainSummary, train_preset
 from fmnist.isolation import run_isolated
+from fmnist.train.tracked import TrainSummary, train_preset
 from fmnist.train.types import EpochMetrics
 
 

@@ -42,7 +42,7 @@ def evaluate_cmd(
 
     Example: fmnist evaluate --run-id 0a1b2c3d4e5f...
     """
-    from fmnist.evaluation import evaluate, evaluate_seeds
+    from fmnist.evaluate.scoring import evaluate, evaluate_seeds
     from fmnist.tracking import Tracker
 
     tracker = Tracker()
@@ -73,8 +73,8 @@ def register_cmd(
 
     Example: fmnist register --run-id 0a1b2c3d4e5f... --margin 0.002
     """
-    from fmnist.promotion import DEFAULT_MARGIN
-    from fmnist.registration import register_all
+    from fmnist.registry.promotion import DEFAULT_MARGIN
+    from fmnist.registry.registration import register_all
     from fmnist.tracking import Tracker
 
     tracker = Tracker()

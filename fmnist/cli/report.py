@@ -20,7 +20,7 @@ def report_cmd(
 
     Example: fmnist report --run-id 0a1b2c3d4e5f... --out report/
     """
-    from fmnist.report import build_report, log_report, write_report
+    from fmnist.evaluate.report import build_report, log_report, write_report
     from fmnist.tracking import Tracker
 
     tracker = Tracker()

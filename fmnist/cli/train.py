@@ -42,8 +42,8 @@ def train_cmd(
 
     Example: fmnist train torch --data data/splits --preset seed --max-epochs 5
     """
-    from fmnist.experiment import train_framework, with_overrides
     from fmnist.tracking import Tracker
+    from fmnist.train.tracked import train_framework, with_overrides
 
     opts = settings(ctx)
     chosen = get_preset(str(preset.value))

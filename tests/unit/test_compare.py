@@ -5,9 +5,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from fmnist.compare import REFERENCE_STUDY, Comparison, build_comparison, display_name
 from fmnist.errors import FmnistError
-from fmnist.stats import Interval, McNemarResult
+from fmnist.evaluate.compare import REFERENCE_STUDY, Comparison, build_comparison, display_name
+from fmnist.evaluate.stats import Interval, McNemarResult
 
 OURS = {
     "keras": {"train/acc": 0.9321, "val/acc": 0.8954, "test/acc": 0.8911, "official_test/acc": 0.8876},

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fmnist.errors import FmnistError
-from fmnist.figures import (
+from fmnist.evaluate.figures import (
     confusion_matrix_png,
     disagreement_gallery_png,
     learning_curves_png,

@@ -8,7 +8,7 @@ import pytest
 
 from fmnist.classes import NUM_CLASSES
 from fmnist.errors import DataError, FmnistError
-from fmnist.metrics import PROB_EPSILON, check_metric_key, evaluate_predictions, metric_name
+from fmnist.evaluate.metrics import PROB_EPSILON, check_metric_key, evaluate_predictions, metric_name
 
 # MLflow's own rule for metric names (mlflow.utils.validation, the stricter Windows variant).
 MLFLOW_METRIC_NAME = re.compile(r"^[/\w.\- ]*$", re.ASCII)

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.promotion import DEFAULT_MARGIN, decide
+from fmnist.registry.promotion import DEFAULT_MARGIN, decide
 
 
 def test_default_margin_is_two_tenths_of_a_point() -> None:

@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from fmnist.registration import registry_lock
+from fmnist.registry.registration import registry_lock
 
 
 def test_a_second_process_waits_for_the_registry_lock(tmp_path: Path) -> None:
     tracker = SimpleNamespace(uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from types import SimpleNamespace; from fmnist.registration import registry_lock\n"
+         "import sys, time; from types import SimpleNamespace; from fmnist.registry.registration import registry_lock\n"
          f"with registry_lock(SimpleNamespace(uri={tracker.uri!r})):\n"
          "    print('held', flush=True); time.sleep(1.5)"],
         stdout=subprocess.PIPE, text=True,

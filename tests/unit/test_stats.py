@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.stats import (
+from fmnist.evaluate.stats import (
     Interval,
     bootstrap_accuracy_ci,
     bootstrap_difference_ci,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.sweep import (
+from fmnist.experiments.sweep import (
     Trial,
     aggregate,
     best_points,

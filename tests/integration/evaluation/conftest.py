@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fmnist.config import get_preset
-from fmnist.experiment import TrainSummary, train_framework
 from fmnist.tracking import Tracker
+from fmnist.train.tracked import TrainSummary, train_framework
 from fmnist.train.trainers import FRAMEWORKS
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from fmnist.data.parquet import read_split
-from fmnist.evaluation import evaluate
-from fmnist.experiment import TrainSummary
-from fmnist.registration import CHALLENGER, CHAMPION, register_and_promote
+from fmnist.evaluate.scoring import evaluate
+from fmnist.registry.registration import CHALLENGER, CHAMPION, register_and_promote
 from fmnist.tracking import Tracker
+from fmnist.train.tracked import TrainSummary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,7 +63,7 @@ def test_aliases_move_only_by_the_rule_and_tags_record_it(
 ) -> None:
     tracker, _, summaries = trained
     name = "fmnist-rule-test"
-    from fmnist.registration import official_accuracy
+    from fmnist.registry.registration import official_accuracy
 
     acc = {fw: official_accuracy(tracker, s.model_uri, real_splits) for fw, s in summaries.items()}
     assert acc["keras"] != acc["torch"]
@@ -118,7 +118,7 @@ def test_predict_cli_gives_the_classes_the_evaluation_gave(
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO((tmp_path / "p.csv").read_text())))
     assert len(rows) == 3 + 10_000
-    from fmnist.evaluation import load_best_model
+    from fmnist.evaluate.scoring import load_best_model
     from fmnist.train import torch_loop
 
     model, cfg = load_best_model(tracker, summary.run_id, "torch", tmp_path / "dl")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.evaluation import evaluate
-from fmnist.experiment import TrainSummary
-from fmnist.report import build_report, log_report, write_report
+from fmnist.evaluate.report import build_report, log_report, write_report
+from fmnist.evaluate.scoring import evaluate
 from fmnist.tracking import Tracker, finish_parent_run
+from fmnist.train.tracked import TrainSummary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,8 +10,8 @@ import pytest
 
 from fmnist.config import get_preset
 from fmnist.data.parquet import read_split
-from fmnist.experiment import train_framework
 from fmnist.tracking import Tracker, load_pyfunc
+from fmnist.train.tracked import train_framework
 from fmnist.train.trainers import FRAMEWORKS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

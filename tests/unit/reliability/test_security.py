@@ -129,7 +129,7 @@ def test_predict_out_refuses_a_missing_folder(tmp_path: Path, env: dict[str, str
 
 
 def test_predictions_csv_is_written_atomically_to_the_named_file(tmp_path: Path) -> None:
-    from fmnist.prediction import Predictions, write_csv
+    from fmnist.serve.prediction import Predictions, write_csv
 
     out = tmp_path / "p.csv"
     out.write_text("old\n")

@@ -172,7 +172,7 @@ def train_preset(
     """`train_framework` from picklable arguments: the entry point of a training in its own process.
 
     With ``score``, the same process then scores the best checkpoint, downloaded back from MLflow, on every
-    split (`fmnist.evaluation.score_run`), or on ``score_splits`` only: the framework is already imported and
+    split (`fmnist.evaluate.scoring.score_run`), or on ``score_splits`` only: the framework is already imported and
     the trainings score in parallel, so the evaluate stage only has to compare.
 
     ``overrides`` and ``model_overrides`` replace fields of the preset's TrainConfig and ModelConfig (None: keep
@@ -196,7 +196,7 @@ def train_preset(
     )
     if not score:
         return summary
-    from fmnist.evaluation import load_eval_splits, score_run
+    from fmnist.evaluate.scoring import load_eval_splits, score_run
 
     started = time.perf_counter()
     tracker = Tracker(tracking_uri, experiment)

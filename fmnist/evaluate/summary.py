@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.data.manifest import read_manifest
-from fmnist.evaluation import Evaluation
-from fmnist.experiment import TrainSummary
-from fmnist.registration import Registration
+from fmnist.evaluate.scoring import Evaluation
+from fmnist.registry.registration import Registration
+from fmnist.train.tracked import TrainSummary
 
 
 def pipeline_summary(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist.atomic import atomic_write_bytes, atomic_write_text
-from fmnist.compare import display_name
+from fmnist.evaluate.compare import display_name
 from fmnist.tracking import Tracker
 
 FIGURES = (

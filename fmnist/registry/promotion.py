@@ -7,10 +7,10 @@ model on a fixed test set gives the same number every time.
 
 Why a margin of 0.002 (0.2 percentage points, 20 of the 10,000 images): the noise is in training, not in
 scoring. Retraining the same recipe with another seed moves official-test accuracy by a few tenths of a
-point for a network this small (multi-seed mode measures it: `fmnist.stats.seed_summary`), so a smaller
+point for a network this small (multi-seed mode measures it: `fmnist.evaluate.stats.seed_summary`), so a smaller
 gain is not distinguishable from a lucky seed, and promoting on it would churn the champion for nothing.
 The margin is a churn guard, not a significance test: 0.2 pt is still inside the paired bootstrap interval
-of a typical difference (about ±0.4 pt; see `fmnist.stats.bootstrap_difference_ci`), which the comparison
+of a typical difference (about ±0.4 pt; see `fmnist.evaluate.stats.bootstrap_difference_ci`), which the comparison
 report shows alongside McNemar's p-value.
 """
 

@@ -15,7 +15,7 @@ import numpy as np
 from fmnist.atomic import atomic_write_text
 from fmnist.classes import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.predict_inputs import Batch
+from fmnist.serve.inputs import Batch
 
 if TYPE_CHECKING:  # MLflow takes ~1.5 s to import: `fmnist predict` reports bad input before paying for it
     from fmnist.tracking import Tracker

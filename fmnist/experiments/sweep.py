@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmnist.compare import display_name
 from fmnist.errors import FmnistError
-from fmnist.experiment import train_preset
-from fmnist.stats import seed_summary
+from fmnist.evaluate.compare import display_name
+from fmnist.evaluate.stats import seed_summary
 from fmnist.tracking import MLFLOW_PARENT_RUN_ID, Tracker
+from fmnist.train.tracked import train_preset
 from fmnist.train.trainers import FRAMEWORKS
 
 # What a grid may vary, and which config each value overrides.

@@ -1,7 +1,7 @@
 """Register trained models and move the ``champion`` alias by the promotion rule.
 
 For each registered name the new version gets ``challenger``. ``champion`` moves only when
-:func:`fmnist.promotion.decide` says so, with the current champion re-scored on the same official test set
+:func:`fmnist.registry.promotion.decide` says so, with the current champion re-scored on the same official test set
 (so a change of data or code cannot make an old score look better or worse than it is). A version that
 cannot be loaded and used through ``mlflow.pyfunc`` is never promoted. Every decision is written as tags on
 the new version, so the alias's history can be read back from the registry.
@@ -19,7 +19,7 @@ import numpy as np
 
 from fmnist.data.parquet import read_split
 from fmnist.errors import FmnistError
-from fmnist.promotion import DEFAULT_MARGIN, decide
+from fmnist.registry.promotion import DEFAULT_MARGIN, decide
 from fmnist.tracking import Tracker, load_pyfunc
 
 CHAMPION = "champion"

@@ -16,14 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.compare import build_comparison, display_name
 from fmnist.config import ModelConfig
 from fmnist.data.manifest import SPLIT_NAMES, read_manifest
 from fmnist.data.parquet import read_split
-from fmnist.experiment import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
-from fmnist.figures import confusion_matrix_png, disagreement_gallery_png, learning_curves_png, per_class_f1_png
-from fmnist.metrics import SplitMetrics, evaluate_predictions
-from fmnist.stats import (
+from fmnist.evaluate.compare import build_comparison, display_name
+from fmnist.evaluate.figures import (
+    confusion_matrix_png,
+    disagreement_gallery_png,
+    learning_curves_png,
+    per_class_f1_png,
+)
+from fmnist.evaluate.metrics import SplitMetrics, evaluate_predictions
+from fmnist.evaluate.stats import (
     bootstrap_accuracy_ci,
     bootstrap_difference_ci,
     difference_ci_across_seeds,
@@ -33,6 +37,7 @@ from fmnist.stats import (
     verdict,
 )
 from fmnist.tracking import Tracker
+from fmnist.train.tracked import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
 from fmnist.train.trainers import trainer
 
 # The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best

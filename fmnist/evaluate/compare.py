@@ -1,7 +1,7 @@
 """The Keras-vs-PyTorch comparison: this run next to the reference study, as data, Markdown and HTML.
 
-`build_comparison` only arranges numbers computed elsewhere (`fmnist.metrics`, `fmnist.stats`); rendering
-and the flat MLflow metrics are methods of the result, so the report and the tracked numbers cannot drift.
+`build_comparison` only arranges numbers computed elsewhere (`fmnist.evaluate.metrics`, `fmnist.evaluate.stats`);
+rendering and the flat MLflow metrics are methods of the result, so the report and the tracked numbers cannot drift.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from fmnist.errors import FmnistError
-from fmnist.metrics import check_metric_key
-from fmnist.stats import Interval, McNemarResult, verdict
+from fmnist.evaluate.metrics import check_metric_key
+from fmnist.evaluate.stats import Interval, McNemarResult, verdict
 
 DISPLAY_NAMES: Mapping[str, str] = MappingProxyType({"keras": "Keras", "torch": "PyTorch"})
 SPLITS: tuple[str, ...] = ("train/acc", "val/acc", "test/acc", "official_test/acc")

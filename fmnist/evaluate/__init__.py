@@ -1,0 +1,1 @@
+"""Evaluation: metrics, statistics, the framework comparison, figures and the report."""

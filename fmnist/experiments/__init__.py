@@ -1,0 +1,1 @@
+"""Experiments over many trainings: sweeps (and their trials)."""

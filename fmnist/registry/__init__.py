@@ -1,0 +1,1 @@
+"""The model registry: the promotion rule (pure) and registration."""
