@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def dask_setup(worker: Any) -> None:
     """Called by Dask when the worker starts: import what a trial needs and train each framework once."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tasks.sweep  # noqa: F401
+    import tasks.train  # noqa: F401
     from fmnist.train.trainers import FRAMEWORKS, warm_up
 
     for framework in FRAMEWORKS:

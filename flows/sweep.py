@@ -8,87 +8,20 @@ run and a direct call scale out the same way.
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import dask
 from prefect import flow
-from prefect.context import FlowRunContext
-from prefect.settings import temporary_settings
-from prefect_dask import DaskTaskRunner
 from pydantic import Field
 
-from fmnist.data.prepare import splits_ready
-from fmnist.experiments.sweep import Trial, TrialResult, framework_workers, plan_trials, sweep_summary
+from flows.trials import prepare_data, run_trials
+from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
-from fmnist.train.trainers import imported_frameworks
-from tasks.ingest import ingest_task
-from tasks.split import split_task
-from tasks.sweep import evaluate_sweep_task, train_trial_task
+from tasks.sweep import evaluate_sweep_task
 from tasks.tracking import finish_parent_run_task, start_parent_run_task
 
 FrameworkName = Literal["keras", "torch"]
 PresetName = Literal["seed", "parity", "tuned"]
-
-
-def dask_task_runner(workers: int | None = None, address: str | None = None) -> DaskTaskRunner:
-    """The cluster at ``address``, else a local one: ``workers`` processes (default: one per CPU), one thread
-    each, since every trial trains on one thread; started through :mod:`flows.dask_nanny` (PyTorch trains
-    faster); its dashboard on a free loopback port (Dask's default is port 8787 on every interface)."""
-    if address:
-        return DaskTaskRunner(address=address)
-    n_workers = workers or os.cpu_count() or 1
-    return DaskTaskRunner(
-        cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": "127.0.0.1:0", "preload_nanny": ["flows.dask_nanny"]},
-    )  # fmt: skip
-
-
-@flow(name="fmnist-sweep-trials", log_prints=True)
-def train_trials(
-    trials: list[Trial],
-    split_dir: Path,
-    preset: str,
-    parent_run_id: str,
-    checkpoint_root: Path,
-    tracking_uri: str,
-    experiment: str | None = None,
-    max_epochs: int | None = None,
-) -> list[TrialResult]:
-    """Submit every trial to this flow's task runner (the sweep gives it a Dask one) and wait for all.
-
-    On Dask, unless every worker has imported every framework already, each framework's trials prefer their own
-    workers (:func:`framework_workers`): a loose preference, so an idle worker still steals a queued trial and a
-    lost worker's trials run elsewhere.
-    """
-    workers = dask_workers()
-    prefer = framework_workers(trials, workers)
-    if prefer:
-        print(f"trials prefer workers: {prefer}")
-    elif workers:
-        print(f"every worker has imported {', '.join(sorted({t.framework for t in trials}))}: each trial goes to "
-              f"whichever of the {len(workers)} workers is free")  # fmt: skip
-    futures = []
-    for t in trials:
-        where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
-        with where:
-            futures.append(train_trial_task.submit(
-                trial=t, split_dir=split_dir, preset=preset, parent_run_id=parent_run_id,
-                checkpoint_root=checkpoint_root, tracking_uri=tracking_uri, experiment=experiment,
-                max_epochs=max_epochs,
-            ))  # fmt: skip
-    return [f.result() for f in futures]
-
-
-def dask_workers() -> dict[str, list[str]]:
-    """The workers of the running flow's Dask task runner, by address (sorted), each with the frameworks it has
-    imported; none for another runner."""
-    context = FlowRunContext.get()
-    runner = context.task_runner if context else None
-    if not isinstance(runner, DaskTaskRunner):
-        return {}
-    return dict(sorted(runner.client.run(imported_frameworks).items()))
 
 
 @flow(name="fmnist-sweep", log_prints=True)
@@ -125,20 +58,12 @@ def fmnist_sweep(
     uri, parent = start_parent_run_task(params, experiment)
     clock.lap("start_tracking")
     try:
-        source = ingest_task(data_source, root / "raw")
-        clock.lap("ingest")
-        split_dir = root / "splits" / f"seed-{seed}"
-        manifest = split_task.with_options(refresh_cache=not splits_ready(source, split_dir, seed))(
-            source, split_dir, seed
-        )
-        split_dir = manifest.parent
-        clock.lap("split")
-        # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
-        # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
-        with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-            results = train_trials.with_options(task_runner=dask_task_runner(workers, dask_address))(
-                trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs
-            )
+        split_dir = prepare_data(data_source, root, seed)
+        clock.lap("data")
+        results = run_trials(
+            trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs, SCORED_SPLITS,
+            workers, dask_address,
+        )  # fmt: skip
         clock.lap("trials")
         evaluation = evaluate_sweep_task(uri, experiment, parent, results)
         clock.lap("evaluate")

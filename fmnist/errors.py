@@ -2,14 +2,17 @@
 
 Every problem with input data, options or the environment surfaces as a :class:`FmnistError` whose message
 names the thing at fault (file, row, byte offset, option) and what to do. The CLI prints that one line and
-exits non-zero; anything else is a bug and keeps its traceback.
+exits with the error's ``exit_code``; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 
 class FmnistError(Exception):
-    """A problem the user can fix; the message says what and how."""
+    """A problem the user can fix; the message says what and how. The CLI exits with ``exit_code``: 2 for bad
+    usage or bad input, 1 for a failure while running, 3 for a server that could not be reached."""
+
+    exit_code = 2
 
 
 class DataError(FmnistError):
@@ -18,3 +21,15 @@ class DataError(FmnistError):
 
 class SourceError(DataError):
     """A data source cannot be found or reached."""
+
+
+class RunFailedError(FmnistError):
+    """A run that started failed while running (a training crashed, a task gave up)."""
+
+    exit_code = 1
+
+
+class ServerUnreachableError(FmnistError):
+    """A server the command needs (the MLflow tracking server, the Prefect API) did not answer."""
+
+    exit_code = 3

@@ -1,7 +1,8 @@
 """The root ``fmnist`` command: global options, sub-command registration and error reporting.
 
-A user error (:class:`~fmnist.errors.FmnistError`) prints one line, ``error: <what> ...``, and exits with
-status 2; ``--debug`` keeps the traceback. Anything else is a bug and keeps its traceback.
+A user error (:class:`~fmnist.errors.FmnistError`) prints one line, ``error: <what> ...``, and exits with the
+error's status (2 bad usage or input, 1 a failure while running, 3 a server out of reach); ``--debug`` keeps the
+traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from fmnist.errors import FmnistError
-
-EXIT_USER_ERROR = 2
 
 app = typer.Typer(
     name="fmnist",
@@ -71,7 +70,7 @@ def main() -> None:
         if "--debug" in sys.argv:
             raise
         _print_error(str(exc))
-        sys.exit(EXIT_USER_ERROR)
+        sys.exit(exc.exit_code)
     except ClickException as exc:
         if isinstance(exc, UsageError) and not isinstance(exc, NoArgsIsHelpError):
             where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""

@@ -18,3 +18,8 @@ Frameworks = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separ
 MaxEpochs = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs.")
 WorkDir = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints.")
 Experiment = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline).")
+Workers = typer.Option(None, "--workers", "-w", min=1, help="Local Dask workers (default: one per CPU).")
+DaskAddress = typer.Option(
+    None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
+)
+Verbose = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs instead of the live view.")

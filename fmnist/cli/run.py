@@ -1,4 +1,4 @@
-"""``fmnist run``: the whole pipeline on Prefect's embedded API and the local MLflow store."""
+"""``fmnist run``: the whole pipeline flow, in this process, on Prefect's ephemeral API and the local MLflow store."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from fmnist.cli.app import app, settings
-from fmnist.cli.flow_process import run_flow
-from fmnist.cli.options import DataSource, Experiment, Frameworks, MaxEpochs, Preset, WorkDir
+from fmnist.cli.flows import run_flow
+from fmnist.cli.options import (
+    DaskAddress,
+    DataSource,
+    Experiment,
+    Frameworks,
+    MaxEpochs,
+    Preset,
+    Verbose,
+    WorkDir,
+    Workers,
+)
 from fmnist.cli.train import PresetName
 from fmnist.errors import FmnistError
 
@@ -36,13 +46,18 @@ def run_cmd(
     max_epochs: int | None = MaxEpochs,
     seed: int = typer.Option(42, "--seed", min=0, help="Seed of the split and of both trainings."),
     seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Train with N seeds each; compare across seeds."),
+    refresh_data: bool = typer.Option(False, "--refresh-data", help="Re-ingest and re-split even if cached."),
+    workers: int | None = Workers,
+    dask_address: str | None = DaskAddress,
     work_dir: Path = WorkDir,
     experiment: str | None = Experiment,
+    verbose: bool = Verbose,
     as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the run's summary."),
 ) -> None:
     """Run ingest → split → train Keras and PyTorch side by side → log everything to MLflow.
 
-    No servers needed: Prefect runs on its embedded API and MLflow on ./mlruns (or $MLFLOW_TRACKING_URI).
+    No servers needed: Prefect runs on its ephemeral API and MLflow on ./mlruns (or $MLFLOW_TRACKING_URI); each
+    training runs in a Dask worker process of its own.
 
     Example: fmnist run --data-source ../shared/data/fashion-mnist --max-epochs 5
     """
@@ -54,10 +69,13 @@ def run_cmd(
         "max_epochs": max_epochs,
         "seed": seed,
         "seeds": seeds,
+        "refresh_data": refresh_data,
+        "workers": workers,
+        "dask_address": dask_address,
         "work_dir": str(work_dir),
         "experiment": experiment,
     }
-    summary = run_flow("pipeline", params, echo=not (opts.quiet or as_json))
+    summary = run_flow("pipeline", params, opts, verbose=verbose, show=not as_json)
     if as_json:
         typer.echo(json.dumps(summary))
         return
@@ -74,4 +92,5 @@ def run_cmd(
             name, str(fw["best_epoch"]), f"{100 * fw['metrics']['official_test/acc']:.2f} %", fw["run_id"], registered
         )
     console.print(table)
+    console.print(f"[bold]{summary['verdict']}[/]")
     console.print(f"report: {summary['report']}")

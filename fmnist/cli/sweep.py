@@ -1,4 +1,4 @@
-"""``fmnist sweep``: a grid × seeds sweep on a Dask cluster, on Prefect's embedded API and the local MLflow store."""
+"""``fmnist sweep``: a grid × seeds sweep on a Dask cluster, on Prefect's ephemeral API and the local MLflow store."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ import typer
 from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
-from fmnist.cli.flow_process import run_flow
-from fmnist.cli.options import DataSource, Experiment, Frameworks, MaxEpochs, Preset, WorkDir
+from fmnist.cli.flows import run_flow
+from fmnist.cli.options import (
+    DaskAddress,
+    DataSource,
+    Experiment,
+    Frameworks,
+    MaxEpochs,
+    Preset,
+    Verbose,
+    WorkDir,
+    Workers,
+)
 from fmnist.cli.run import parse_frameworks
 from fmnist.cli.train import PresetName
 from fmnist.errors import FmnistError
@@ -40,12 +50,11 @@ def sweep_cmd(
     seeds: int = typer.Option(3, "--seeds", min=1, max=20, help="Trainings per grid point (seeds seed…seed+N-1)."),
     lr: str | None = typer.Option(None, "--lr", help="Learning rates to try, comma-separated (default: preset's)."),
     dropout: str | None = typer.Option(None, "--dropout", help="Dropout rates to try, comma-separated."),
-    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Local Dask workers (default: CPUs)."),
-    dask_address: str | None = typer.Option(
-        None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
-    ),
+    workers: int | None = Workers,
+    dask_address: str | None = DaskAddress,
     work_dir: Path = WorkDir,
     experiment: str | None = Experiment,
+    verbose: bool = Verbose,
     as_json: bool = typer.Option(False, "--json", help="End with one line of JSON: the sweep's summary."),
 ) -> None:
     """Train every framework × grid point × seed as nested MLflow runs on Dask; compare mean ± std over seeds.
@@ -70,7 +79,7 @@ def sweep_cmd(
         "work_dir": str(work_dir),
         "experiment": experiment,
     }
-    summary = run_flow("sweep", params, echo=not (opts.quiet or as_json))
+    summary = run_flow("sweep", params, opts, verbose=verbose, show=not as_json)
     if as_json:
         typer.echo(json.dumps(summary))
         return

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from fmnist.atomic import atomic_write_bytes, atomic_write_text
 from fmnist.evaluate.compare import display_name
-from fmnist.tracking import Tracker
+from fmnist.tracking import Tracker, layout
 
 FIGURES = (
-    ("figures/learning_curves.png", "Learning curves (both frameworks overlaid)"),
-    ("figures/confusion_keras.png", "Confusion matrix, Keras (official test set)"),
-    ("figures/confusion_torch.png", "Confusion matrix, PyTorch (official test set)"),
-    ("figures/per_class_f1.png", "Per-class F1 (official test set)"),
-    ("figures/disagreements.png", "Official-test images where the two frameworks disagree"),
+    (layout.LEARNING_CURVES_FIGURE, "Learning curves (both frameworks overlaid)"),
+    (layout.confusion_figure("keras"), "Confusion matrix, Keras (official test set)"),
+    (layout.confusion_figure("torch"), "Confusion matrix, PyTorch (official test set)"),
+    (layout.PER_CLASS_F1_FIGURE, "Per-class F1 (official test set)"),
+    (layout.DISAGREEMENTS_FIGURE, "Official-test images where the two frameworks disagree"),
 )
 ACCURACY_KEYS = ("train_eval/acc", "val_eval/acc", "test/acc", "official_test/acc")
 ENV_KEYS = ("env.python", "env.platform", "env.cpu_count", "env.numpy", "env.mlflow", "framework_version", "threads",
@@ -43,7 +43,7 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
     parent = tracker.client.get_run(parent_run_id)
     children = sorted(tracker.children(parent_run_id), key=lambda c: (c["framework"], c["seed"] or 0))
     with tempfile.TemporaryDirectory() as tmp:
-        comparison = _read_text(tracker, parent_run_id, "comparison/comparison.md", Path(tmp))
+        comparison = _read_text(tracker, parent_run_id, layout.COMPARISON_MD, Path(tmp))
         images = {
             name: path.read_bytes()
             for name, _ in FIGURES
@@ -86,15 +86,16 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     for name, data in report.images.items():
         atomic_write_bytes(out_dir / name, data)
-    atomic_write_text(out_dir / "report.md", report.markdown)
-    atomic_write_text(out_dir / "report.html", report.html)
-    return out_dir / "report.html", out_dir / "report.md"
+    html, md = (out_dir / name for name in layout.REPORT_FILES)
+    atomic_write_text(md, report.markdown)
+    atomic_write_text(html, report.html)
+    return html, md
 
 
 def log_report(tracker: Tracker, parent_run_id: str, out_dir: Path) -> None:
     """Attach the written report to the parent run (``report/``)."""
-    for name in ("report.html", "report.md"):
-        tracker.log_artifact(parent_run_id, Path(out_dir) / name, "report")
+    for name in layout.REPORT_FILES:
+        tracker.log_artifact(parent_run_id, Path(out_dir) / name, layout.REPORT_DIR)
 
 
 def _download(tracker: Tracker, run_id: str, name: str, tmp: Path) -> Path | None:

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,9 +36,12 @@ from fmnist.evaluate.stats import (
     seed_summary,
     verdict,
 )
-from fmnist.tracking import Tracker
-from fmnist.train.tracked import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
+from fmnist.tracking import Tracker, layout
+from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
 from fmnist.train.trainers import trainer
+
+if TYPE_CHECKING:
+    from fmnist.train.tracked import TrainSummary
 
 # The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best
 # weights on those two splits is logged as train_eval/... and val_eval/... so the curves stay clean.
@@ -136,8 +139,8 @@ def evaluate(
     comparison = build_comparison(accuracy, ci, diff, mcnemar_exact(correct[name_a], correct[name_b]), (name_a, name_b))
     markdown = comparison.to_markdown()
     tracker.log_metrics(parent_run_id, comparison.metrics())
-    tracker.log_text(parent_run_id, markdown, "comparison/comparison.md")
-    tracker.log_text(parent_run_id, comparison.to_html(), "comparison/comparison.html")
+    tracker.log_text(parent_run_id, markdown, layout.COMPARISON_MD)
+    tracker.log_text(parent_run_id, comparison.to_html(), layout.COMPARISON_HTML)
     tracker.set_tags(parent_run_id, {"verdict": comparison.verdict})
     tracker.flush()
     return Evaluation(
@@ -157,21 +160,21 @@ def _log_figures(
     official_test: tuple[np.ndarray, np.ndarray],
 ) -> list[str]:
     figures = {
-        f"figures/confusion_{fw}.png": confusion_matrix_png(
+        layout.confusion_figure(fw): confusion_matrix_png(
             res["official_test"].confusion, f"{display_name(fw)}: official test confusion matrix"
         )
         for fw, res in results.items()
     }
-    figures["figures/per_class_f1.png"] = per_class_f1_png(
+    figures[layout.PER_CLASS_F1_FIGURE] = per_class_f1_png(
         {display_name(fw): res["official_test"].f1 for fw, res in results.items()}
     )
-    figures["figures/learning_curves.png"] = learning_curves_png(
+    figures[layout.LEARNING_CURVES_FIGURE] = learning_curves_png(
         {display_name(fw): {k: tracker.metric_history(run, k) for k in CURVES} for fw, run in child_runs.items()}
     )
     if len(results) >= 2:
         a, b = list(results)[:2]
         pixels, labels = official_test
-        figures["figures/disagreements.png"] = disagreement_gallery_png(
+        figures[layout.DISAGREEMENTS_FIGURE] = disagreement_gallery_png(
             pixels, labels, results[a]["official_test"].predictions, results[b]["official_test"].predictions,
             display_name(a), display_name(b),
         )  # fmt: skip
@@ -180,7 +183,7 @@ def _log_figures(
             path = Path(tmp) / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
-        tracker.log_artifact(parent_run_id, Path(tmp) / "figures", "figures")
+        tracker.log_artifact(parent_run_id, Path(tmp) / layout.FIGURES_DIR, layout.FIGURES_DIR)
     return sorted(figures)
 
 
@@ -240,8 +243,22 @@ def evaluate_seeds(
         )
     markdown = "\n".join([*lines, "", f"**{line}** (t-interval over seeds, paired by seed)", ""])
     tracker.log_metrics(parent_run_id, {k: v for k, v in metrics.items() if np.isfinite(v)})
-    tracker.log_text(parent_run_id, markdown, "comparison/comparison.md")
+    tracker.log_text(parent_run_id, markdown, layout.COMPARISON_MD)
     tracker.set_tags(parent_run_id, {"verdict": line})
     tracker.flush()
     per_run = {runs[fw][seed]: {"official_test/acc": acc} for fw, by in per_seed.items() for seed, acc in by.items()}
     return Evaluation(accuracy, line, markdown, metrics, artifacts, per_run)
+
+
+def evaluate_trials(
+    tracker: Tracker, parent_run_id: str, results: Sequence[TrainSummary], split_dir: Path
+) -> Evaluation:
+    """Compare the frameworks of a pipeline's scored trials: image by image when each framework trained once
+    (:func:`evaluate`), across seeds when it trained with several (:func:`evaluate_seeds`)."""
+    scored = {r.run_id: r.scores for r in results if r.scores}
+    if len({r.seed for r in results}) == 1:
+        return evaluate(tracker, parent_run_id, {r.framework: r.run_id for r in results}, split_dir, scored=scored)
+    runs: dict[str, dict[int, str]] = {}
+    for r in results:
+        runs.setdefault(r.framework, {})[r.seed] = r.run_id
+    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored)

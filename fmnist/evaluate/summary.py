@@ -53,16 +53,14 @@ def pipeline_summary(
     }
 
 
-def best_per_framework(
-    trained: Sequence[TrainSummary], per_run: Mapping[str, Mapping[str, float]]
-) -> dict[str, TrainSummary]:
-    """For each framework, the training with the best official-test accuracy (the one to register)."""
+def best_per_framework(trained: Sequence[TrainSummary], split: str = "val") -> dict[str, TrainSummary]:
+    """For each framework, the training to register: the best accuracy on ``split`` (the first of equals).
+
+    The choice is made on validation data, never on the official test set that is then reported as unbiased.
+    """
     best: dict[str, TrainSummary] = {}
     for t in trained:
-        score = per_run.get(t.run_id, {}).get("official_test/acc", float("-inf"))
-        if t.framework not in best or score > per_run.get(best[t.framework].run_id, {}).get(
-            "official_test/acc", float("-inf")
-        ):
+        if t.framework not in best or t.accuracy(split) > best[t.framework].accuracy(split):
             best[t.framework] = t
     return best
 

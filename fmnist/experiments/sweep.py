@@ -1,75 +1,29 @@
-"""Hyperparameter sweeps: the trial plan, one trial's tracked training, and the comparison across seeds.
+"""Hyperparameter sweeps: the trial plan, where trials run, and the comparison across seeds.
 
-A sweep trains every (framework, grid point, seed) once, each as its own child run of the sweep's parent run,
-and compares the grid points by the mean ± std of their official-test accuracy over the seeds. The plan and
-the aggregation are pure functions; :func:`run_trial` and :func:`evaluate_sweep` do the tracked work. Where
-the trials run (a Dask worker, a thread) is the caller's business: a trial trains in the calling process.
+A sweep trains every (framework, grid point, seed) once, each as its own child run of the sweep's parent run
+(:func:`fmnist.train.tracked.run_trial`), and compares the grid points by the mean ± std of their official-test
+accuracy over the seeds. The plan and the aggregation are pure functions; :func:`evaluate_sweep` logs them.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from fmnist.errors import FmnistError
 from fmnist.evaluate.compare import display_name
 from fmnist.evaluate.stats import seed_summary
-from fmnist.tracking import MLFLOW_PARENT_RUN_ID, Tracker
-from fmnist.train.tracked import train_preset
+from fmnist.tracking import Tracker, layout
+from fmnist.train.tracked import TrainSummary
 from fmnist.train.trainers import FRAMEWORKS
+from fmnist.train.trial import GRID_KEYS, Trial, point_label
 
-# What a grid may vary, and which config each value overrides.
-MODEL_KEYS = frozenset({"dropout"})
-TRAIN_KEYS = frozenset({"lr"})
-GRID_KEYS = MODEL_KEYS | TRAIN_KEYS
-TRIAL_TAG = "sweep.trial"
-SWEEP_ARTIFACT = "comparison/sweep.md"
 # The sweep's comparison uses every split but the 58,200 training images: scoring those for each trial would
 # cost more than the rest of the evaluation and decide nothing.
 SCORED_SPLITS = ("val", "test", "official_test")
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One training of a sweep: a framework, a grid point (``values``, e.g. ``{"lr": 0.003}``) and a seed."""
-
-    framework: str
-    seed: int
-    values: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def point(self) -> str:
-        """The grid point as a label that is also a valid MLflow key part: ``lr-0.003_dropout-0.1``."""
-        return point_label(self.values)
-
-    @property
-    def name(self) -> str:
-        """Unique within a sweep: ``torch-lr-0.003-seed-42``; the child run's name and checkpoint folder."""
-        return f"{self.framework}-{self.point}-seed-{self.seed}"
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    """What one trained and scored trial leaves behind; ``worker_pid`` is the process that trained it,
-    ``started_at`` / ``finished_at`` (Unix time) bracket the whole trial there."""
-
-    trial: Trial
-    run_id: str
-    model_uri: str
-    best_epoch: int
-    seconds: float
-    worker_pid: int
-    worker_host: str
-    official_test_acc: float
-    started_at: float = 0.0
-    finished_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -95,13 +49,6 @@ class SweepEvaluation:
     markdown: str
     metrics: dict[str, float]
     best: dict[str, str]  # framework → best grid point
-
-
-def point_label(values: Mapping[str, float]) -> str:
-    """``{"lr": 0.003, "dropout": 0.1}`` → ``lr-0.003_dropout-0.1``; no grid: ``preset``."""
-    if not values:
-        return "preset"
-    return "_".join(f"{key}-{value:g}".replace("+", "") for key, value in values.items())
 
 
 def plan_trials(
@@ -225,94 +172,16 @@ def sweep_metrics(rows: Sequence[GridRow]) -> dict[str, float]:
     return metrics
 
 
-class TrialTracker(Tracker):
-    """A tracker whose child run is one trial of a sweep.
-
-    Several trials of one sweep share a framework and a seed, so the child run is found (to resume) and tagged
-    by the trial's name, and carries the grid values and the process that trained it as tags.
-    """
-
-    def __init__(self, uri: str, experiment: str | None, trial: Trial) -> None:
-        super().__init__(uri, experiment)
-        self.trial = trial
-
-    def trial_tags(self) -> dict[str, str]:
-        """The trial's name and grid values, and the process (pid, host) that trains it."""
-        tags = {TRIAL_TAG: self.trial.name, "sweep.point": self.trial.point}
-        tags |= {key: f"{value:g}" for key, value in self.trial.values.items()}
-        return tags | {"sweep.worker_pid": str(os.getpid()), "sweep.worker_host": socket.gethostname()}
-
-    def start_child(self, parent_id: str, framework: str, seed: int | None = None, name: str | None = None) -> str:
-        query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.`{TRIAL_TAG}` = '{self.trial.name}'"
-        found = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
-        if found:
-            run_id = found[0].info.run_id
-            self.client.update_run(run_id, status="RUNNING")
-            self.set_tags(run_id, self.trial_tags())  # a resumed trial records its new process
-            return run_id
-        tags = {MLFLOW_PARENT_RUN_ID: parent_id, "framework": framework, **self.trial_tags()}
-        if seed is not None:
-            tags["seed"] = str(seed)
-        return self.client.create_run(self.experiment_id, run_name=name or self.trial.name, tags=tags).info.run_id
-
-
-def run_trial(
-    trial: Trial,
-    split_dir: Path,
-    preset: str,
-    *,
-    parent_run_id: str,
-    checkpoint_root: Path,
-    tracking_uri: str,
-    experiment: str | None = None,
-    max_epochs: int | None = None,
-) -> TrialResult:
-    """Train ``trial`` in this process as a child run of ``parent_run_id``, tagged with its grid values, then
-    score its best checkpoint on :data:`SCORED_SPLITS` (metrics to its run): in the worker that already holds
-    the framework, in parallel with the other trials."""
-    started = time.time()
-    train_overrides = {k: v for k, v in trial.values.items() if k in TRAIN_KEYS}
-    model_overrides = {k: v for k, v in trial.values.items() if k in MODEL_KEYS}
-    summary = train_preset(
-        trial.framework,
-        split_dir,
-        preset,
-        parent_run_id=parent_run_id,
-        checkpoint_root=checkpoint_root,
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        overrides={"max_epochs": max_epochs, "seed": trial.seed, **train_overrides},
-        model_overrides=model_overrides,
-        run_name=trial.name,
-        tracker=TrialTracker(tracking_uri, experiment, trial),
-        score=True,
-        score_splits=SCORED_SPLITS,
-    )
-    assert summary.scores is not None
-    return TrialResult(
-        trial=trial,
-        run_id=summary.run_id,
-        model_uri=summary.model_uri,
-        best_epoch=summary.best_epoch,
-        seconds=summary.seconds,
-        worker_pid=os.getpid(),
-        worker_host=socket.gethostname(),
-        official_test_acc=summary.scores["official_test"].accuracy,
-        started_at=started,
-        finished_at=time.time(),
-    )
-
-
-def evaluate_sweep(tracker: Tracker, parent_run_id: str, results: Sequence[TrialResult]) -> SweepEvaluation:
+def evaluate_sweep(tracker: Tracker, parent_run_id: str, results: Sequence[TrainSummary]) -> SweepEvaluation:
     """Compare the trials by the official-test accuracy each scored in its own worker; log the sweep's table on
     the parent run."""
-    scores = [(result.trial, result.official_test_acc) for result in results]
+    scores = [(result.trial, result.accuracy("official_test")) for result in results if result.trial]
     rows = aggregate(scores)
     markdown = sweep_markdown(rows)
     metrics = sweep_metrics(rows)
     best = {fw: row.point for fw, row in best_points(rows).items()}
     tracker.log_metrics(parent_run_id, metrics)
-    tracker.log_text(parent_run_id, markdown, SWEEP_ARTIFACT)
+    tracker.log_text(parent_run_id, markdown, layout.SWEEP_MD)
     tracker.set_tags(parent_run_id, {f"sweep.best.{fw}": point for fw, point in best.items()})
     tracker.flush()
     return SweepEvaluation(rows, markdown, metrics, best)
@@ -321,7 +190,7 @@ def evaluate_sweep(tracker: Tracker, parent_run_id: str, results: Sequence[Trial
 def sweep_summary(
     parent_run_id: str,
     tracking_uri: str,
-    results: Sequence[TrialResult],
+    results: Sequence[TrainSummary],
     evaluation: SweepEvaluation,
     timings: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
@@ -331,10 +200,10 @@ def sweep_summary(
         "tracking_uri": tracking_uri,
         "trials": [
             {
-                "name": r.trial.name,
-                "framework": r.trial.framework,
-                "seed": r.trial.seed,
-                "values": dict(r.trial.values),
+                "name": r.trial.name if r.trial else r.framework,
+                "framework": r.framework,
+                "seed": r.seed,
+                "values": dict(r.trial.values) if r.trial else {},
                 "run_id": r.run_id,
                 "best_epoch": r.best_epoch,
                 "seconds": r.seconds,
@@ -342,7 +211,7 @@ def sweep_summary(
                 "worker_host": r.worker_host,
                 "started_at": r.started_at,
                 "finished_at": r.finished_at,
-                "official_test/acc": r.official_test_acc,
+                "official_test/acc": r.accuracy("official_test"),
             }
             for r in results
         ],

@@ -35,7 +35,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from fmnist.config import ModelConfig
 from fmnist.data.manifest import Manifest
-from fmnist.errors import FmnistError
+from fmnist.errors import ServerUnreachableError
 
 EXPERIMENT_ENV = "FMNIST_EXPERIMENT"
 DEFAULT_EXPERIMENT = "fmnist-pipeline"
@@ -81,7 +81,7 @@ def _unreachable_reason(exc: Exception) -> str | None:
 
 
 def _server_call(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a tracking server that stays unreachable through MLflow's retries into one clear FmnistError."""
+    """Turn a tracking server that stays unreachable through MLflow's retries into one clear ServerUnreachableError."""
 
     @functools.wraps(method)
     def call(self: Tracker, *args: Any, **kwargs: Any) -> Any:
@@ -92,7 +92,7 @@ def _server_call(method: Callable[..., Any]) -> Callable[..., Any]:
             if reason is None:
                 raise
             retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
-            raise FmnistError(
+            raise ServerUnreachableError(
                 f"MLflow tracking server {self.uri} unreachable ({reason}; gave up after {retries} retries); check "
                 "that the server is running and that MLFLOW_TRACKING_URI points at it"
             ) from exc
@@ -103,7 +103,7 @@ def _server_call(method: Callable[..., Any]) -> Callable[..., Any]:
 class Tracker:
     """A tracking store and experiment, with the handful of operations the pipeline needs.
 
-    The methods a training calls raise :class:`FmnistError` naming the tracking URI when the server cannot be
+    The methods a training calls raise :class:`ServerUnreachableError` naming the tracking URI when the server cannot be
     reached (MLflow has retried by then, see ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` above).
     """
 
@@ -136,36 +136,42 @@ class Tracker:
         return run.info.run_id
 
     @_server_call
-    def start_child(self, parent_id: str, framework: str, seed: int | None = None, name: str | None = None) -> str:
-        """The child run of ``framework`` (and ``seed``, in multi-seed mode) under ``parent_id``: the existing
-        one (resume) or a new one."""
-        existing = self.find_child(parent_id, framework, seed)
+    def start_child(self, parent_id: str, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """The child run called ``name`` under ``parent_id``: the existing one (resume; its ``tags`` updated, e.g.
+        the process now training it) or a new one with ``tags``."""
+        existing = self.find_child(parent_id, name)
         if existing is not None:
             self.client.update_run(existing, status="RUNNING")
+            self.set_tags(existing, dict(tags or {}))
             return existing
-        tags = {MLFLOW_PARENT_RUN_ID: parent_id, "framework": framework}
-        if seed is not None:
-            tags["seed"] = str(seed)
-        run = self.client.create_run(self.experiment_id, run_name=name or framework, tags=tags)
+        run = self.client.create_run(
+            self.experiment_id, run_name=name, tags={MLFLOW_PARENT_RUN_ID: parent_id, **dict(tags or {})}
+        )
         return run.info.run_id
 
     @_server_call
-    def find_child(self, parent_id: str, framework: str, seed: int | None = None) -> str | None:
-        """The id of ``framework``'s child run (with ``seed``, if given) under ``parent_id``, if there is one."""
-        query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.framework = '{framework}'"
-        if seed is not None:
-            query += f" and tags.seed = '{seed}'"
+    def find_child(self, parent_id: str, name: str) -> str | None:
+        """The id of the child run called ``name`` under ``parent_id``, if there is one."""
+        query = f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}' and tags.{MLFLOW_RUN_NAME} = '{name}'"
         runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
         return runs[0].info.run_id if runs else None
 
+    def find_run(self, tag: str, value: str) -> str | None:
+        """The id of the latest run tagged ``tag`` = ``value``, if there is one."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{tag}` = '{value}'", max_results=1, order_by=["start_time DESC"]
+        )
+        return runs[0].info.run_id if runs else None
+
     def children(self, parent_id: str) -> list[dict[str, Any]]:
-        """The child runs of ``parent_id``: id, framework, seed, params and latest metrics of each."""
+        """The child runs of ``parent_id``: id, name, framework, seed, params and latest metrics of each."""
         runs = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{parent_id}'", max_results=1000
         )
         return [
             {
                 "run_id": r.info.run_id,
+                "name": r.info.run_name,
                 "framework": r.data.tags.get("framework"),
                 "seed": int(r.data.tags["seed"]) if "seed" in r.data.tags else None,
                 "params": dict(r.data.params),

@@ -1,13 +1,15 @@
-"""One framework's training, tracked: the function the ``train`` task and ``fmnist train`` call.
+"""One training, tracked: what every trial of a pipeline, sweep or ablation runs, and what ``fmnist train`` runs.
 
 It ties the pieces together without knowing either framework: read the verified splits, open (or reopen, to
-resume) the framework's child run, log params and inputs, train with a callback that logs each epoch's metrics
-and checkpoint, then log the best checkpoint and the servable model.
+resume) the trial's child run, log params and inputs, train with a callback that logs each epoch's metrics
+and checkpoint, then log the best checkpoint and the servable model; :func:`run_trial` then scores it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -16,19 +18,20 @@ from typing import Any
 
 from fmnist.config import ModelConfig, TrainConfig, flat_params
 from fmnist.data.manifest import read_manifest
+from fmnist.evaluate.scoring import load_eval_splits, score_run
 from fmnist.tracking import Tracker, environment_params
+from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_CONFIG_ARTIFACT
 from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
 from fmnist.train.trainers import trainer
+from fmnist.train.trial import Trial
 from fmnist.train.types import EpochMetrics
-
-MODEL_CONFIG_ARTIFACT = "model_config.json"
-BEST_CHECKPOINT_DIR = "checkpoints/best"
 
 
 @dataclass(frozen=True)
 class TrainSummary:
-    """What a tracked training leaves behind, small enough to pass between processes."""
+    """What a tracked training leaves behind, small enough to pass between processes; ``worker_pid`` and
+    ``worker_host`` name the process that trained it, ``started_at`` / ``finished_at`` (Unix time) bracket it."""
 
     framework: str
     seed: int
@@ -42,6 +45,16 @@ class TrainSummary:
     timings: dict[str, float] = field(default_factory=dict)
     # Split → metrics of the best checkpoint (reloaded from MLflow), when the training process scored it.
     scores: dict[str, Any] | None = None
+    trial: Trial | None = None
+    worker_pid: int = 0
+    worker_host: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    def accuracy(self, split: str) -> float:
+        """The best checkpoint's accuracy on ``split``; NaN if it was not scored there."""
+        scored = (self.scores or {}).get(split)
+        return float(scored.accuracy) if scored is not None else float("nan")
 
 
 def train_framework(
@@ -56,10 +69,11 @@ def train_framework(
     preset: str = "custom",
     on_epoch_end: Callable[[EpochMetrics], None] | None = None,
     run_name: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> TrainSummary:
     """Train ``framework`` on the splits in ``split_dir`` inside its child run of ``parent_run_id``.
 
-    The child run is identified by framework and training seed. Checkpoints go to
+    The child run is identified by its name (default: the framework), unique under the parent. Checkpoints go to
     ``checkpoint_root/<parent_run_id>/<run name>``; if that folder holds an interrupted training, it resumes
     there and keeps logging into the same child run.
     """
@@ -70,7 +84,8 @@ def train_framework(
     data = load_train_data(split_dir)
     loaded = time.perf_counter()
 
-    run_id = tracker.start_child(parent_run_id, framework, train_cfg.seed, run_name)
+    tags = {"framework": framework, "seed": str(train_cfg.seed), **(tags or {})}
+    run_id = tracker.start_child(parent_run_id, run_name, tags)
     tracker.log_params(
         run_id,
         {
@@ -93,12 +108,12 @@ def train_framework(
     _backfill_history(tracker, run_id, checkpoint_dir, framework)
 
     def log_epoch(metrics: EpochMetrics) -> None:
-        tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
+        tracker.log_metrics(run_id, {**metrics.as_dict(), "epoch": metrics.epoch}, step=metrics.epoch)
         if metrics.checkpoint_path:
             # A checkpoint may be several files (Keras: weights + optimizer state), all named epoch-NNN.*
             stem = Path(metrics.checkpoint_path).name.split(".")[0]
             for path in sorted(Path(metrics.checkpoint_path).parent.glob(stem + ".*")):
-                tracker.log_artifact(run_id, path, "checkpoints")
+                tracker.log_artifact(run_id, path, CHECKPOINTS_DIR)
         if on_epoch_end is not None:
             on_epoch_end(metrics)
 
@@ -152,8 +167,8 @@ def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def train_preset(
-    framework: str,
+def run_trial(
+    trial: Trial,
     split_dir: Path,
     preset: str,
     *,
@@ -161,46 +176,50 @@ def train_preset(
     checkpoint_root: Path,
     tracking_uri: str,
     experiment: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    on_epoch_end: Callable[[EpochMetrics], None] | None = None,
-    run_name: str | None = None,
-    score: bool = False,
-    model_overrides: dict[str, Any] | None = None,
-    tracker: Tracker | None = None,
+    max_epochs: int | None = None,
     score_splits: Sequence[str] | None = None,
+    on_epoch_end: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainSummary:
-    """`train_framework` from picklable arguments: the entry point of a training in its own process.
+    """Train ``trial`` in this process as a child run of ``parent_run_id``, then score its best checkpoint,
+    downloaded back from MLflow, on every split (or ``score_splits``), metrics to its run: in the process that
+    already holds the framework, in parallel with the other trials, so the evaluation only has to compare.
 
-    With ``score``, the same process then scores the best checkpoint, downloaded back from MLflow, on every
-    split (`fmnist.evaluate.scoring.score_run`), or on ``score_splits`` only: the framework is already imported and
-    the trainings score in parallel, so the evaluate stage only has to compare.
-
-    ``overrides`` and ``model_overrides`` replace fields of the preset's TrainConfig and ModelConfig (None: keep
-    the preset's); ``tracker`` (default: a plain one on ``tracking_uri``) finds and tags the child run (a sweep
-    passes one that tells its trials apart).
+    The child run is tagged with the trial's grid values and the process (pid, host) that trains it.
     """
     from fmnist.config import get_preset
 
+    started = time.time()
     chosen = get_preset(preset)
+    tracker = Tracker(tracking_uri, experiment)
+    tags = {key: f"{value:g}" for key, value in trial.values.items()}
+    tags |= {
+        "trial.point": trial.point,
+        "trial.worker_pid": str(os.getpid()),
+        "trial.worker_host": socket.gethostname(),
+    }
     summary = train_framework(
-        framework,
+        trial.framework,
         split_dir,
-        replace(chosen.model, **{k: v for k, v in (model_overrides or {}).items() if v is not None}),
-        with_overrides(chosen.train, **(overrides or {})),
-        tracker=tracker or Tracker(tracking_uri, experiment),
+        replace(chosen.model, **trial.model_overrides()),
+        with_overrides(chosen.train, max_epochs=max_epochs, seed=trial.seed, **trial.train_overrides()),
+        tracker=tracker,
         parent_run_id=parent_run_id,
         checkpoint_root=checkpoint_root,
         preset=preset,
         on_epoch_end=on_epoch_end,
-        run_name=run_name,
+        run_name=trial.name,
+        tags=tags,
     )
-    if not score:
-        return summary
-    from fmnist.evaluate.scoring import load_eval_splits, score_run
-
-    started = time.perf_counter()
-    tracker = Tracker(tracking_uri, experiment)
-    scores = score_run(tracker, summary.run_id, framework, load_eval_splits(split_dir, score_splits))
+    scoring = time.perf_counter()
+    scores = score_run(tracker, summary.run_id, trial.framework, load_eval_splits(split_dir, score_splits))
     tracker.flush()
-    timings = {**summary.timings, "score": time.perf_counter() - started}
-    return replace(summary, scores=scores, timings=timings)
+    return replace(
+        summary,
+        scores=scores,
+        timings={**summary.timings, "score": time.perf_counter() - scoring},
+        trial=trial,
+        worker_pid=os.getpid(),
+        worker_host=socket.gethostname(),
+        started_at=started,
+        finished_at=time.time(),
+    )

@@ -59,10 +59,10 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
         assert float(child.data.params["train.lr"]) == float(child.data.tags["lr"])
         assert child.data.params["train.max_epochs"] == "1" and child.data.params["seed"] == child.data.tags["seed"]
         assert 0.0 <= child.data.metrics["official_test/acc"] <= 1.0
-    assert len({c.data.tags["sweep.trial"] for c in children}) == 4
+    assert len({c.data.tags["mlflow.runName"] for c in children}) == 4
 
     # The trials ran in separate Dask worker processes, none of them this one.
-    pids = {c.data.tags["sweep.worker_pid"] for c in children}
+    pids = {c.data.tags["trial.worker_pid"] for c in children}
     assert len(pids) >= 2 and str(os.getpid()) not in pids
     assert {str(t["worker_pid"]) for t in summary["trials"]} == pids
 
@@ -82,29 +82,18 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
     assert parent.data.tags["sweep.best.torch"] in ("lr-0.001", "lr-0.003")
 
     # Prefect saw each trial as its own task run of the trials sub-flow.
-    names = [f"trial-{t['name']}" for t in summary["trials"]]
+    names = [f"train-{t['name']}" for t in summary["trials"]]
     runs = _subflow_task_runs(str(state.state_details.flow_run_id), names)
     assert sorted(r.name for r in runs) == sorted(names)
     assert all(r.state_type == "COMPLETED" for r in runs)
 
 
-def test_sweep_runs_on_an_existing_cluster_by_address(
-    harness: None, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import prefect.flow_engine
+def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str, tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
-    from flows.sweep import dask_task_runner, fmnist_sweep
+    from flows.sweep import fmnist_sweep
+    from flows.trials import dask_task_runner
 
-    # Which flow runs keep a heartbeat thread, and how often it beats (Prefect's own context manager, recorded).
-    heartbeats: dict[str, int | None] = {}
-    send_heartbeats = prefect.flow_engine._send_heartbeats
-
-    def recorded(engine, *args, **kwargs):
-        heartbeats[engine.flow.name] = engine.heartbeat_seconds
-        return send_heartbeats(engine, *args, **kwargs)
-
-    monkeypatch.setattr(prefect.flow_engine, "_send_heartbeats", recorded)
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with (
         LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster,
@@ -119,13 +108,11 @@ def test_sweep_runs_on_an_existing_cluster_by_address(
         assert client.run(os.getpid).keys() == cluster.scheduler_info["workers"].keys()
 
     (child,) = _children(store, "address", summary["parent_run_id"])
-    assert child.data.tags["sweep.worker_pid"] in worker_pids
+    assert child.data.tags["trial.worker_pid"] in worker_pids
     assert child.data.tags["framework"] == "keras" and child.data.tags["dropout"] == "0.1"
     assert child.data.params["model.dropout"] == "0.1"
     assert child.info.status == "FINISHED"
     assert "| Keras | 0.1 | 1 |" in summary["comparison_markdown"]
-    # The trials' sub-flow runs in the sweep's process, whose heartbeat shows both alive.
-    assert heartbeats["fmnist-sweep"] is not None and heartbeats["fmnist-sweep-trials"] is None
 
 
 def _placement(cluster):
@@ -150,7 +137,8 @@ def _placement(cluster):
 def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, store: str, tmp_path: Path) -> None:
     from distributed import LocalCluster
 
-    from flows.sweep import dask_task_runner, fmnist_sweep
+    from flows.sweep import fmnist_sweep
+    from flows.trials import dask_task_runner
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs) as cluster:
@@ -175,7 +163,8 @@ def test_on_preloaded_workers_each_trial_goes_to_whichever_worker_is_free(
 ) -> None:
     from distributed import LocalCluster
 
-    from flows.sweep import dask_task_runner, fmnist_sweep
+    from flows.sweep import fmnist_sweep
+    from flows.trials import dask_task_runner
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs, preload=["flows.dask_preload"]) as cluster:
@@ -195,7 +184,7 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
 
     from distributed import Client, LocalCluster
 
-    from flows.sweep import dask_task_runner
+    from flows.trials import dask_task_runner
 
     def loaded() -> list[str]:
         return sorted(m for m in ("tensorflow", "torch", "torch._dynamo", "tasks.sweep") if m in sys.modules)
@@ -229,7 +218,7 @@ def _listening_on_every_interface() -> set[int]:
 def test_the_local_cluster_listens_on_loopback_only() -> None:
     from distributed import LocalCluster
 
-    from flows.sweep import dask_task_runner
+    from flows.trials import dask_task_runner
 
     runner = dask_task_runner(workers=1)
     before = _listening_on_every_interface()
@@ -242,7 +231,7 @@ def test_the_local_cluster_listens_on_loopback_only() -> None:
 def test_the_local_cluster_s_workers_keep_glibc_s_malloc_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     from distributed import Client, LocalCluster
 
-    from flows.sweep import dask_task_runner
+    from flows.trials import dask_task_runner
 
     # A nanny copies its spawn variables into this process's environment too: start clean, and let monkeypatch
     # remove what the plain cluster below leaves behind.
@@ -269,7 +258,7 @@ def _wake_ups(server) -> dict[str, float | None]:
 def test_the_local_cluster_s_workers_and_nannies_leave_the_trainings_alone() -> None:
     from distributed import Client, LocalCluster
 
-    from flows.sweep import dask_task_runner
+    from flows.trials import dask_task_runner
 
     def worker_wake_ups(dask_worker) -> dict[str, float | None]:
         return _wake_ups(dask_worker)

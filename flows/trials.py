@@ -1,0 +1,136 @@
+"""The stages every flow shares: data preparation (ingest → split) and the trials, fanned out on Dask.
+
+A pipeline is a sweep of one grid point: both flows (and every other that trains) run their trainings through
+:func:`run_trials`, one task per trial on a Dask task runner. Each trial trains in a worker process of its own
+(TensorFlow and PyTorch do not share a process well, and a training on one thread should own one core).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import dask
+from prefect import flow, get_client
+from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_dask import DaskTaskRunner
+
+from fmnist.data.prepare import splits_ready
+from fmnist.experiments.sweep import framework_workers
+from fmnist.train.tracked import TrainSummary
+from fmnist.train.trainers import imported_frameworks
+from fmnist.train.trial import Trial
+from tasks.ingest import ingest_task
+from tasks.split import split_task
+from tasks.train import train_trial_task
+
+
+def prepare_data(data_source: str | None, root: Path, seed: int, refresh: bool = False) -> Path:
+    """Ingest ``data_source`` and split it with ``seed`` under ``root``; return the split folder. Both steps are
+    cached: a rerun on unchanged data skips them unless ``refresh``."""
+    source = ingest_task.with_options(refresh_cache=refresh)(data_source, root / "raw")
+    split_dir = root / "splits" / f"seed-{seed}"
+    fresh = refresh or not splits_ready(source, split_dir, seed)
+    return split_task.with_options(refresh_cache=fresh)(source, split_dir, seed).parent
+
+
+def dask_task_runner(workers: int | None = None, address: str | None = None) -> DaskTaskRunner:
+    """The cluster at ``address``, else a local one: ``workers`` processes (default: one per CPU), one thread
+    each, since every trial trains on one thread; started through :mod:`flows.dask_nanny` (PyTorch trains
+    faster); its dashboard on a free loopback port (Dask's default is port 8787 on every interface)."""
+    if address:
+        return DaskTaskRunner(address=address)
+    n_workers = workers or os.cpu_count() or 1
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True,
+                        "dashboard_address": "127.0.0.1:0", "preload_nanny": ["flows.dask_nanny"]},
+    )  # fmt: skip
+
+
+@contextmanager
+def api_for_workers() -> Iterator[None]:
+    """Let task runs in other processes report to this flow's Prefect API.
+
+    With no API configured, Prefect serves an ephemeral one whose address only this process knows; a Dask worker
+    would start an API of its own. Task runners ship the current settings to their workers, so naming the
+    address in them is enough.
+    """
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield
+
+
+def run_trials(
+    trials: Sequence[Trial],
+    split_dir: Path,
+    preset: str,
+    parent_run_id: str,
+    checkpoint_root: Path,
+    tracking_uri: str,
+    experiment: str | None = None,
+    max_epochs: int | None = None,
+    score_splits: Sequence[str] | None = None,
+    workers: int | None = None,
+    dask_address: str | None = None,
+) -> list[TrainSummary]:
+    """Train and score every trial on a Dask cluster (the one at ``dask_address``, else a local one of
+    ``workers`` processes, by default one per CPU but no more than there are trials)."""
+    runner = dask_task_runner(workers or min(len(trials), os.cpu_count() or 1), dask_address)
+    # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
+    # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
+    with api_for_workers(), temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        return train_trials.with_options(task_runner=runner)(
+            list(trials), split_dir, preset, parent_run_id, checkpoint_root, tracking_uri, experiment, max_epochs,
+            list(score_splits) if score_splits else None,
+        )  # fmt: skip
+
+
+@flow(name="fmnist-trials", log_prints=True)
+def train_trials(
+    trials: list[Trial],
+    split_dir: Path,
+    preset: str,
+    parent_run_id: str,
+    checkpoint_root: Path,
+    tracking_uri: str,
+    experiment: str | None = None,
+    max_epochs: int | None = None,
+    score_splits: list[str] | None = None,
+) -> list[TrainSummary]:
+    """Submit every trial to this flow's task runner and wait for all.
+
+    On Dask, unless every worker has imported every framework already, each framework's trials prefer their own
+    workers (:func:`framework_workers`): a loose preference, so an idle worker still steals a queued trial and a
+    lost worker's trials run elsewhere.
+    """
+    workers = dask_workers()
+    prefer = framework_workers(trials, workers)
+    if prefer:
+        print(f"trials prefer workers: {prefer}")
+    futures = []
+    for t in trials:
+        where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
+        with where:
+            futures.append(train_trial_task.submit(
+                trial=t, split_dir=split_dir, preset=preset, parent_run_id=parent_run_id,
+                checkpoint_root=checkpoint_root, tracking_uri=tracking_uri, experiment=experiment,
+                max_epochs=max_epochs, score_splits=score_splits,
+            ))  # fmt: skip
+    return [f.result() for f in futures]
+
+
+def dask_workers() -> dict[str, list[str]]:
+    """The workers of the running flow's Dask task runner, by address (sorted), each with the frameworks it has
+    imported; none for another runner."""
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if not isinstance(runner, DaskTaskRunner):
+        return {}
+    return dict(sorted(runner.client.run(imported_frameworks).items()))

@@ -1,0 +1,49 @@
+"""Run a Prefect flow in this process: ``fmnist run`` and ``fmnist sweep`` are the pipeline and sweep flows.
+
+Prefect serves its own ephemeral API for the duration of the command unless ``PREFECT_API_URL`` names a server
+(``fmnist stack up`` starts one). The flow's logs go to that API and, with ``--verbose``, to the terminal;
+otherwise the terminal shows a live view of the trainings (:mod:`fmnist.cli.live`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import uuid
+from contextlib import nullcontext
+from typing import Any
+
+from fmnist.cli.app import Settings
+from fmnist.cli.live import LiveRun
+from fmnist.errors import FmnistError, RunFailedError
+
+# --flow NAME → (module, flow function)
+FLOWS = {"pipeline": ("flows.pipeline", "fmnist_pipeline"), "sweep": ("flows.sweep", "fmnist_sweep")}
+
+
+def quiet_logs() -> None:
+    """Keep Prefect's and Dask's INFO lines off the terminal (Prefect's API still records them). Set in the
+    environment before either library is imported, so Dask worker processes started from here inherit it."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+
+
+def run_flow(name: str, params: dict[str, Any], opts: Settings, *, verbose: bool, show: bool) -> dict[str, Any]:
+    """Run flow ``name`` (``pipeline`` or ``sweep``) with ``params`` and return its summary. With ``show``, a live
+    view of its trainings; with ``verbose``, the flow's logs instead."""
+    if not verbose:
+        quiet_logs()
+    module, function = FLOWS[name]
+    flow = getattr(importlib.import_module(module), function)
+    from fmnist.tracking import tracking_uri
+
+    run_name = f"fmnist-{name}-{uuid.uuid4().hex[:8]}"
+    live = show and not verbose and not opts.quiet
+    view = LiveRun(opts.console(), tracking_uri(), params.get("experiment"), run_name) if live else nullcontext()
+    try:
+        with view:
+            return flow.with_options(flow_run_name=run_name)(**params)
+    except FmnistError:
+        raise
+    except Exception as exc:
+        raise RunFailedError(f"the {name} flow failed: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,30 @@
+"""The run layout: every artifact path the project writes to MLflow, named once.
+
+A parent run (one pipeline or sweep execution) holds the comparison, its figures and the report; each child run
+(one trial) holds its checkpoints, its architecture and its logged model.
+"""
+
+from __future__ import annotations
+
+# Child run: one trial.
+CHECKPOINTS_DIR = "checkpoints"
+BEST_CHECKPOINT_DIR = "checkpoints/best"
+MODEL_CONFIG_ARTIFACT = "model_config.json"
+MODEL_NAME = "model"
+
+# Parent run.
+COMPARISON_MD = "comparison/comparison.md"
+COMPARISON_HTML = "comparison/comparison.html"
+SWEEP_MD = "comparison/sweep.md"
+FIGURES_DIR = "figures"
+REPORT_DIR = "report"
+REPORT_FILES = ("report.html", "report.md")
+
+
+def confusion_figure(framework: str) -> str:
+    return f"{FIGURES_DIR}/confusion_{framework}.png"
+
+
+PER_CLASS_F1_FIGURE = f"{FIGURES_DIR}/per_class_f1.png"
+LEARNING_CURVES_FIGURE = f"{FIGURES_DIR}/learning_curves.png"
+DISAGREEMENTS_FIGURE = f"{FIGURES_DIR}/disagreements.png"
