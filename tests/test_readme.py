@@ -1,7 +1,9 @@
-"""Keep the README true: every shell command in it is run here (shortened where noted) or dry-run.
+"""Keep the README and docs/ true to the software.
 
-A command the README gains without a rule below fails `test_every_readme_command_is_covered`, so new
-instructions cannot drift away from what the software does.
+Every `fmnist ...` and `make ...` command the README and docs/*.md show, in ```bash blocks or inline code,
+must parse (`fmnist` subcommands and options exist, `make` targets exist); every relative link must resolve;
+the README keeps its two set-up commands. The slow tests run the set-up and stack commands as written.
+A code span holding a `<placeholder>` is a template, not a command, and is not checked.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,46 +20,95 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-# Commands whose full run is the test suite or the benchmarks themselves: checked with `make -n`.
-DRY_RUN = {"make test", "make test-unit", "make bench"}
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [README, *DOCS, ROOT / "docker" / "README.md"]
+COMMAND = re.compile(r"(?:[A-Z_]+=\S+ )*(?:\.venv/bin/)?(fmnist|make)(?: (.*))?")
+FENCED = re.compile(r"```.*?```", flags=re.S)
 
 
-def readme_commands() -> list[str]:
-    """Every command line of the README's ```bash blocks, comments stripped."""
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+def bash_commands(page: Path) -> list[str]:
+    """Every command line of a page's ```bash blocks: continuations joined, comments stripped."""
+    blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _kind(command: str) -> str:
-    if command in DRY_RUN:
-        return "dry-run"
-    if re.fullmatch(r"(FMNIST_DATA_SOURCE=\S+ )?make run", command):
-        return "make-run"
-    if command.startswith(".venv/bin/fmnist stack "):
-        return "stack"
-    if command.startswith(("export PREFECT_API_URL=", ".venv/bin/prefect deployment run ")):
-        return "deployment"
-    return "uncovered"
+def shown_commands(program: str) -> dict[str, list[str]]:
+    """The arguments of every `program` command on README.md and docs/*.md, each with the pages showing it."""
+    found: dict[str, list[str]] = {}
+    for page in [README, *DOCS]:
+        spans = re.findall(r"`([^`\n]+)`", FENCED.sub("", page.read_text()))
+        for text in [*bash_commands(page), *spans]:
+            match = COMMAND.fullmatch(text.strip())
+            if match and match[1] == program and "<" not in text:
+                found.setdefault(match[2] or "", []).append(page.relative_to(ROOT).as_posix())
+    return found
 
 
-def test_every_readme_command_is_covered() -> None:
-    commands = readme_commands()
-    assert len(commands) >= 8
-    assert [c for c in commands if _kind(c) == "uncovered"] == []
+def parse_only(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """`fmnist ARGS` with --help before the first option after the command: click parses every option, runs none."""
+    at = next((i for i, a in enumerate(args) if a.startswith("-") and any(not b.startswith("-") for b in args[:i])),
+              len(args))  # fmt: skip
+    command = [sys.executable, "-m", "fmnist", *args[:at], "--help", *args[at:]]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("target", sorted(DRY_RUN))
-def test_dry_run_targets_exist(target: str) -> None:
-    done = subprocess.run([*target.split(), "-n"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+FMNIST_COMMANDS = shown_commands("fmnist")
+MAKE_COMMANDS = shown_commands("make")
+
+
+@pytest.mark.parametrize("args", sorted(FMNIST_COMMANDS))
+def test_every_fmnist_command_shown_exists(args: str) -> None:
+    done = parse_only(shlex.split(args))
+    where = f"`fmnist {args}` in {FMNIST_COMMANDS[args]}"
+    assert done.returncode == 0 and "Usage:" in done.stdout, f"{where}: {done.stderr}"
+
+
+@pytest.mark.parametrize("args", ["run --no-such-option", "no-such-command", "sweep --dask-address", "stack nope"])
+def test_a_wrong_command_fails_the_check(args: str) -> None:
+    assert parse_only(shlex.split(args)).returncode != 0
+
+
+@pytest.mark.parametrize("args", sorted(MAKE_COMMANDS))
+def test_every_make_target_shown_exists(args: str) -> None:
+    done = subprocess.run(["make", "-n", *shlex.split(args)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"`make {args}` in {MAKE_COMMANDS[args]}: {done.stderr}"
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings."""
+    headings = re.findall(r"^#+ (.+)$", FENCED.sub("", page.read_text()), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_relative_link_resolves() -> None:
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", FENCED.sub("", page.read_text())):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists() or (anchor and anchor not in anchors(linked)):
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []
+
+
+def test_readme_is_the_short_way_in() -> None:
+    """The two set-up commands, only commands the tests check, a link to every page of docs/, a five-minute read."""
+    commands = bash_commands(README)
+    assert {"make run", "make test"} <= set(commands)
+    assert [c for c in commands if not COMMAND.fullmatch(c)] == []
+    text = README.read_text()
+    assert [p.name for p in DOCS if f"](docs/{p.name})" not in text] == []
+    assert len(text.splitlines()) <= 100
 
 
 @pytest.mark.slow
 def test_make_run_runs_the_pipeline(real_data_dir: Path, tmp_path: Path) -> None:
     """`make run` with a local data source, shortened to one epoch and kept out of the working tree."""
-    assert "FMNIST_DATA_SOURCE=../shared/data/fashion-mnist make run" in readme_commands()
+    assert "FMNIST_DATA_SOURCE=../shared/data/fashion-mnist make run" in bash_commands(ROOT / "docs" / "usage.md")
     env = {**os.environ, "FMNIST_DATA_SOURCE": str(real_data_dir),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}  # fmt: skip
     args = f"--max-epochs 1 --work-dir {tmp_path / 'work'} --experiment readme --json"
@@ -72,7 +124,9 @@ def test_make_run_runs_the_pipeline(real_data_dir: Path, tmp_path: Path) -> None
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_stack_and_deployment_commands(real_data_dir: Path, tmp_path: Path) -> None:
-    """The stack commands and `prefect deployment run` exactly as written (one epoch instead of five)."""
+    """docs/operations.md's stack commands and `prefect deployment run` as written (one epoch instead of five)."""
+    commands = bash_commands(ROOT / "docs" / "operations.md")
+    assert {f".venv/bin/fmnist stack {c}" for c in ("up", "status", "down")} <= set(commands)
     fmnist = str(BIN / "fmnist")
     env = dict(os.environ)
     up = subprocess.run([fmnist, "stack", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
@@ -88,7 +142,7 @@ def test_stack_and_deployment_commands(real_data_dir: Path, tmp_path: Path) -> N
             c.replace("<prefect-port>", prefect_port).replace("<mlflow-port>", mlflow_port)
             .replace("max_epochs=5", "max_epochs=1").replace("$PWD/../shared/data/fashion-mnist", str(real_data_dir))
             .replace(".venv/bin/", f"{BIN}/")
-            for c in readme_commands() if _kind(c) == "deployment"
+            for c in commands if c.startswith(("export PREFECT_API_URL=", ".venv/bin/prefect deployment run "))
         ]  # fmt: skip
         assert len(script) == 2
         env["PREFECT_HOME"] = str(tmp_path / ".fmnist-stack" / "prefect-home")
