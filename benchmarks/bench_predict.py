@@ -36,7 +36,7 @@ def main() -> None:
     from fmnist.experiment import train_framework
     from fmnist.models.preprocess import preprocess
     from fmnist.tracking import Tracker, load_pyfunc
-    from fmnist.train.keras_fit import configure_threads
+    from fmnist.train.keras_backend import configure_threads
     from fmnist.train.trainers import FRAMEWORKS
 
     torch.set_num_threads(1)
