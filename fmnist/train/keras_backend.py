@@ -119,13 +119,19 @@ def _make_batch_sums(
     return batch_sums
 
 
-def _reseed_dropout(model: keras.Model, seed: int) -> None:
-    """Set every dropout layer's SeedGenerator state from ``seed``, so an epoch's masks depend only
-    on (seed, epoch) and a resumed run draws the same ones."""
-    for i, layer in enumerate(model.layers):
-        generator = getattr(layer, "seed_generator", None)
-        if generator is not None:
-            generator.state.assign(np.array([seed, i], dtype=generator.state.dtype))
+def reseed_dropout(model: keras.Model, seed: int) -> None:
+    """Restart every dropout layer's SeedGenerator on its own stream drawn from ``seed``, so an epoch's masks
+    depend only on (seed, epoch) and a resumed run draws the same ones.
+
+    A generator's state is [key, counter] and each mask counts the counter up by one: layers given the same
+    key and different counters would draw one sequence at offsets, one layer's mask at step k being another's
+    at step k + 3. Distinct keys (SeedSequence.spawn) keep the streams apart.
+    """
+    generators = [layer.seed_generator for layer in model.layers if hasattr(layer, "seed_generator")]
+    children = np.random.SeedSequence(seed).spawn(len(generators))
+    for generator, child in zip(generators, children, strict=True):
+        key = child.generate_state(1)[0] & 0x7FFFFFFF  # fits a signed 32-bit seed
+        generator.state.assign(np.array([key, 0], dtype=generator.state.dtype))
 
 
 def _optimizer_path(weights_path: Path) -> Path:
@@ -156,7 +162,7 @@ class KerasBackend(Backend):
         self._batch_sums = _make_batch_sums(self.model, loss_fn)
 
     def train_epoch(self, epoch: int, perm: np.ndarray) -> tuple[float, float]:
-        _reseed_dropout(self.model, epoch_seed(self.train_cfg.seed, epoch))
+        reseed_dropout(self.model, epoch_seed(self.train_cfg.seed, epoch))
         loss, acc = self._train_epoch(self.x_train, self.y_train, tf.constant(perm.astype(np.int32)))
         return float(loss), float(acc)
 
