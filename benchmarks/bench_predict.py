@@ -35,7 +35,7 @@ def main() -> None:
     from fmnist.evaluate.scoring import load_best_model
     from fmnist.models.preprocess import preprocess
     from fmnist.tracking import Tracker, load_pyfunc
-    from fmnist.train.keras_fit import configure_threads
+    from fmnist.train.keras_backend import configure_threads
     from fmnist.train.tracked import train_framework
     from fmnist.train.trainers import FRAMEWORKS
 

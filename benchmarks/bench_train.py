@@ -88,14 +88,12 @@ def keras_reference(x: np.ndarray, y: np.ndarray, epochs: int) -> list[float]:
 def ours(framework: str, data: object, epochs: int, threads: int) -> list[float]:
     """Our `fit` with the seed preset (batch 64), no early stop within ``epochs``."""
     from fmnist.config import get_preset
+    from fmnist.train.trainers import trainer
 
-    if framework == "pytorch":
-        from fmnist.train import torch_loop as trainer
-    else:
-        from fmnist.train import keras_fit as trainer
     preset = get_preset("seed")
     train_cfg = dataclasses.replace(preset.train, max_epochs=epochs, patience=epochs, threads=threads)
-    return [m.epoch_seconds for m in trainer.fit(data, preset.model, train_cfg).history]
+    result = trainer("torch" if framework == "pytorch" else "keras").fit(data, preset.model, train_cfg)
+    return [m.epoch_seconds for m in result.history]
 
 
 def main() -> None:
@@ -108,7 +106,7 @@ def main() -> None:
     from fmnist.config import ModelConfig
     from fmnist.models.init_weights import count_trainable_params
     from fmnist.train.data import load_train_data
-    from fmnist.train.keras_fit import configure_threads
+    from fmnist.train.keras_backend import configure_threads
 
     configure_threads(args.threads)  # before TensorFlow runs anything
     data = load_train_data(args.data)
@@ -119,9 +117,9 @@ def main() -> None:
     x, y = data.x_train, data.y_train
     rows = [
         ("pytorch", "reference DataLoader loop", torch_reference(x, y, args.epochs, args.threads)),
-        ("pytorch", "fmnist torch_loop.fit", ours("pytorch", data, args.epochs, args.threads)),
+        ("pytorch", "fmnist TorchBackend.fit", ours("pytorch", data, args.epochs, args.threads)),
         ("keras", "reference model.fit(numpy)", keras_reference(x, y, args.epochs)),
-        ("keras", "fmnist keras_fit.fit", ours("keras", data, args.epochs, args.threads)),
+        ("keras", "fmnist KerasBackend.fit", ours("keras", data, args.epochs, args.threads)),
     ]
     print(f"{n} training samples, batch 64, {args.epochs} epochs, {args.threads} thread(s)")
     print(f"matmul rate {rate / 1e9:.1f} GFLOP/s -> compute floor {floor:.3f} s/epoch\n")

@@ -22,6 +22,7 @@ Optimizer = Literal["adam", "adamw"]
 Schedule = Literal["constant", "cosine", "onecycle"]
 BatchOrder = Literal["shared", "per_framework"]
 EpsilonPlacement = Literal["framework", "before_bias_correction"]
+BnVariance = Literal["framework", "biased"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ModelConfig:
             (PyTorch's convention; Keras's ``momentum`` is ``1 - bn_momentum``). ``None``: each
             framework's default (PyTorch 0.1, Keras 0.99 ≙ 0.01 here).
         bn_epsilon: BatchNorm epsilon; ``None``: each framework's default (PyTorch 1e-5, Keras 1e-3).
+        bn_variance: the batch variance averaged into BatchNorm's moving variance (what inference
+            normalises with). ``framework``: Keras's biased one, PyTorch's unbiased one (x n/(n-1));
+            ``biased``: PyTorch averages the biased one too, so both keep the same statistics.
         output: ``softmax`` makes the Keras model end in a softmax and train on probabilities (what
             the reference study did); PyTorch always emits logits, as is idiomatic there.
         init: ``reference``: what the reference study used in each framework (Keras He-normal
@@ -49,6 +53,7 @@ class ModelConfig:
     dropout: float = 0.2
     bn_momentum: float | None = None
     bn_epsilon: float | None = None
+    bn_variance: BnVariance = "framework"
     output: Output = "logits"
     init: Init = "reference"
     preprocessing: Preprocessing = "scale"
@@ -126,7 +131,14 @@ def _presets() -> dict[str, Preset]:
         # the two frameworks' float32 kernels round differently, so 1e-3 keeps them in step longer.
         "parity": Preset(
             name="parity",
-            model=ModelConfig(output="logits", init="shared", bn_momentum=0.01, bn_epsilon=1e-3, preprocessing="scale"),
+            model=ModelConfig(
+                output="logits",
+                init="shared",
+                bn_momentum=0.01,
+                bn_epsilon=1e-3,
+                bn_variance="biased",
+                preprocessing="scale",
+            ),
             train=TrainConfig(
                 batch_size=64,
                 max_epochs=30,

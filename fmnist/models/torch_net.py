@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fmnist.config import ModelConfig
@@ -20,19 +21,39 @@ def bn_settings(model_cfg: ModelConfig) -> tuple[float, float]:
     return momentum, epsilon
 
 
+class BiasedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose running variance averages the biased batch variance, as Keras's does.
+
+    nn.BatchNorm1d averages the unbiased one (x n/(n-1)); both normalise a training batch with the biased one,
+    so only the running statistics, and with them the outputs in inference mode, differ.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        with torch.no_grad():
+            var, mean = torch.var_mean(x, dim=0, correction=0)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var, self.momentum)
+            self.num_batches_tracked.add_(1)
+        # No running statistics given: normalise with the batch's own, and leave the buffers as set above.
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
 class Net(nn.Module):
     """784 → hidden… → logits; each hidden block Linear, ReLU, BatchNorm1d, Dropout."""
 
     def __init__(self, model_cfg: ModelConfig) -> None:
         super().__init__()
         momentum, epsilon = bn_settings(model_cfg)
+        batch_norm = BiasedBatchNorm1d if model_cfg.bn_variance == "biased" else nn.BatchNorm1d
         layers: list[nn.Module] = []
         fan_in = model_cfg.n_inputs
         for width in model_cfg.hidden:
             layers += [
                 nn.Linear(fan_in, width),
                 nn.ReLU(),
-                nn.BatchNorm1d(width, momentum=momentum, eps=epsilon),
+                batch_norm(width, momentum=momentum, eps=epsilon),
                 nn.Dropout(model_cfg.dropout),
             ]
             fan_in = width

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,12 +83,6 @@ class EarlyStopping:
 def checkpoint_name(epoch: int) -> str:
     """File stem of the checkpoint written after ``epoch``."""
     return f"epoch-{epoch:03d}"
-
-
-def replace_atomically(tmp: Path, final: Path) -> Path:
-    """Move a fully written ``tmp`` onto ``final`` in one step (a reader never sees half a file)."""
-    os.replace(tmp, final)
-    return final
 
 
 def write_state(checkpoint_dir: Path, framework: str, stopper: EarlyStopping, history: list[EpochMetrics]) -> None:

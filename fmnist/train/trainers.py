@@ -1,36 +1,40 @@
-"""Which module trains which framework, imported on demand (TensorFlow and PyTorch take seconds to import)."""
+"""Which backend trains which framework, imported on demand (TensorFlow and PyTorch take seconds to import)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 import time
-from types import ModuleType
 from typing import Literal
 
 import numpy as np
 
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.errors import FmnistError
+from fmnist.train.loop import Backend
 from fmnist.train.types import TrainData
 
 Framework = Literal["keras", "torch"]
 FRAMEWORKS: tuple[Framework, ...] = ("keras", "torch")
-# Each framework's trainer: a module with the same `fit` signature as the other.
-_MODULES = {"keras": "fmnist.train.keras_fit", "torch": "fmnist.train.torch_loop"}
+# Each framework's backend: (module, class), a subclass of `fmnist.train.loop.Backend`.
+_BACKENDS = {
+    "keras": ("fmnist.train.keras_backend", "KerasBackend"),
+    "torch": ("fmnist.train.torch_backend", "TorchBackend"),
+}
 
 
-def trainer(framework: str) -> ModuleType:
-    """The module (``keras_fit`` or ``torch_loop``) whose ``fit`` trains ``framework``."""
-    if framework not in _MODULES:
+def trainer(framework: str) -> type[Backend]:
+    """The backend class whose ``fit``, ``load_checkpoint`` and ``predict_proba`` serve ``framework``."""
+    if framework not in _BACKENDS:
         raise FmnistError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
-    return importlib.import_module(_MODULES[framework])
+    module, name = _BACKENDS[framework]
+    return getattr(importlib.import_module(module), name)
 
 
 def imported_frameworks() -> list[str]:
     """The frameworks whose trainer this process has already imported, with TensorFlow or PyTorch behind it
     (a Dask worker started with ``flows.dask_preload`` has all of them). Imports neither."""
-    return [framework for framework, module in _MODULES.items() if module in sys.modules]
+    return [framework for framework, (module, _) in _BACKENDS.items() if module in sys.modules]
 
 
 def warm_up(framework: str) -> float:

@@ -119,10 +119,10 @@ def test_predict_cli_gives_the_classes_the_evaluation_gave(
     rows = list(csv.DictReader(io.StringIO((tmp_path / "p.csv").read_text())))
     assert len(rows) == 3 + 10_000
     from fmnist.evaluate.scoring import load_best_model
-    from fmnist.train import torch_loop
+    from fmnist.train.torch_backend import TorchBackend
 
     model, cfg = load_best_model(tracker, summary.run_id, "torch", tmp_path / "dl")
-    expected = torch_loop.predict_proba(model, pixels, cfg).argmax(axis=1)
+    expected = TorchBackend.predict_proba(model, pixels, cfg).argmax(axis=1)
     got = np.array([int(r["class_id"]) for r in rows[3:]])
     assert (got == expected).all()
     assert [int(r["class_id"]) for r in rows[:3]] == expected[:3].tolist()

@@ -10,8 +10,9 @@ import pytest
 
 from fmnist.config import get_preset
 from fmnist.data.parquet import read_split
-from fmnist.train import keras_fit, torch_loop
 from fmnist.train.data import load_train_data
+from fmnist.train.keras_backend import KerasBackend, configure_threads
+from fmnist.train.torch_backend import TorchBackend
 from fmnist.train.types import TrainData
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -24,7 +25,7 @@ def split_dir(real_splits: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def data(split_dir: Path) -> TrainData:
-    keras_fit.configure_threads(1)
+    configure_threads(1)
     return load_train_data(split_dir)
 
 
@@ -44,10 +45,10 @@ def test_parity_one_epoch_predictions_agree_on_separable_data() -> None:
     """60,000 images of 10 noisy prototypes: after one parity epoch >= 99% of predictions agree."""
     from tests.unit.train.synthetic import make_data
 
-    keras_fit.configure_threads(1)
+    configure_threads(1)
     data = make_data(n_train=60_000, n_val=10_000, noise=150.0)
-    t = _one_epoch_predictions(torch_loop, data, data.x_val)
-    k = _one_epoch_predictions(keras_fit, data, data.x_val)
+    t = _one_epoch_predictions(TorchBackend, data, data.x_val)
+    k = _one_epoch_predictions(KerasBackend, data, data.x_val)
     assert (t == k).mean() >= 0.99
 
 
@@ -58,14 +59,14 @@ def test_parity_disagreement_on_real_data_is_at_the_float_rounding_floor(
     threads (only the summation order differs) agrees on ~91% of test predictions, not 99%.
     Parity cannot beat that floor; it must reach it: Keras vs PyTorch agrees about as well."""
     x, _ = test_split
-    t1 = _one_epoch_predictions(torch_loop, data, x, threads=1)
-    t2 = _one_epoch_predictions(torch_loop, data, x, threads=2)
-    k = _one_epoch_predictions(keras_fit, data, x)
+    t1 = _one_epoch_predictions(TorchBackend, data, x, threads=1)
+    t2 = _one_epoch_predictions(TorchBackend, data, x, threads=2)
+    k = _one_epoch_predictions(KerasBackend, data, x)
     floor = (t1 == t2).mean()
     assert (t1 == k).mean() >= floor - 0.03
 
 
-@pytest.mark.parametrize("trainer", [torch_loop, keras_fit], ids=["pytorch", "keras"])
+@pytest.mark.parametrize("trainer", [TorchBackend, KerasBackend], ids=["pytorch", "keras"])
 def test_tuned_preset_reaches_target_within_budget(
     trainer: object, data: TrainData, test_split: tuple[np.ndarray, np.ndarray]
 ) -> None:

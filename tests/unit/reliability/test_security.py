@@ -41,14 +41,14 @@ def test_torch_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
     import torch
 
     from fmnist.config import get_preset
-    from fmnist.train.torch_loop import load_checkpoint
+    from fmnist.train.torch_backend import TorchBackend
 
     marker = tmp_path / "pwned"
     checkpoint = tmp_path / "best.pt"
     torch.save({"model": _CreatesFile(marker), "epoch": 1}, checkpoint)
 
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        load_checkpoint(checkpoint, get_preset("seed").model)
+        TorchBackend.load_checkpoint(checkpoint, get_preset("seed").model)
     assert not marker.exists()
 
     # The payload is live: an unrestricted load would have run it.

@@ -1,21 +1,21 @@
-"""Which module trains which framework, and which of them a process has imported."""
+"""Which backend trains which framework, and which of them a process has imported."""
 
 from __future__ import annotations
+
+import inspect
 
 import pytest
 
 from fmnist.errors import FmnistError
+from fmnist.train.loop import Backend
 from fmnist.train.trainers import FRAMEWORKS, trainer
 from tests.fresh_python import fresh_python
 
 
-def test_each_framework_has_a_trainer_with_the_same_fit() -> None:
-    modules = {fw: trainer(fw) for fw in FRAMEWORKS}
-    assert {fw: m.__name__ for fw, m in modules.items()} == {
-        "keras": "fmnist.train.keras_fit",
-        "torch": "fmnist.train.torch_loop",
-    }
-    assert all(callable(m.fit) for m in modules.values())
+def test_each_framework_has_a_backend_of_the_shared_loop() -> None:
+    backends = {fw: trainer(fw) for fw in FRAMEWORKS}
+    assert {fw: b.FRAMEWORK for fw, b in backends.items()} == {"keras": "keras", "torch": "torch"}
+    assert all(issubclass(b, Backend) and not inspect.isabstract(b) for b in backends.values())
 
 
 def test_an_unknown_framework_is_named_with_the_choices() -> None:

@@ -1,0 +1,229 @@
+"""Keras's side of a training: one compiled TensorFlow graph per epoch over pre-built tensors.
+
+Mirror of `torch_backend`. Instead of `model.fit` (one graph call per batch, fed by a tf.data iterator),
+the whole epoch runs as a `tf.range` loop inside one `tf.function`: batches are gathered from a tensor
+that lives in the graph, so the per-step Python and iterator overhead disappears.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fmnist.atomic import atomic_path
+from fmnist.config import ModelConfig, TrainConfig
+from fmnist.models import keras_net
+from fmnist.models.preprocess import preprocess
+from fmnist.train.common import epoch_seed
+from fmnist.train.loop import Backend
+from fmnist.train.types import TrainData
+
+KERAS_ADAM_EPSILON = 1e-7
+EVAL_CHUNK = 8192
+
+
+def configure_threads(threads: int) -> None:
+    """Pin TensorFlow's intra- and inter-op pools to ``threads``.
+
+    TensorFlow reads these once, when its runtime starts (the first op anywhere in the process);
+    later calls cannot change them, so a second `fit` with another thread count only warns.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        if current != threads:
+            warnings.warn(
+                f"TensorFlow already started with {current} intra-op threads; threads={threads} "
+                "only takes effect in a fresh process",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+class _TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Look the step's learning rate up in a precomputed table (the one PyTorch uses too)."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = tf.constant(table, dtype=tf.float32)
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        last = tf.shape(self.table, out_type=tf.int64)[0] - 1
+        return tf.gather(self.table, tf.minimum(tf.cast(step, tf.int64), last))
+
+
+def _adam_epsilon(train_cfg: TrainConfig) -> float:
+    return KERAS_ADAM_EPSILON if train_cfg.adam_epsilon is None else train_cfg.adam_epsilon
+
+
+def _make_optimizer(train_cfg: TrainConfig, lrs: np.ndarray) -> keras.optimizers.Optimizer:
+    """Adam or AdamW with the configured (or Keras's default) constants."""
+    common = {
+        "learning_rate": _TableSchedule(lrs),
+        "beta_1": train_cfg.adam_beta1,
+        "beta_2": train_cfg.adam_beta2,
+        "epsilon": _adam_epsilon(train_cfg),
+    }
+    if train_cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(weight_decay=train_cfg.weight_decay, **common)
+    return keras.optimizers.Adam(**common)
+
+
+def _make_train_epoch(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_fn: keras.losses.Loss, batch_size: int
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """A graph that trains one epoch over ``perm``; returns (mean loss, accuracy)."""
+    n_classes = model.output_shape[-1]
+
+    @tf.function
+    def train_epoch(x: tf.Tensor, y: tf.Tensor, perm: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        n = tf.shape(perm)[0]
+        loss_sum = tf.constant(0.0, tf.float64)
+        correct = tf.constant(0, tf.int64)
+        for step in tf.range((n + batch_size - 1) // batch_size):
+            idx = perm[step * batch_size : tf.minimum((step + 1) * batch_size, n)]
+            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+            with tf.GradientTape() as tape:
+                out = model(xb, training=True)
+                loss = loss_fn(tf.one_hot(yb, n_classes), out)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            loss_sum += tf.cast(loss, tf.float64) * tf.cast(tf.shape(idx)[0], tf.float64)
+            hits = tf.equal(tf.argmax(out, axis=1, output_type=tf.int32), yb)
+            correct += tf.reduce_sum(tf.cast(hits, tf.int64))
+        return loss_sum / tf.cast(n, tf.float64), tf.cast(correct, tf.float64) / tf.cast(n, tf.float64)
+
+    return train_epoch
+
+
+def _make_batch_sums(
+    model: keras.Model, loss_fn: keras.losses.Loss
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """A graph giving one chunk's summed loss (the training loss function) and hits, in inference mode."""
+    n_classes = model.output_shape[-1]
+
+    @tf.function(reduce_retracing=True)
+    def batch_sums(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        out = model(xb, training=False)
+        loss = loss_fn(tf.one_hot(yb, n_classes), out) * tf.cast(tf.shape(yb)[0], tf.float32)
+        hits = tf.equal(tf.argmax(out, axis=1, output_type=tf.int32), yb)
+        return loss, tf.reduce_sum(tf.cast(hits, tf.int32))
+
+    return batch_sums
+
+
+def reseed_dropout(model: keras.Model, seed: int) -> None:
+    """Restart every dropout layer's SeedGenerator on its own stream drawn from ``seed``, so an epoch's masks
+    depend only on (seed, epoch) and a resumed run draws the same ones.
+
+    A generator's state is [key, counter] and each mask counts the counter up by one: layers given the same
+    key and different counters would draw one sequence at offsets, one layer's mask at step k being another's
+    at step k + 3. Distinct keys (SeedSequence.spawn) keep the streams apart.
+    """
+    generators = [layer.seed_generator for layer in model.layers if hasattr(layer, "seed_generator")]
+    children = np.random.SeedSequence(seed).spawn(len(generators))
+    for generator, child in zip(generators, children, strict=True):
+        key = child.generate_state(1)[0] & 0x7FFFFFFF  # fits a signed 32-bit seed
+        generator.state.assign(np.array([key, 0], dtype=generator.state.dtype))
+
+
+def _optimizer_path(weights_path: Path) -> Path:
+    return weights_path.with_name(weights_path.name.replace(".weights.h5", ".optimizer.npz"))
+
+
+class KerasBackend(Backend):
+    """Weights in ``epoch-NNN.weights.h5``, the optimizer's variables beside it in ``epoch-NNN.optimizer.npz``."""
+
+    FRAMEWORK = "keras"
+    SUFFIX = ".weights.h5"
+
+    def __init__(self, data: TrainData, model_cfg: ModelConfig, train_cfg: TrainConfig, lrs: np.ndarray) -> None:
+        configure_threads(train_cfg.threads)
+        self.model_cfg, self.train_cfg = model_cfg, train_cfg
+        self.model = keras_net.build_model(model_cfg, train_cfg.seed)
+        self.optimizer = _make_optimizer(train_cfg, lrs)
+        self.optimizer.build(self.model.trainable_variables)
+        # Categorical (not sparse) because only CategoricalCrossentropy supports label smoothing.
+        loss_fn = keras.losses.CategoricalCrossentropy(
+            from_logits=model_cfg.output == "logits", label_smoothing=train_cfg.label_smoothing
+        )
+        self.x_train = tf.constant(preprocess(data.x_train, model_cfg))
+        self.y_train = tf.constant(data.y_train.astype(np.int32))
+        self.x_val = tf.constant(preprocess(data.x_val, model_cfg))
+        self.y_val = tf.constant(data.y_val.astype(np.int32))
+        self._train_epoch = _make_train_epoch(self.model, self.optimizer, loss_fn, train_cfg.batch_size)
+        self._batch_sums = _make_batch_sums(self.model, loss_fn)
+
+    def train_epoch(self, epoch: int, perm: np.ndarray) -> tuple[float, float]:
+        reseed_dropout(self.model, epoch_seed(self.train_cfg.seed, epoch))
+        loss, acc = self._train_epoch(self.x_train, self.y_train, tf.constant(perm.astype(np.int32)))
+        return float(loss), float(acc)
+
+    def evaluate(self) -> tuple[float, float]:
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(self.x_val), EVAL_CHUNK):
+            chunk = slice(start, start + EVAL_CHUNK)
+            loss, hits = self._batch_sums(self.x_val[chunk], self.y_val[chunk])
+            loss_sum, correct = loss_sum + float(loss), correct + int(hits)
+        return loss_sum / len(self.x_val), correct / len(self.x_val)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.model.set_weights(weights)
+
+    def save(self, path: Path) -> None:
+        # Optimizer first: the weights file is what marks the epoch as present.
+        with atomic_path(_optimizer_path(path)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, *[v.numpy() for v in self.optimizer.variables])
+        # Not atomic_path here: Keras insists that the file name end in .weights.h5.
+        tmp = path.with_name(f".tmp-{path.name}")
+        self.model.save_weights(tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path, with_optimizer: bool) -> None:
+        self.model.load_weights(path)
+        if with_optimizer:
+            with np.load(_optimizer_path(path)) as saved:
+                for i, variable in enumerate(self.optimizer.variables):
+                    variable.assign(saved[f"arr_{i}"])
+
+    def params(self) -> dict[str, str | int | float]:
+        momentum, epsilon = keras_net.bn_settings(self.model_cfg)
+        return {
+            "framework_version": f"keras {keras.__version__} / tensorflow {tf.__version__}",
+            "bn_momentum": momentum,
+            "bn_momentum_convention": "weight of old average",
+            "bn_epsilon": epsilon,
+            "adam_epsilon": _adam_epsilon(self.train_cfg),
+            "adam_epsilon_placement_effective": "before_bias_correction",
+            "kernel_initializer": "numpy he_normal (shared)" if self.model_cfg.init == "shared" else "keras HeNormal",
+            "loss": f"categorical_crossentropy({'probabilities' if self.model_cfg.output == 'softmax' else 'logits'})",
+            "threads_effective": tf.config.threading.get_intra_op_parallelism_threads(),
+            "n_params": keras_net.count_params(self.model),
+        }
+
+    build_model = staticmethod(keras_net.build_model)
+
+    @staticmethod
+    def load_checkpoint(path: Path, model_cfg: ModelConfig) -> keras.Model:
+        model = keras_net.build_model(model_cfg, seed=0)
+        model.load_weights(Path(path))
+        return model
+
+    @staticmethod
+    def predict_proba(model: keras.Model, x_uint8: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
+        x = preprocess(x_uint8, model_cfg)
+        chunks = []
+        for start in range(0, len(x), EVAL_CHUNK):
+            out = model(x[start : start + EVAL_CHUNK], training=False)
+            chunks.append(out if model_cfg.output == "softmax" else tf.nn.softmax(out))
+        return np.concatenate([np.asarray(c) for c in chunks]) if chunks else np.zeros((0, 10), np.float32)
