@@ -18,6 +18,7 @@ from fmnist.evaluate.summary import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials
 from fmnist.registry.promotion import DEFAULT_MARGIN
 from fmnist.timing import Stopwatch
+from fmnist.train.trial import TrialSetup
 from tasks.evaluate import evaluate_task
 from tasks.register import register_task
 from tasks.report import report_task
@@ -65,10 +66,8 @@ def fmnist_pipeline(
     try:
         split_dir = prepare_data(data_source, root, seed, refresh_data)
         clock.lap("data")
-        results = run_trials(
-            trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs,
-            workers=workers, dask_address=dask_address,
-        )  # fmt: skip
+        setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs)
+        results = run_trials(trials, setup, workers, dask_address)
         clock.lap("train")
         evaluation = evaluate_task(uri, experiment, parent, results, split_dir)
         trained = best_per_framework(results)

@@ -17,6 +17,7 @@ from pydantic import Field
 from flows.trials import prepare_data, run_trials
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
+from fmnist.train.trial import TrialSetup
 from tasks.sweep import evaluate_sweep_task
 from tasks.tracking import finish_parent_run_task, start_parent_run_task
 
@@ -60,10 +61,8 @@ def fmnist_sweep(
     try:
         split_dir = prepare_data(data_source, root, seed)
         clock.lap("data")
-        results = run_trials(
-            trials, split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs, SCORED_SPLITS,
-            workers, dask_address,
-        )  # fmt: skip
+        setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs, SCORED_SPLITS)
+        results = run_trials(trials, setup, workers, dask_address)
         clock.lap("trials")
         evaluation = evaluate_sweep_task(uri, experiment, parent, results)
         clock.lap("evaluate")

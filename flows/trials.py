@@ -22,7 +22,7 @@ from fmnist.data.prepare import splits_ready
 from fmnist.experiments.sweep import framework_workers
 from fmnist.train.tracked import TrainSummary
 from fmnist.train.trainers import imported_frameworks
-from fmnist.train.trial import Trial
+from fmnist.train.trial import Trial, TrialSetup
 from tasks.ingest import ingest_task
 from tasks.split import split_task
 from tasks.train import train_trial_task
@@ -68,17 +68,7 @@ def api_for_workers() -> Iterator[None]:
 
 
 def run_trials(
-    trials: Sequence[Trial],
-    split_dir: Path,
-    preset: str,
-    parent_run_id: str,
-    checkpoint_root: Path,
-    tracking_uri: str,
-    experiment: str | None = None,
-    max_epochs: int | None = None,
-    score_splits: Sequence[str] | None = None,
-    workers: int | None = None,
-    dask_address: str | None = None,
+    trials: Sequence[Trial], setup: TrialSetup, workers: int | None = None, dask_address: str | None = None
 ) -> list[TrainSummary]:
     """Train and score every trial on a Dask cluster (the one at ``dask_address``, else a local one of
     ``workers`` processes, by default one per CPU but no more than there are trials)."""
@@ -86,24 +76,11 @@ def run_trials(
     # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
     # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
     with api_for_workers(), temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        return train_trials.with_options(task_runner=runner)(
-            list(trials), split_dir, preset, parent_run_id, checkpoint_root, tracking_uri, experiment, max_epochs,
-            list(score_splits) if score_splits else None,
-        )  # fmt: skip
+        return train_trials.with_options(task_runner=runner)(list(trials), setup)
 
 
 @flow(name="fmnist-trials", log_prints=True)
-def train_trials(
-    trials: list[Trial],
-    split_dir: Path,
-    preset: str,
-    parent_run_id: str,
-    checkpoint_root: Path,
-    tracking_uri: str,
-    experiment: str | None = None,
-    max_epochs: int | None = None,
-    score_splits: list[str] | None = None,
-) -> list[TrainSummary]:
+def train_trials(trials: list[Trial], setup: TrialSetup) -> list[TrainSummary]:
     """Submit every trial to this flow's task runner and wait for all.
 
     On Dask, unless every worker has imported every framework already, each framework's trials prefer their own
@@ -118,11 +95,7 @@ def train_trials(
     for t in trials:
         where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
         with where:
-            futures.append(train_trial_task.submit(
-                trial=t, split_dir=split_dir, preset=preset, parent_run_id=parent_run_id,
-                checkpoint_root=checkpoint_root, tracking_uri=tracking_uri, experiment=experiment,
-                max_epochs=max_epochs, score_splits=score_splits,
-            ))  # fmt: skip
+            futures.append(train_trial_task.submit(trial=t, setup=setup))
     return [f.result() for f in futures]
 
 

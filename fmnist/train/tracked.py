@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_C
 from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
 from fmnist.train.trainers import trainer
-from fmnist.train.trial import Trial
+from fmnist.train.trial import Trial, TrialSetup
 from fmnist.train.types import EpochMetrics
 
 
@@ -168,29 +168,19 @@ def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
 
 
 def run_trial(
-    trial: Trial,
-    split_dir: Path,
-    preset: str,
-    *,
-    parent_run_id: str,
-    checkpoint_root: Path,
-    tracking_uri: str,
-    experiment: str | None = None,
-    max_epochs: int | None = None,
-    score_splits: Sequence[str] | None = None,
-    on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+    trial: Trial, setup: TrialSetup, on_epoch_end: Callable[[EpochMetrics], None] | None = None
 ) -> TrainSummary:
-    """Train ``trial`` in this process as a child run of ``parent_run_id``, then score its best checkpoint,
-    downloaded back from MLflow, on every split (or ``score_splits``), metrics to its run: in the process that
-    already holds the framework, in parallel with the other trials, so the evaluation only has to compare.
+    """Train ``trial`` in this process as a child run of the setup's parent run, then score its best checkpoint,
+    downloaded back from MLflow, on the setup's splits, metrics to its run: in the process that already holds
+    the framework, in parallel with the other trials, so the evaluation only has to compare.
 
     The child run is tagged with the trial's grid values and the process (pid, host) that trains it.
     """
     from fmnist.config import get_preset
 
     started = time.time()
-    chosen = get_preset(preset)
-    tracker = Tracker(tracking_uri, experiment)
+    chosen = get_preset(setup.preset)
+    tracker = Tracker(setup.tracking_uri, setup.experiment)
     tags = {key: f"{value:g}" for key, value in trial.values.items()}
     tags |= {
         "trial.point": trial.point,
@@ -199,19 +189,19 @@ def run_trial(
     }
     summary = train_framework(
         trial.framework,
-        split_dir,
+        setup.split_dir,
         replace(chosen.model, **trial.model_overrides()),
-        with_overrides(chosen.train, max_epochs=max_epochs, seed=trial.seed, **trial.train_overrides()),
+        with_overrides(chosen.train, max_epochs=setup.max_epochs, seed=trial.seed, **trial.train_overrides()),
         tracker=tracker,
-        parent_run_id=parent_run_id,
-        checkpoint_root=checkpoint_root,
-        preset=preset,
+        parent_run_id=setup.parent_run_id,
+        checkpoint_root=setup.checkpoint_root,
+        preset=setup.preset,
         on_epoch_end=on_epoch_end,
         run_name=trial.name,
         tags=tags,
     )
     scoring = time.perf_counter()
-    scores = score_run(tracker, summary.run_id, trial.framework, load_eval_splits(split_dir, score_splits))
+    scores = score_run(tracker, summary.run_id, trial.framework, load_eval_splits(setup.split_dir, setup.score_splits))
     tracker.flush()
     return replace(
         summary,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # What a grid may vary, and which config each value overrides.
 MODEL_KEYS = frozenset({"dropout"})
@@ -46,3 +47,21 @@ class Trial:
 
     def train_overrides(self) -> dict[str, float]:
         return {k: v for k, v in self.values.items() if k in TRAIN_KEYS}
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What every trial of one parent run shares: the splits, the recipe, where to track and checkpoint.
+
+    ``max_epochs`` overrides the preset's; ``score_splits`` limits which splits each trial is scored on
+    (None: all of them).
+    """
+
+    split_dir: Path
+    preset: str
+    parent_run_id: str
+    checkpoint_root: Path
+    tracking_uri: str
+    experiment: str | None = None
+    max_epochs: int | None = None
+    score_splits: tuple[str, ...] | None = None
