@@ -5,8 +5,8 @@
 Times, on the same machine in the same run:
 - reference: `reference/torch_plain.py` then `reference/keras_plain.py` (a DataLoader loop and `model.fit`,
   the same network, batch 64, the same number of epochs), each a fresh Python process, one after the other;
-- ours: `fmnist run --preset seed --max-epochs E` (Prefect embedded API, both trainings side by side in their own
-  processes, MLflow logging of every epoch, checkpoint and model, evaluation with statistics and figures,
+- ours: `fmnist run --preset seed --max-epochs E` (Prefect's ephemeral API, both trainings side by side in their own
+  Dask worker processes, MLflow logging of every epoch, checkpoint and model, evaluation with statistics and figures,
   registration), first with a cold work folder (ingest + split run), then with the split cached.
 Prints medians and the ratio (target <= 1.0x), and the stage breakdown of the pipeline.
 """
@@ -81,7 +81,7 @@ def main() -> None:
         med = statistics.median(values)
         print(f"  {name:25} {med:7.1f}   {med / ref:.2f}x the reference (target <= 1.0x)")
     print("\nbreakdown of `fmnist run` (medians over runs; cold / cached):")
-    keys = ["startup", "start_tracking", "ingest", "split", "train", "evaluate", "register", "finish_tracking",
+    keys = ["startup", "start_tracking", "data", "train", "evaluate", "register", "finish_tracking",
             "report", "exit"]  # fmt: skip
     for key in keys:
         cold = statistics.median(s["timings"].get(key, 0.0) for c, s in summaries if c)

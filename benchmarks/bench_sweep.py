@@ -8,7 +8,7 @@ point, ``--epochs`` epochs each, on the real data, MLflow in a throw-away SQLite
 before the timed runs. Two set-ups:
 
 - ``local``: every sweep starts its own local Dask cluster of W single-threaded worker processes (the default
-  of `fmnist sweep --workers W`) on Prefect's embedded API, and stops it at the end. Each worker process imports
+  of `fmnist sweep --workers W`) on Prefect's ephemeral API, and stops it at the end. Each worker process imports
   the frameworks of the trials it runs (with 2 workers each framework's trials prefer a worker of their own, so
   each imports one unless it steals a trial of the other) and the cluster shuts down inside the trials stage:
   fixed costs that more workers cannot share.
@@ -25,8 +25,8 @@ up, as the sweeps before it would have.
 Prints, per set-up and worker count, the median wall time of the whole command and of its trials stage, the
 speedups against the first worker count (target >= 1.7x for 2 workers on a 2-core machine), and where the
 local cluster's trials stage goes: start-up until the first trial runs, the trials, shut-down after the last.
-Every command also starts two processes (the CLI and the flow's) and opens and closes the sweep's runs: about
-5 s outside the trials stage, which no worker can share; the shorter the trials, the more of the whole command
+Every command also starts Prefect's ephemeral API (unless one is configured) and opens and closes the sweep's runs:
+seconds outside the trials stage, which no worker can share; the shorter the trials, the more of the whole command
 that is (``--epochs 2`` shows it).
 Runs alternate between worker counts, so load from anything else on the machine spreads over both; each line
 shows the 5-minute load average, since a speedup needs idle cores.
@@ -43,10 +43,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from flows.api_server import TemporaryApiServer
+from fmnist.stack import free_port
 
 
 @contextlib.contextmanager
@@ -56,7 +57,7 @@ def existing_cluster(workers: int) -> Iterator[str]:
     address."""
     from distributed import LocalCluster
 
-    from flows.sweep import dask_task_runner
+    from flows.trials import dask_task_runner
 
     # The local cluster `fmnist sweep --workers W` starts (nanny preload included), plus the worker preload.
     with LocalCluster(**dask_task_runner(workers).cluster_kwargs, preload=["flows.dask_preload"]) as cluster:
@@ -67,15 +68,27 @@ def existing_cluster(workers: int) -> Iterator[str]:
 def prefect_server(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A Prefect API server that outlives the sweeps (the README's set-up for a long-lived cluster); yields
     ``env`` pointed at it. Workers started meanwhile report to it too."""
-    server = TemporaryApiServer()
-    server.launch()
+    port = free_port()
+    prefect = str(Path(sys.executable).parent / "prefect")
+    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui", "--analytics-off"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api_url = f"http://127.0.0.1:{port}/api"
     try:
-        server.wait_ready(timeout=120)
-        os.environ["PREFECT_API_URL"] = server.api_url
-        yield {**env, "PREFECT_API_URL": server.api_url}
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api_url}/health", timeout=2):
+                    break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    sys.exit("the Prefect server did not start")
+                time.sleep(0.5)
+        os.environ["PREFECT_API_URL"] = api_url
+        yield {**env, "PREFECT_API_URL": api_url}
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | None, work: Path,
@@ -91,7 +104,7 @@ def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | No
         sys.exit(f"`fmnist sweep` with {workers} worker(s) failed:\n{done.stderr[-3000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     timings, trials = summary["timings"], summary["trials"]
-    stage_start = timings["flow_started_at"] + sum(timings[k] for k in ("start_tracking", "ingest", "split"))
+    stage_start = timings["flow_started_at"] + sum(timings[k] for k in ("start_tracking", "data"))
     first = min(t["started_at"] for t in trials)
     last = max(t["finished_at"] for t in trials)
     frameworks_of: dict[int, set[str]] = {}

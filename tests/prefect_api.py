@@ -33,8 +33,11 @@ def api(api_url: str, method: str, path: str, body: dict | None = None) -> objec
 
 
 def task_runs(api_url: str, flow_run_id: str) -> list[TaskRun]:
-    """The task runs of a flow run. The API can list a task run whose state is still null."""
-    runs = api(api_url, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+    """The task runs of a flow run and of its sub-flow runs (the trials run in one). The API can list a task run
+    whose state is still null."""
+    subflows = api(api_url, "POST", "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [flow_run_id]}}})
+    ids = [flow_run_id, *(f["id"] for f in subflows)]  # type: ignore[union-attr]
+    runs = api(api_url, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": ids}}})
     return [
         TaskRun(t["name"], (t["state"] or {}).get("type"), (t["state"] or {}).get("name"))
         for t in runs  # type: ignore[union-attr]

@@ -98,9 +98,9 @@ def test_deployment_runs_end_to_end_and_caches_on_rerun(stack: tuple[StackState,
     assert tables and "reference study" in str(tables[0]["data"])
 
     second = _run_deployment(state, base / "work", real_data_dir)
-    by_name = final_task_states(prefect, second, ("ingest", "split", "train", "register"))
+    by_name = final_task_states(prefect, second, ("ingest", "split", "train-torch-seed-42", "register"))
     assert by_name["ingest"] == "Cached" and by_name["split"] == "Cached", by_name
-    assert by_name["train"] == "Completed"
+    assert by_name["train-torch-seed"] == "Completed" and by_name["register"] == "Completed", by_name
     # The second run's models are new versions; champion moves only by the rule (equal accuracy: it stays).
     for name in ("fmnist-keras", "fmnist-torch"):
         model = client.get_registered_model(name)
