@@ -67,7 +67,7 @@ def test_two_pipeline_runs_at_once_share_work_dir_and_store(real_data_dir: Path,
     # Checkpoints: one folder per parent run and framework, each holding its own training.
     for summary in summaries:
         for framework in FRAMEWORKS:
-            folder = work / "checkpoints" / summary["parent_run_id"] / framework
+            folder = work / "checkpoints" / summary["parent_run_id"] / f"{framework}-seed-42"
             state = json.loads((folder / "state.json").read_text())
             assert state["framework"] == framework and state["epoch"] == 1
             assert any(folder.glob("epoch-001.*")), sorted(folder.iterdir())

@@ -187,7 +187,7 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
     from flows.trials import dask_task_runner
 
     def loaded() -> list[str]:
-        return sorted(m for m in ("tensorflow", "torch", "torch._dynamo", "tasks.sweep") if m in sys.modules)
+        return sorted(m for m in ("tensorflow", "torch", "tasks.train") if m in sys.modules)
 
     from fmnist.train.trainers import imported_frameworks
 
@@ -197,7 +197,7 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
         Client(warm) as warm_client,
         Client(cold) as cold_client,
     ):  # fmt: skip
-        assert list(warm_client.run(loaded).values()) == [["tasks.sweep", "tensorflow", "torch", "torch._dynamo"]]
+        assert list(warm_client.run(loaded).values()) == [["tasks.train", "tensorflow", "torch"]]
         assert list(cold_client.run(loaded).values()) == [[]]
         assert list(warm_client.run(imported_frameworks).values()) == [["keras", "torch"]]
         assert list(cold_client.run(imported_frameworks).values()) == [[]]
