@@ -5,7 +5,7 @@ has imported Prefect, MLflow and the flows (about 2 s), and then waits for it (a
 costs add up. This module starts the very same server (the command Prefect's ``SubprocessASGIServer`` runs:
 uvicorn on Prefect's app factory, UI off, 127.0.0.1, the same settings and database) as the process's first
 act, so the server boots on one core while the flow's imports run on the other. Nothing here imports Prefect
-(``fmnist.stack``, for its free-port helper, imports in 0.05 s).
+(``fmnist.ops.loopback``, for its free-port helper, imports only the socket module).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fmnist.stack import HOST, free_port
+from fmnist.ops.loopback import HOST, free_port
 
 # uvicorn exits with 3 when the app fails to start: its port was taken meanwhile, or Prefect's start-up failed,
 # e.g. another server on the same database was migrating it at that moment.

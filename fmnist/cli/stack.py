@@ -28,7 +28,7 @@ def up_cmd(
 
     Example: fmnist stack up && prefect deployment run 'fmnist-pipeline/compare'
     """
-    from fmnist.stack import StackConfig, project_dir, up
+    from fmnist.ops.stack import StackConfig, project_dir, up
 
     state = up(StackConfig(project_dir(), state_dir, mlruns, prefect_port, mlflow_port))
     console = settings(ctx).console()
@@ -45,7 +45,7 @@ def status_cmd(ctx: typer.Context, state_dir: Path = StateDir, as_json: bool = t
 
     Example: fmnist stack status
     """
-    from fmnist.stack import status
+    from fmnist.ops.stack import status
 
     info = status(state_dir)
     if as_json:
@@ -68,7 +68,7 @@ def down_cmd(ctx: typer.Context, state_dir: Path = StateDir) -> None:
 
     Example: fmnist stack down
     """
-    from fmnist.stack import down
+    from fmnist.ops.stack import down
 
     stopped = down(state_dir)
     settings(ctx).console().print("stopped: " + (", ".join(stopped) or "nothing was running"))

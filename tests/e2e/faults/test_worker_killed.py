@@ -1,6 +1,6 @@
 """Fault: the Prefect process worker is SIGKILLed (with the flow run it started) while a deployment run trains.
 
-The real stack (`fmnist.stack.up`): Prefect server, MLflow server, process worker on loopback. A dead worker
+The real stack (`fmnist.ops.stack.up`): Prefect server, MLflow server, process worker on loopback. A dead worker
 cannot report anything, so the server learns it from silence: the flow run sends a heartbeat event every 30 s
 (`PREFECT_FLOWS_HEARTBEAT_FREQUENCY`, Prefect's minimum) and the automation Prefect documents for "zombie"
 flow runs (a proactive trigger: no heartbeat and no final state within 75 s of the last heartbeat) sets it to
@@ -23,18 +23,8 @@ import httpx
 import pytest
 
 from fmnist.data.manifest import read_manifest
-from fmnist.stack import (
-    HEARTBEAT_SECONDS,
-    ZOMBIE_AFTER_SECONDS,
-    ZOMBIE_AUTOMATION_NAME,
-    StackConfig,
-    StackState,
-    client_env,
-    down,
-    start_worker,
-    status,
-    up,
-)
+from fmnist.ops.stack import StackConfig, StackState, client_env, down, start_worker, status, up
+from fmnist.ops.zombies import HEARTBEAT_SECONDS, ZOMBIE_AFTER_SECONDS, ZOMBIE_AUTOMATION_NAME
 from tests.e2e.faults.processes import descendants, kill_tree, wait_gone
 from tests.eventually import eventually
 from tests.prefect_api import api, final_task_states, task_runs
@@ -91,7 +81,7 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
         )
 
     eventually("a training task to run", training_started, timeout=480, every=2, ignore=(httpx.HTTPError,))
-    worker = state.pids["prefect-worker"]
+    worker = state.processes["prefect-worker"].pid
     assert descendants(worker), "the worker has no child process: where does the flow run?"
     killed = kill_tree(worker)  # the worker, the flow run it started and the trainings under it
     killed_at = time.monotonic()

@@ -1,0 +1,62 @@
+"""Processes the stack started, known by pid and start time, so that a recycled pid is never signalled."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+# psutil's start time adds the boot time, which the kernel reports in whole seconds and which a clock step moves:
+# the same process may read up to a second apart; a different process that reused the pid cannot start this
+# close to the first one (the kernel hands a freed pid out again only after cycling through all the others).
+SAME_START_S = 1.0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A process this stack started: its pid and its start time (seconds since the epoch, from psutil)."""
+
+    pid: int
+    create_time: float
+
+
+def spawn(command: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> Started:
+    """Start ``command`` in a session of its own (it outlives this command and the terminal's Ctrl-C), its
+    output appended to ``log``."""
+    with open(log, "ab") as out:
+        process = psutil.Popen(
+            list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+            start_new_session=True,
+        )  # fmt: skip
+    return Started(process.pid, process.create_time())
+
+
+def find(started: Started) -> psutil.Process | None:
+    """The live process ``started`` names, or None: it exited, or its pid now belongs to another process."""
+    if started.pid <= 0:  # 0 and negatives are no process this stack started
+        return None
+    try:
+        process = psutil.Process(started.pid)
+        if abs(process.create_time() - started.create_time) >= SAME_START_S:
+            return None
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.NoSuchProcess:
+        return None
+
+
+def stop(process: psutil.Process, timeout: float) -> None:
+    """SIGTERM ``process`` and its descendants; SIGKILL those still there after ``timeout`` seconds."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        tree = [process, *process.children(recursive=True)]  # before the parent goes and they are reparented
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.terminate()
+        _, left = psutil.wait_procs(tree, timeout=timeout)  # also reaps those that are this process's children
+        for member in left:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(left, timeout=timeout)
