@@ -1,16 +1,22 @@
 """The local stack: a Prefect server, an MLflow server and a Prefect process worker, on 127.0.0.1.
 
-``up`` starts each service in a session of its own (so it outlives the command), waits until it answers,
-creates the work pool and the zombie automation, deploys ``prefect.yaml`` and records what it started, pid and
-start time, in ``<state_dir>/stack.json``; ``down`` stops exactly those processes and their children, and never
-a process that merely reuses a recorded pid. Everything talks to Prefect and MLflow through their command lines
-and HTTP, so this module imports neither.
+``up`` generates credentials, starts each service in a session of its own (so it outlives the command), waits
+until it answers, creates the work pool and the zombie automation, deploys ``prefect.yaml`` and records what it
+started, pid and start time, in ``<state_dir>/stack.json``; ``down`` stops exactly those processes and their
+children, and never a process that merely reuses a recorded pid. Both servers require the credentials (MLflow's
+basic-auth app, Prefect's API auth string); Prefect accepts cross-origin requests from its own origin only, MLflow
+(by its defaults, which cannot be narrowed further) from loopback origins only. Clients load URLs and credentials
+from ``<state_dir>/client.env`` (see :mod:`fmnist.ops.credentials`). Secrets travel in environments only, never
+on a command line (which any user can read) or in output. Everything talks to Prefect and MLflow through their
+command lines and HTTP, so this module imports neither.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -20,12 +26,21 @@ from pathlib import Path
 
 from fmnist.atomic import atomic_write_text
 from fmnist.errors import FmnistError
+from fmnist.ops import credentials
 from fmnist.ops.loopback import HOST, free_port
 from fmnist.ops.processes import Started, find, spawn, stop
 from fmnist.ops.zombies import HEARTBEAT_SECONDS, ZOMBIE_AUTOMATION_NAME, zombie_automation
 
 WORK_POOL = "fmnist-process"
 STATE_FILE = "stack.json"
+CLIENT_ENV_FILE = "client.env"
+# MLflow's basic-auth app: signed-in users may read everything, the admin (the stack's user) may do anything.
+# Its user store lives as long as the credentials: `up` starts a fresh one, whose admin MLflow creates from
+# MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD.
+MLFLOW_AUTH_INI = """[mlflow]
+default_permission = READ
+database_uri = sqlite:///{database}
+"""
 # `down` stops the worker first (it may be running a flow), the servers last.
 STOP_ORDER = ("prefect-worker", "mlflow-server", "prefect-server")
 
@@ -44,17 +59,20 @@ class StackConfig:
 
 @dataclass
 class StackState:
-    """What ``up`` started: the servers' URLs, the processes (by name) and their log files."""
+    """What ``up`` started from ``state_dir``: the servers' URLs and the processes, by name."""
 
+    state_dir: str
     prefect_url: str
     mlflow_url: str
-    prefect_home: str
     processes: dict[str, Started] = field(default_factory=dict)
-    logs: dict[str, str] = field(default_factory=dict)
 
     @property
     def prefect_api_url(self) -> str:
         return f"{self.prefect_url}/api"
+
+    def path(self, name: str) -> Path:
+        """A file or folder in the state folder: ``prefect-home``, ``client.env``, ``logs/<service>.log``..."""
+        return Path(self.state_dir) / name
 
 
 def parse_state(text: str) -> StackState:
@@ -89,13 +107,12 @@ def project_dir() -> Path:
 
 
 def client_env(state: StackState) -> dict[str, str]:
-    """Environment for a process that should use this stack (Prefect CLI, worker, tests)."""
+    """Environment for a process that should use this stack (Prefect CLI, worker, tests): URLs and credentials."""
     return {
         **os.environ,
-        "PREFECT_API_URL": state.prefect_api_url,
-        "PREFECT_HOME": state.prefect_home,
+        "PREFECT_HOME": str(state.path("prefect-home")),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "MLFLOW_TRACKING_URI": state.mlflow_url,
+        **credentials.read(state.path(CLIENT_ENV_FILE)),
     }
 
 
@@ -110,25 +127,42 @@ def up(config: StackConfig) -> StackState:
     mlruns.mkdir(parents=True, exist_ok=True)
     prefect_port = config.prefect_port or free_port()
     mlflow_port = config.mlflow_port or free_port()
-    state = StackState(f"http://{HOST}:{prefect_port}", f"http://{HOST}:{mlflow_port}", str(state_dir / "prefect-home"))
+    state = StackState(str(state_dir), f"http://{HOST}:{prefect_port}", f"http://{HOST}:{mlflow_port}")
+    client = credentials.fresh(state.prefect_api_url, state.mlflow_url)
+    credentials.write(state.path(CLIENT_ENV_FILE), client)
+    state.path("mlflow-auth.db").unlink(missing_ok=True)  # its admin has the previous credentials
+    atomic_write_text(state.path("mlflow-auth.ini"), MLFLOW_AUTH_INI.format(database=state.path("mlflow-auth.db")))
     env = _service_env(state)
+    prefect_env = {
+        **env,
+        "PREFECT_SERVER_API_AUTH_STRING": client["PREFECT_API_AUTH_STRING"],
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": state.prefect_url,
+    }
+    mlflow_env = {
+        **env,
+        "MLFLOW_AUTH_CONFIG_PATH": str(state.path("mlflow-auth.ini")),
+        "MLFLOW_AUTH_ADMIN_USERNAME": client["MLFLOW_TRACKING_USERNAME"],
+        "MLFLOW_AUTH_ADMIN_PASSWORD": client["MLFLOW_TRACKING_PASSWORD"],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32),  # signs the UI's forms
+    }
     try:
         _start(config, state, "prefect-server", ["prefect", "server", "start", "--host", HOST,
-               "--port", str(prefect_port)], env)  # fmt: skip
+               "--port", str(prefect_port)], prefect_env)  # fmt: skip
         _start(config, state, "mlflow-server", ["mlflow", "server", "--host", HOST, "--port", str(mlflow_port),
                "--workers", "1", "--backend-store-uri", f"sqlite:///{mlruns / 'mlflow.db'}",
-               "--artifacts-destination", str(mlruns / "artifacts"), "--serve-artifacts"], env)  # fmt: skip
+               "--artifacts-destination", str(mlruns / "artifacts"), "--serve-artifacts",
+               "--app-name", "basic-auth"], mlflow_env)  # fmt: skip
         deadline = time.monotonic() + config.start_timeout
         _wait_http(state, "prefect-server", f"{state.prefect_api_url}/health", deadline)
         _wait_http(state, "mlflow-server", f"{state.mlflow_url}/health", deadline)
         _prefect(["work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env, config.project_dir)
-        _ensure_zombie_automation(state)
+        _ensure_zombie_automation(state, client["PREFECT_API_AUTH_STRING"])
         deploy_env = {**env, "FMNIST_PROJECT_DIR": str(config.project_dir.absolute())}
         _prefect(["--no-prompt", "deploy", "--all"], deploy_env, config.project_dir)
         start_worker(config, state)
     except BaseException:
         _stop_all(state)
-        (state_dir / STATE_FILE).unlink(missing_ok=True)
+        _forget(state)
         raise
     return state
 
@@ -145,7 +179,7 @@ def down(state_dir: Path, timeout: float = 20.0) -> list[str]:
     if state is None:
         return []
     stopped = _stop_all(state, timeout)
-    (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
+    _forget(state)
     return stopped
 
 
@@ -160,7 +194,8 @@ def status(state_dir: Path) -> dict[str, object]:
         "processes": alive,
         "prefect_ui": state.prefect_url,
         "mlflow_ui": state.mlflow_url,
-        "logs": state.logs,
+        "client_env": str(state.path(CLIENT_ENV_FILE)),
+        "logs": {name: str(state.path(f"logs/{name}.log")) for name in state.processes},
     }
 
 
@@ -175,12 +210,16 @@ def _service_env(state: StackState) -> dict[str, str]:
 
 def _start(config: StackConfig, state: StackState, name: str, command: list[str], env: dict[str, str]) -> Started:
     """Start one service from this Python's own ``bin`` folder and record it in the state file at once."""
-    log = config.state_dir.absolute() / "logs" / f"{name}.log"
     executable = str(Path(sys.executable).parent / command[0])
-    state.processes[name] = spawn([executable, *command[1:]], env, log, config.project_dir)
-    state.logs[name] = str(log)
-    atomic_write_text(config.state_dir.absolute() / STATE_FILE, json.dumps(asdict(state), indent=1))
+    state.processes[name] = spawn([executable, *command[1:]], env, state.path(f"logs/{name}.log"), config.project_dir)
+    atomic_write_text(state.path(STATE_FILE), json.dumps(asdict(state), indent=1))
     return state.processes[name]
+
+
+def _forget(state: StackState) -> None:
+    """Remove the state and the credentials of a stack that no longer runs."""
+    for name in (STATE_FILE, CLIENT_ENV_FILE):
+        state.path(name).unlink(missing_ok=True)
 
 
 def _stop_all(state: StackState, timeout: float = 20.0) -> list[str]:
@@ -197,7 +236,10 @@ def _prefect(args: list[str], env: dict[str, str], cwd: Path) -> None:
     command = [str(Path(sys.executable).parent / "prefect"), *args]
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
-        raise FmnistError(f"`prefect {' '.join(args)}` failed: {(done.stderr or done.stdout).strip()[-800:]}")
+        output = (done.stderr or done.stdout).strip()[-800:]
+        for secret in (env["PREFECT_API_AUTH_STRING"], env["MLFLOW_TRACKING_PASSWORD"]):
+            output = output.replace(secret, "***")
+        raise FmnistError(f"`prefect {' '.join(args)}` failed: {output}")
 
 
 def _wait_http(state: StackState, name: str, url: str, deadline: float) -> None:
@@ -210,18 +252,20 @@ def _wait_http(state: StackState, name: str, url: str, deadline: float) -> None:
         except OSError:
             pass
         time.sleep(0.5)
-    raise FmnistError(f"{name} did not answer at {url}; see its log {state.logs[name]}")
+    raise FmnistError(f"{name} did not answer at {url}; see its log {state.path(f'logs/{name}.log')}")
 
 
-def _ensure_zombie_automation(state: StackState) -> None:
-    existing = _post_json(f"{state.prefect_api_url}/automations/filter", {})
+def _ensure_zombie_automation(state: StackState, auth_string: str) -> None:
+    existing = _post_json(f"{state.prefect_api_url}/automations/filter", {}, auth_string)
     if not any(a.get("name") == ZOMBIE_AUTOMATION_NAME for a in existing):
-        _post_json(f"{state.prefect_api_url}/automations/", zombie_automation())
+        _post_json(f"{state.prefect_api_url}/automations/", zombie_automation(), auth_string)
 
 
-def _post_json(url: str, body: object) -> list[dict[str, object]] | dict[str, object]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def _post_json(url: str, body: object, auth_string: str) -> list[dict[str, object]] | dict[str, object]:
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Basic {base64.b64encode(auth_string.encode()).decode()}",
+    }
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:  # a loopback URL this module built
         return json.loads(response.read() or b"null")

@@ -67,17 +67,17 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
     stack: tuple[StackConfig, StackState], real_data_dir: Path, tmp_path: Path
 ) -> None:
     config, state = stack
-    prefect = state.prefect_api_url
+    prefect, auth = state.prefect_api_url, client_env(state)["PREFECT_API_AUTH_STRING"]
     # `stack up` created the automation that marks a flow run Crashed when its heartbeats stop.
-    automations = api(prefect, "POST", "/automations/filter", {})
+    automations = api(prefect, "POST", "/automations/filter", {}, auth)
     assert [a["name"] for a in automations] == [ZOMBIE_AUTOMATION_NAME]
     params = {"data_source": real_data_dir, "work_dir": tmp_path / "work", "experiment": "faults"}
     flow_run_id, _ = _deployment_run(state, {**params, "max_epochs": 3}, watch=False)
 
     def training_started() -> bool:
-        run = api(prefect, "GET", f"/flow_runs/{flow_run_id}")
+        run = api(prefect, "GET", f"/flow_runs/{flow_run_id}", auth=auth)
         return run["state_type"] == "RUNNING" and any(  # type: ignore[index]
-            t.task == "train" and t.state_name == "Running" for t in task_runs(prefect, flow_run_id)
+            t.task == "train" and t.state_name == "Running" for t in task_runs(prefect, flow_run_id, auth)
         )
 
     eventually("a training task to run", training_started, timeout=480, every=2, ignore=(httpx.HTTPError,))
@@ -91,7 +91,7 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
 
     run = eventually(
         "the flow run to be marked Crashed",
-        lambda: api(prefect, "GET", f"/flow_runs/{flow_run_id}"),
+        lambda: api(prefect, "GET", f"/flow_runs/{flow_run_id}", auth=auth),
         lambda run: run["state_type"] == "CRASHED",  # type: ignore[index]
         timeout=HEARTBEAT_S + ZOMBIE_AFTER_S + 90,
         every=2,
@@ -104,8 +104,8 @@ def test_worker_killed_mid_run_crashes_the_run_and_a_fresh_worker_reruns_from_ca
     start_worker(config, state)
     assert status(config.state_dir)["processes"]["prefect-worker"] is True
     rerun_id, out = _deployment_run(state, {**params, "max_epochs": 1}, watch=True)
-    assert api(prefect, "GET", f"/flow_runs/{rerun_id}")["state_type"] == "COMPLETED", out[-3000:]  # type: ignore[index]
-    by_name = final_task_states(prefect, rerun_id, ("ingest", "split", "train", "register"))
+    assert api(prefect, "GET", f"/flow_runs/{rerun_id}", auth=auth)["state_type"] == "COMPLETED", out[-3000:]  # type: ignore[index]
+    by_name = final_task_states(prefect, rerun_id, ("ingest", "split", "train", "register"), auth)
     assert by_name["ingest"] == "Cached" and by_name["split"] == "Cached", by_name
     assert by_name["train"] == "Completed", by_name
     print(f"crash detected {detected_after:.0f} s after the kill")

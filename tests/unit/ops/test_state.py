@@ -14,10 +14,7 @@ from fmnist.ops.stack import STATE_FILE, StackState, down, parse_state, read_sta
 
 
 def _state() -> StackState:
-    return StackState(
-        "http://127.0.0.1:4200", "http://127.0.0.1:5000", "/s/prefect-home",
-        {"prefect-server": Started(123, 1700000000.25)}, {"prefect-server": "/s/logs/prefect-server.log"},
-    )  # fmt: skip
+    return StackState("/s", "http://127.0.0.1:4200", "http://127.0.0.1:5000", {"prefect-server": Started(12, 1.7e9)})
 
 
 def test_state_round_trips_through_its_file_format() -> None:

@@ -287,7 +287,7 @@ def test_stack_down_never_signals_a_process_it_cannot_prove_it_started(tmp_path:
         "mlflow-server": {"pid": -1, "create_time": me.create_time()},
         "prefect-worker": {"pid": me.pid, "create_time": me.create_time() - 3600},
     }
-    state = {"prefect_url": "u", "mlflow_url": "u", "prefect_home": "h", "processes": processes, "logs": {}}
+    state = {"state_dir": str(tmp_path), "prefect_url": "u", "mlflow_url": "u", "processes": processes}
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     assert down(tmp_path, timeout=1) == []
     assert not (tmp_path / STATE_FILE).exists()
