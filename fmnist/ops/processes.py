@@ -10,18 +10,16 @@ from pathlib import Path
 
 import psutil
 
-# psutil's start time adds the boot time, which the kernel reports in whole seconds and which a clock step moves:
-# the same process may read up to a second apart; a different process that reused the pid cannot start this
-# close to the first one (the kernel hands a freed pid out again only after cycling through all the others).
-SAME_START_S = 1.0
+# Two readings of one process's start time differ by float rounding only; processes differ by a clock tick at least.
+SAME_START_S = 0.001
 
 
 @dataclass(frozen=True)
 class Started:
-    """A process this stack started: its pid and its start time (seconds since the epoch, from psutil)."""
+    """A process this stack started: its pid and when it started, in seconds since boot."""
 
     pid: int
-    create_time: float
+    since_boot: float
 
 
 def spawn(command: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> Started:
@@ -32,7 +30,13 @@ def spawn(command: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> 
             list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
             start_new_session=True,
         )  # fmt: skip
-    return Started(process.pid, process.create_time())
+    return Started(process.pid, since_boot(process))
+
+
+def since_boot(process: psutil.Process) -> float:
+    """When ``process`` started, in seconds since boot: psutil's create time less the boot time, both on the wall
+    clock, so that a clock change between ``up`` and ``down`` cannot make a process look like another."""
+    return process.create_time() - psutil.boot_time()
 
 
 def find(started: Started) -> psutil.Process | None:
@@ -41,7 +45,7 @@ def find(started: Started) -> psutil.Process | None:
         return None
     try:
         process = psutil.Process(started.pid)
-        if abs(process.create_time() - started.create_time) >= SAME_START_S:
+        if abs(since_boot(process) - started.since_boot) >= SAME_START_S:
             return None
         return None if process.status() == psutil.STATUS_ZOMBIE else process
     except psutil.NoSuchProcess:

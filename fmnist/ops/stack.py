@@ -78,7 +78,7 @@ class StackState:
 def parse_state(text: str) -> StackState:
     """A state file's content; raises ValueError, KeyError, TypeError or AttributeError if it is not one."""
     data = json.loads(text)
-    data["processes"] = {name: Started(int(p["pid"]), float(p["create_time"])) for name, p in data["processes"].items()}
+    data["processes"] = {name: Started(int(p["pid"]), float(p["since_boot"])) for name, p in data["processes"].items()}
     return StackState(**data)
 
 

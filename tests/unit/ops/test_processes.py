@@ -7,24 +7,25 @@ from pathlib import Path
 
 import psutil
 
-from fmnist.ops.processes import SAME_START_S, Started, find, spawn, stop
+from fmnist.ops.processes import Started, find, since_boot, spawn, stop
 from tests.eventually import eventually
 
 
 def test_find_knows_a_live_process_by_pid_and_start_time() -> None:
     me = psutil.Process()
-    assert find(Started(me.pid, me.create_time())) == me
+    assert find(Started(me.pid, since_boot(me))) == me
+    assert find(Started(me.pid, since_boot(psutil.Process(me.pid)))) == me  # read afresh, as `down` does
 
 
 def test_find_refuses_a_pid_that_another_process_reuses() -> None:
     me = psutil.Process()
-    assert find(Started(me.pid, me.create_time() - SAME_START_S)) is None
-    assert find(Started(me.pid, me.create_time() + 3600)) is None
+    assert find(Started(me.pid, since_boot(me) - 0.01)) is None  # started one clock tick earlier
+    assert find(Started(me.pid, since_boot(me) + 3600)) is None
 
 
 def test_find_refuses_pids_that_address_process_groups() -> None:
-    assert find(Started(0, psutil.Process().create_time())) is None
-    assert find(Started(-1, psutil.Process().create_time())) is None
+    assert find(Started(0, since_boot(psutil.Process()))) is None
+    assert find(Started(-1, since_boot(psutil.Process()))) is None
 
 
 def test_a_process_that_exited_is_gone_reaped_or_not(tmp_path: Path) -> None:

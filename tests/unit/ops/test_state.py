@@ -33,12 +33,12 @@ def test_no_state_file_means_no_stack(tmp_path: Path) -> None:
         '{"prefect_url": "http://127.0.0.1:4200", "mlfl',  # cut short
         "[]",
         json.dumps({**asdict(_state()), "processes": {"prefect-server": {"pid": 123}}}),
-        json.dumps({**asdict(_state()), "processes": {"prefect-server": {"pid": "x", "create_time": 1.0}}}),
+        json.dumps({**asdict(_state()), "processes": {"prefect-server": {"pid": "x", "since_boot": 1.0}}}),
         json.dumps({**asdict(_state()), "processes": []}),
         json.dumps({**asdict(_state()), "surprise": 1}),
         "\udcff",
     ],
-    ids=["truncated", "not-an-object", "no-create-time", "pid-not-a-number", "processes-not-a-map", "unknown-key",
+    ids=["truncated", "not-an-object", "no-start-time", "pid-not-a-number", "processes-not-a-map", "unknown-key",
          "not-utf8"],
 )  # fmt: skip
 def test_a_damaged_state_file_is_one_clear_line(tmp_path: Path, text: str) -> None:

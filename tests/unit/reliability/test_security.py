@@ -279,13 +279,14 @@ def test_stack_down_never_signals_a_process_it_cannot_prove_it_started(tmp_path:
     `down` signals none of them. This test run's own pid stands for the reused one; a signal would end it."""
     import psutil
 
+    from fmnist.ops.processes import since_boot
     from fmnist.ops.stack import STATE_FILE, down
 
-    me = psutil.Process()
+    me = since_boot(psutil.Process())
     processes = {
-        "prefect-server": {"pid": 0, "create_time": me.create_time()},
-        "mlflow-server": {"pid": -1, "create_time": me.create_time()},
-        "prefect-worker": {"pid": me.pid, "create_time": me.create_time() - 3600},
+        "prefect-server": {"pid": 0, "since_boot": me},
+        "mlflow-server": {"pid": -1, "since_boot": me},
+        "prefect-worker": {"pid": psutil.Process().pid, "since_boot": me - 60},
     }
     state = {"state_dir": str(tmp_path), "prefect_url": "u", "mlflow_url": "u", "processes": processes}
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
