@@ -47,7 +47,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from fmnist.stack import free_port
+from fmnist.ops.loopback import free_port
 
 
 @contextlib.contextmanager

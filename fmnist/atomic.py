@@ -14,15 +14,18 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it."""
+def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it.
+
+    ``mode``: the final file's permissions (default: those an ordinary ``open()`` would give).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp creates 0600; give the final file the permissions an ordinary open() would.
-    os.chmod(tmp, 0o666 & ~_umask())
+    # mkstemp creates 0600, so a private file is never readable by others, not even while it is empty.
+    os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
     try:
         yield tmp
         _fsync(tmp)
@@ -31,15 +34,15 @@ def atomic_path(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``target`` atomically (``mode``: as for :func:`atomic_path`)."""
+    with atomic_path(target, mode) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(target: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically."""
-    atomic_write_bytes(target, text.encode("utf-8"))
+def atomic_write_text(target: Path, text: str, mode: int | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically (``mode``: as for :func:`atomic_path`)."""
+    atomic_write_bytes(target, text.encode("utf-8"), mode)
 
 
 def _fsync(path: Path) -> None:

@@ -25,26 +25,30 @@ class TaskRun(NamedTuple):
         return self.name.rsplit("-", 1)[0]
 
 
-def api(api_url: str, method: str, path: str, body: dict | None = None) -> object:
-    """The JSON answer of one request to the Prefect API at ``api_url``; raises on an HTTP error status."""
-    response = httpx.request(method, f"{api_url}{path}", json=body, timeout=30)
+def api(api_url: str, method: str, path: str, body: dict | None = None, auth: str | None = None) -> object:
+    """The JSON answer of one request to the Prefect API at ``api_url``, which may require an auth string
+    (``user:password``, Prefect's ``PREFECT_API_AUTH_STRING``); raises on an HTTP error status."""
+    basic = tuple(auth.split(":", 1)) if auth else None
+    response = httpx.request(method, f"{api_url}{path}", json=body, timeout=30, auth=basic)
     response.raise_for_status()
     return response.json()
 
 
-def task_runs(api_url: str, flow_run_id: str) -> list[TaskRun]:
+def task_runs(api_url: str, flow_run_id: str, auth: str | None = None) -> list[TaskRun]:
     """The task runs of a flow run and of its sub-flow runs (the trials run in one). The API can list a task run
     whose state is still null."""
-    subflows = api(api_url, "POST", "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [flow_run_id]}}})
-    ids = [flow_run_id, *(f["id"] for f in subflows)]  # type: ignore[union-attr]
-    runs = api(api_url, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": ids}}})
+    query = {"flow_runs": {"parent_flow_run_id": {"any_": [flow_run_id]}}}
+    ids = [flow_run_id, *(f["id"] for f in api(api_url, "POST", "/flow_runs/filter", query, auth))]  # type: ignore[union-attr]
+    runs = api(api_url, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": ids}}}, auth)
     return [
         TaskRun(t["name"], (t["state"] or {}).get("type"), (t["state"] or {}).get("name"))
         for t in runs  # type: ignore[union-attr]
     ]
 
 
-def final_task_runs(api_url: str, flow_run_id: str, names: Collection[str], timeout: float = 30) -> list[TaskRun]:
+def final_task_runs(
+    api_url: str, flow_run_id: str, names: Collection[str], timeout: float = 30, auth: str | None = None
+) -> list[TaskRun]:
     """The task runs of a flow run, once every one has a final state and each of ``names`` (a run's name or its
     task's) has a run. The server records task run states from the events the flow run sends, so they can land
     after the flow run's own final state."""
@@ -55,13 +59,15 @@ def final_task_runs(api_url: str, flow_run_id: str, names: Collection[str], time
 
     return eventually(
         f"final states of the task runs {sorted(names)}",
-        lambda: task_runs(api_url, flow_run_id),
+        lambda: task_runs(api_url, flow_run_id, auth),
         settled,
         timeout=timeout,
         ignore=(httpx.HTTPError,),
     )
 
 
-def final_task_states(api_url: str, flow_run_id: str, names: Collection[str]) -> dict[str, str | None]:
+def final_task_states(
+    api_url: str, flow_run_id: str, names: Collection[str], auth: str | None = None
+) -> dict[str, str | None]:
     """Task name → state name, from :func:`final_task_runs`."""
-    return {run.task: run.state_name for run in final_task_runs(api_url, flow_run_id, names)}
+    return {run.task: run.state_name for run in final_task_runs(api_url, flow_run_id, names, auth=auth)}

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from fmnist.ops.credentials import read as read_credentials
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 README = ROOT / "README.md"
@@ -136,13 +138,14 @@ def test_stack_and_deployment_commands(real_data_dir: Path, tmp_path: Path) -> N
                                 text=True, timeout=60)  # fmt: skip
         info = json.loads(status.stdout)
         assert info["running"] and all(info["processes"].values())
-        prefect_port = info["prefect_ui"].rsplit(":", 1)[1]
-        mlflow_port = info["mlflow_ui"].rsplit(":", 1)[1]
+        client = read_credentials(Path(info["client_env"]))
+        for secret in (client["PREFECT_API_AUTH_STRING"].split(":", 1)[1], client["MLFLOW_TRACKING_PASSWORD"]):
+            assert secret not in up.stdout + up.stderr + status.stdout + status.stderr
         script = [
-            c.replace("<prefect-port>", prefect_port).replace("<mlflow-port>", mlflow_port)
-            .replace("max_epochs=5", "max_epochs=1").replace("$PWD/../shared/data/fashion-mnist", str(real_data_dir))
+            c.replace("max_epochs=5", "max_epochs=1").replace("$PWD/../shared/data/fashion-mnist", str(real_data_dir))
             .replace(".venv/bin/", f"{BIN}/")
-            for c in commands if c.startswith(("export PREFECT_API_URL=", ".venv/bin/prefect deployment run "))
+            for c in commands
+            if c.startswith(("set -a && . .fmnist-stack/client.env", ".venv/bin/prefect deployment run "))
         ]  # fmt: skip
         assert len(script) == 2
         env["PREFECT_HOME"] = str(tmp_path / ".fmnist-stack" / "prefect-home")

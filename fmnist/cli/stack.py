@@ -26,16 +26,20 @@ def up_cmd(
 ) -> None:
     """Start a Prefect server, an MLflow server and a process worker on 127.0.0.1, and deploy prefect.yaml.
 
+    Both servers require the credentials that `up` writes, fresh, to STATE_DIR/client.env (yours only).
+
     Example: fmnist stack up && prefect deployment run 'fmnist-pipeline/compare'
     """
-    from fmnist.stack import StackConfig, project_dir, up
+    from fmnist.ops.stack import CLIENT_ENV_FILE, StackConfig, project_dir, up
 
     state = up(StackConfig(project_dir(), state_dir, mlruns, prefect_port, mlflow_port))
+    client = state.path(CLIENT_ENV_FILE)
     console = settings(ctx).console()
-    console.print(f"Prefect UI  {state.prefect_url}")
-    console.print(f"MLflow UI   {state.mlflow_url}")
-    console.print("To use it from this shell:")
-    console.print(f"  export PREFECT_API_URL={state.prefect_api_url} MLFLOW_TRACKING_URI={state.mlflow_url}")
+    console.print(f"Prefect UI  {state.prefect_url}  (log in with PREFECT_API_AUTH_STRING)")
+    console.print(f"MLflow UI   {state.mlflow_url}  (MLFLOW_TRACKING_USERNAME, _PASSWORD)")
+    console.print(f"URLs and credentials, readable by you only: {client}")
+    console.print("To use the stack from this shell:")
+    console.print(f"  set -a && . {client} && set +a")
     console.print("  prefect deployment run 'fmnist-pipeline/compare' --param max_epochs=5")
 
 
@@ -45,7 +49,7 @@ def status_cmd(ctx: typer.Context, state_dir: Path = StateDir, as_json: bool = t
 
     Example: fmnist stack status
     """
-    from fmnist.stack import status
+    from fmnist.ops.stack import status
 
     info = status(state_dir)
     if as_json:
@@ -60,6 +64,7 @@ def status_cmd(ctx: typer.Context, state_dir: Path = StateDir, as_json: bool = t
     console.print(table)
     if info["running"]:
         console.print(f"Prefect UI  {info['prefect_ui']}\nMLflow UI   {info['mlflow_ui']}")
+        console.print(f"URLs and credentials: {info['client_env']}")
 
 
 @stack_app.command("down")
@@ -68,7 +73,7 @@ def down_cmd(ctx: typer.Context, state_dir: Path = StateDir) -> None:
 
     Example: fmnist stack down
     """
-    from fmnist.stack import down
+    from fmnist.ops.stack import down
 
     stopped = down(state_dir)
     settings(ctx).console().print("stopped: " + (", ".join(stopped) or "nothing was running"))

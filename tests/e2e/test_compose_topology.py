@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fmnist.stack import free_port
+from fmnist.ops.loopback import free_port
 from tests.unit.docker.stack_env import DOCKER_DIR, service_command, service_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from fmnist.stack import free_port
+from fmnist.ops.loopback import free_port
 from tests.e2e.faults.processes import start_mlflow_server, stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

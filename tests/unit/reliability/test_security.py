@@ -177,23 +177,24 @@ def test_manifest_naming_a_file_outside_its_folder_is_refused(tmp_path: Path) ->
 
 
 def test_stack_binds_every_server_to_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fmnist import stack
+    from fmnist.ops import stack
+    from fmnist.ops.loopback import HOST
+    from fmnist.ops.processes import Started
 
     spawned: dict[str, list[str]] = {}
 
-    def fake_spawn(state, name, command, env, logs, cwd) -> None:
-        spawned[name] = command
-        state.pids[name] = 0
-        state.logs[name] = str(logs / f"{name}.log")
+    def fake_spawn(command, env, log, cwd) -> Started:
+        spawned[log.stem] = command
+        return Started(0, 0.0)
 
-    monkeypatch.setattr(stack, "_spawn", fake_spawn)
+    monkeypatch.setattr(stack, "spawn", fake_spawn)
     monkeypatch.setattr(stack, "_wait_http", lambda *args, **kwargs: None)
-    monkeypatch.setattr(stack, "_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stack, "_prefect", lambda *args, **kwargs: None)
     monkeypatch.setattr(stack, "_ensure_zombie_automation", lambda *args, **kwargs: None)
     config = stack.StackConfig(project_dir=tmp_path, state_dir=tmp_path / "state", mlruns_dir=tmp_path / "mlruns")
     state = stack.up(config)
 
-    assert stack.HOST == "127.0.0.1"
+    assert HOST == "127.0.0.1"
     for name in ("prefect-server", "mlflow-server"):
         command = spawned[name]
         assert command[command.index("--host") + 1] == "127.0.0.1", command
@@ -273,9 +274,21 @@ def _artifact_files(client, run_id: str, path: str | None = None) -> Iterator[st
             yield info.path
 
 
-def test_stack_never_signals_a_process_group_for_a_missing_pid() -> None:
-    """A state file with pid 0 (or a negative pid) must not make `down` signal our own process group."""
-    from fmnist import stack
+def test_stack_down_never_signals_a_process_it_cannot_prove_it_started(tmp_path: Path) -> None:
+    """pid 0 or a negative pid, and a live pid whose start time differs from the recorded one (the pid was reused):
+    `down` signals none of them. This test run's own pid stands for the reused one; a signal would end it."""
+    import psutil
 
-    assert stack._alive(0) is False and stack._alive(-1) is False
-    stack._signal_group(0, 15)  # would SIGTERM this very test run if it reached os.killpg
+    from fmnist.ops.processes import since_boot
+    from fmnist.ops.stack import STATE_FILE, down
+
+    me = since_boot(psutil.Process())
+    processes = {
+        "prefect-server": {"pid": 0, "since_boot": me},
+        "mlflow-server": {"pid": -1, "since_boot": me},
+        "prefect-worker": {"pid": psutil.Process().pid, "since_boot": me - 60},
+    }
+    state = {"state_dir": str(tmp_path), "prefect_url": "u", "mlflow_url": "u", "processes": processes}
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    assert down(tmp_path, timeout=1) == []
+    assert not (tmp_path / STATE_FILE).exists()
