@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import prepare_data, run_trials
+from flows.trials import parent_run, prepare_data, run_trials
 from fmnist.evaluate.summary import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials
 from fmnist.registry.promotion import DEFAULT_MARGIN
@@ -22,7 +22,7 @@ from fmnist.train.trial import TrialSetup
 from tasks.evaluate import evaluate_task
 from tasks.register import register_task
 from tasks.report import report_task
-from tasks.tracking import finish_parent_run_task, start_parent_run_task
+from tasks.tracking import finish_parent_run_task
 
 FrameworkName = Literal["keras", "torch"]
 PresetName = Literal["seed", "parity", "tuned"]
@@ -61,9 +61,8 @@ def fmnist_pipeline(
               "promotion_margin": promotion_margin}  # fmt: skip
     trials = plan_trials(frameworks, range(seed, seed + seeds), {})
     clock = Stopwatch()
-    uri, parent = start_parent_run_task(params, experiment)
-    clock.lap("start_tracking")
-    try:
+    with parent_run(params, experiment) as (uri, parent):
+        clock.lap("start_tracking")
         split_dir = prepare_data(data_source, root, seed, refresh_data)
         clock.lap("data")
         setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs)
@@ -80,9 +79,5 @@ def fmnist_pipeline(
         finish_parent_run_task(uri, parent, "FINISHED", clock.as_dict())
         report = report_task(uri, experiment, parent, root / "reports" / parent)
         clock.lap("report")
-    except BaseException:
-        # Close the MLflow run as failed so the UI never shows a run "running" forever.
-        finish_parent_run_task(uri, parent, "FAILED")
-        raise
     summary = pipeline_summary(parent, uri, split_dir, trained, evaluation, registrations, clock.as_dict())
     return {**summary, "report": str(report)}

@@ -14,12 +14,12 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import prepare_data, run_trials
+from flows.trials import parent_run, prepare_data, run_trials
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
 from fmnist.train.trial import TrialSetup
 from tasks.sweep import evaluate_sweep_task
-from tasks.tracking import finish_parent_run_task, start_parent_run_task
+from tasks.tracking import finish_parent_run_task
 
 FrameworkName = Literal["keras", "torch"]
 PresetName = Literal["seed", "parity", "tuned"]
@@ -56,9 +56,8 @@ def fmnist_sweep(
               "dask": dask_address or f"local:{workers or os.cpu_count()}"}  # fmt: skip
     trials = plan_trials(frameworks, range(seed, seed + seeds), {"lr": lr, "dropout": dropout})
     clock = Stopwatch()
-    uri, parent = start_parent_run_task(params, experiment)
-    clock.lap("start_tracking")
-    try:
+    with parent_run(params, experiment) as (uri, parent):
+        clock.lap("start_tracking")
         split_dir = prepare_data(data_source, root, seed)
         clock.lap("data")
         setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs, SCORED_SPLITS)
@@ -68,8 +67,4 @@ def fmnist_sweep(
         clock.lap("evaluate")
         finish_parent_run_task(uri, parent)
         clock.lap("finish_tracking")
-    except BaseException:
-        # Close the MLflow run as failed so the UI never shows a run "running" forever.
-        finish_parent_run_task(uri, parent, "FAILED")
-        raise
     return sweep_summary(parent, uri, results, evaluation, clock.as_dict())

@@ -1,4 +1,4 @@
-"""The stages every flow shares: data preparation (ingest → split) and the trials, fanned out on Dask.
+"""The stages every flow shares: the MLflow parent run, data preparation (ingest → split) and the trials on Dask.
 
 A pipeline is a sweep of one grid point: both flows (and every other that trains) run their trainings through
 :func:`run_trials`, one task per trial on a Dask task runner. Each trial trains in a worker process of its own
@@ -8,7 +8,7 @@ A pipeline is a sweep of one grid point: both flows (and every other that trains
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -25,7 +25,20 @@ from fmnist.train.trainers import imported_frameworks
 from fmnist.train.trial import Trial, TrialSetup
 from tasks.ingest import ingest_task
 from tasks.split import split_task
+from tasks.tracking import finish_parent_run_task, start_parent_run_task
 from tasks.train import train_trial_task
+
+
+@contextmanager
+def parent_run(params: Mapping[str, object], experiment: str | None) -> Iterator[tuple[str, str]]:
+    """Open the flow's MLflow parent run with ``params``; yield (tracking URI, run id). If anything inside raises,
+    the run is closed as failed, so the UI never shows a run "running" forever."""
+    uri, run_id = start_parent_run_task(dict(params), experiment)
+    try:
+        yield uri, run_id
+    except BaseException:
+        finish_parent_run_task(uri, run_id, "FAILED")
+        raise
 
 
 def prepare_data(data_source: str | None, root: Path, seed: int, refresh: bool = False) -> Path:

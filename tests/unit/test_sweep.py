@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from fmnist.errors import FmnistError
 from fmnist.experiments.sweep import (
-    Trial,
     aggregate,
     best_points,
+    choose_points,
     framework_workers,
     plan_trials,
-    point_label,
     sweep_markdown,
     sweep_metrics,
 )
+from fmnist.train.tracked import TrainSummary
+from fmnist.train.trial import Trial, point_label
 
 # MLflow's rule for metric names.
 METRIC_NAME = re.compile(r"^[\w\-./ ]+$")
@@ -37,7 +40,7 @@ def test_plan_crosses_frameworks_grid_and_seeds_in_a_stable_order() -> None:
 
 def test_plan_without_grid_trains_the_preset_once_per_seed() -> None:
     trials = plan_trials(["keras"], range(3), {"lr": None, "dropout": None})
-    assert [t.name for t in trials] == ["keras-preset-seed-0", "keras-preset-seed-1", "keras-preset-seed-2"]
+    assert [t.name for t in trials] == ["keras-seed-0", "keras-seed-1", "keras-seed-2"]
 
 
 @pytest.mark.parametrize(
@@ -140,15 +143,16 @@ def test_aggregate_of_one_seed_has_zero_std_and_a_scored_twice_trial_is_an_error
 
 def test_table_and_metrics_carry_every_row_and_mark_the_best() -> None:
     rows = aggregate(_hand_made())
-    markdown = sweep_markdown(rows)
+    chosen = {"keras": "lr-0.003", "torch": "lr-0.001"}
+    markdown = sweep_markdown(rows, chosen)
     lines = markdown.splitlines()
     assert lines[0] == "| Framework | lr | Seeds | Official test, mean ± std | Per seed |"
     assert "| Keras | 0.001 | 3 | 84.00 ± 4.00 | 1: 80.00, 2: 84.00, 3: 88.00 |" in lines
     assert "| Keras | 0.003 | 3 | **86.00 ± 1.00** | 1: 85.00, 2: 87.00, 3: 86.00 |" in lines
     assert "| PyTorch | 0.001 | 2 | **80.00 ± 14.14** | 1: 70.00, 2: 90.00 |" in lines
-    assert "Keras: lr-0.003 (86.00 %)" in markdown
+    assert "Keras: lr-0.003 (86.00 % official test)" in markdown
 
-    metrics = sweep_metrics(rows)
+    metrics = sweep_metrics(rows, chosen)
     assert metrics["sweep/keras/lr-0.001/official_test_acc_mean"] == pytest.approx(0.84)
     assert metrics["sweep/keras/lr-0.003/official_test_acc_std"] == pytest.approx(0.01)
     assert metrics["sweep/keras/best_official_test_acc_mean"] == pytest.approx(0.86)
@@ -158,7 +162,26 @@ def test_table_and_metrics_carry_every_row_and_mark_the_best() -> None:
 
 def test_table_shows_preset_where_a_row_does_not_vary_a_key() -> None:
     rows = aggregate([(Trial("keras", 1, {"lr": 0.01}), 0.5), (Trial("keras", 1, {}), 0.6)])
-    assert "| Keras | preset | 1 | **60.00 ± 0.00** | 1: 60.00 |" in sweep_markdown(rows)
+    assert "| Keras | preset | 1 | **60.00 ± 0.00** | 1: 60.00 |" in sweep_markdown(rows, {"keras": "preset"})
+
+
+def _scored(trial: Trial, val: float, official_test: float) -> TrainSummary:
+    scores = {"val": SimpleNamespace(accuracy=val), "official_test": SimpleNamespace(accuracy=official_test)}
+    return TrainSummary(trial.framework, trial.seed, trial.name, "", 1, 1, {}, "", 0.0, scores=scores, trial=trial)
+
+
+def test_the_best_grid_point_is_chosen_on_validation_and_the_official_test_changes_nothing() -> None:
+    low, high = {"lr": 0.001}, {"lr": 0.003}
+    trials = [Trial("torch", s, v) for v in (low, high) for s in (1, 2)]
+    val = {"lr-0.001": 0.9, "lr-0.003": 0.8}
+    rng = random.Random(0)
+    for _ in range(20):  # whatever the official-test scores, shuffled among the trials, the choice stands
+        official = [rng.random() for _ in trials]
+        results = [_scored(t, val[t.point], acc) for t, acc in zip(trials, official, strict=True)]
+        assert choose_points(results) == {"torch": "lr-0.001"}
+    # The control: choosing on the official test does depend on it.
+    results = [_scored(t, val[t.point], 0.5 if t.point == "lr-0.001" else 0.6) for t in trials]
+    assert choose_points(results, split="official_test") == {"torch": "lr-0.003"}
 
 
 def test_cli_rejects_a_bad_grid_value_in_one_line(tmp_path: Path) -> None:
