@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data lives, and tiny generated data sets."""
+"""Shared fixtures (where the real data lives, tiny generated data sets), Hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from fmnist.data.release import RELEASE_FILES
 from tests.factories import write_release
 
 DATA_ENV = "FMNIST_DATA_DIR"
+
+# Property tests never fail on a slow machine (no deadline). In CI (CI set) every run draws the same examples
+# and no example database (.hypothesis/examples) is read or written: a failure found once is kept as an explicit
+# @example instead.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, database=None, max_examples=100, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
