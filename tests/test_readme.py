@@ -54,6 +54,7 @@ def test_dry_run_targets_exist(target: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # the flow starts a temporary Prefect server
 def test_make_run_runs_the_pipeline(real_data_dir: Path, tmp_path: Path) -> None:
     """`make run` with a local data source, shortened to one epoch and kept out of the working tree."""
     assert "FMNIST_DATA_SOURCE=../shared/data/fashion-mnist make run" in readme_commands()

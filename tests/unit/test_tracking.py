@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -12,9 +11,17 @@ import pytest
 from fmnist.tracking import Tracker
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the module: creating its schema is most of a test's time."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    Tracker(uri, "flush")
+    return uri
+
+
 @pytest.fixture()
-def tracker(tmp_path: Path) -> Tracker:
-    return Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "flush")
+def tracker(store: str) -> Tracker:
+    return Tracker(store, "flush")
 
 
 def test_every_batch_is_in_the_store_in_order_after_flush(tracker: Tracker) -> None:

@@ -20,7 +20,7 @@ import pytest
 from fmnist.stack import free_port
 from tests.e2e.faults.processes import FMNIST, start_mlflow_server, stop_group
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 API = "/api/2.0/mlflow"
 # One call gives up after 4 retries (waits 0+2+4+8 s plus jitter); a training that loses its server makes at

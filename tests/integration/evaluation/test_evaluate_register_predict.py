@@ -18,7 +18,7 @@ from fmnist.experiment import TrainSummary
 from fmnist.registration import CHALLENGER, CHAMPION, register_and_promote
 from fmnist.tracking import Tracker
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_evaluation_logs_metrics_comparison_and_figures(

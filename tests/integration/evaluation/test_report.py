@@ -12,7 +12,7 @@ from fmnist.experiment import TrainSummary
 from fmnist.report import build_report, log_report, write_report
 from fmnist.tracking import Tracker, finish_parent_run
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_report_is_self_contained_and_logged(

@@ -14,7 +14,7 @@ from fmnist.train import keras_fit, torch_loop
 from fmnist.train.data import load_train_data
 from fmnist.train.types import TrainData
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
