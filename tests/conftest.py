@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from fmnist.data.release import RELEASE_FILES
 from tests.factories import write_release
@@ -15,11 +15,13 @@ DATA_ENV = "FMNIST_DATA_DIR"
 TESTS = Path(__file__).parent
 TIER_MARKERS = ("integration", "e2e")  # folders under tests/ and markers (pyproject) alike
 
-# Property tests never fail on a slow machine (no deadline). In CI (CI set) every run draws the same examples
-# and no example database (.hypothesis/examples) is read or written: a failure found once is kept as an explicit
-# @example instead.
-settings.register_profile("dev", deadline=None)
-settings.register_profile("ci", deadline=None, derandomize=True, database=None, max_examples=100, print_blob=True)
+# Property tests never fail on a slow machine (no deadline, no health check on the time to generate examples).
+# In CI (CI set) every run draws the same examples and no example database (.hypothesis/examples) is read or
+# written: a failure found once is kept as an explicit @example instead.
+# Both start from Hypothesis's "default" profile: with CI set it would otherwise hand its own "ci" profile down.
+UNTIMED = settings(settings.get_profile("default"), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", UNTIMED)
+settings.register_profile("ci", UNTIMED, derandomize=True, database=None, max_examples=100, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 

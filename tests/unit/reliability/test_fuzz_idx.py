@@ -25,7 +25,9 @@ IMAGES_GZ = gzip.compress(IMAGES_RAW, mtime=0)
 LABELS_GZ = gzip.compress(LABELS_RAW, mtime=0)
 CSV = kaggle_csv.encode_csv(*make_arrays(3, seed=4))
 
-FUZZ = settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200, suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture]
+)
 
 
 @st.composite
