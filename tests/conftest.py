@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data lives, and tiny generated data sets."""
+"""Shared fixtures (where the real data lives, tiny generated data sets), Hypothesis profiles, tier markers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,30 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fmnist.data.release import RELEASE_FILES
 from tests.factories import write_release
 
 DATA_ENV = "FMNIST_DATA_DIR"
+TESTS = Path(__file__).parent
+TIER_MARKERS = ("integration", "e2e")  # folders under tests/ and markers (pyproject) alike
+
+# Property tests never fail on a slow machine (no deadline, no health check on the time to generate examples).
+# In CI (CI set) every run draws the same examples and no example database (.hypothesis/examples) is read or
+# written: a failure found once is kept as an explicit @example instead.
+# Both start from Hypothesis's "default" profile: with CI set it would otherwise hand its own "ci" profile down.
+UNTIMED = settings(settings.get_profile("default"), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", UNTIMED)
+settings.register_profile("ci", UNTIMED, derandomize=True, database=None, max_examples=100, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration/ and tests/e2e/ with its tier, so ``-m`` selects what a folder holds."""
+    for item in items:
+        if item.path.is_relative_to(TESTS) and (tier := item.path.relative_to(TESTS).parts[0]) in TIER_MARKERS:
+            item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,7 @@ def test_readme_is_the_short_way_in() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # the flow starts a temporary Prefect server
 def test_make_run_runs_the_pipeline(real_data_dir: Path, tmp_path: Path) -> None:
     """`make run` with a local data source, shortened to one epoch and kept out of the working tree."""
     assert "FMNIST_DATA_SOURCE=../shared/data/fashion-mnist make run" in bash_commands(ROOT / "docs" / "usage.md")

@@ -22,6 +22,7 @@ from fmnist.errors import DataError
 
 HEADER: tuple[str, ...] = ("label", *(f"pixel{i}" for i in range(1, NUM_PIXELS + 1)))
 _INT = re.compile(r"[0-9]+")
+_LINE_END = re.compile(rb"[\r\n]")  # the parser ends a line at \n, \r\n or a bare \r
 
 
 def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -33,10 +34,11 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not raw.strip():
         raise DataError(f"{path}: empty file; expected a header 'label,pixel1,...,pixel784' and one row per image")
     _check_utf8(raw, path)
-    header_end = raw.find(b"\n")
-    header = raw[: header_end if header_end >= 0 else len(raw)].decode("utf-8").strip().lstrip("\ufeff")
+    end = _LINE_END.search(raw)
+    header_end = end.start() if end else len(raw)
+    header = raw[:header_end].decode("utf-8").strip().lstrip("\ufeff")
     _check_header(header.split(","), path)
-    if header_end < 0 or not raw[header_end:].strip():
+    if not raw[header_end:].strip():
         raise DataError(f"{path}: header only, no data rows")
 
     types = dict.fromkeys(HEADER, pa.uint8())
@@ -96,22 +98,31 @@ def _check_header(names: list[str], path: Path) -> None:
 
 def _raise_first_bad_row(raw: bytes, path: Path, detail: str) -> NoReturn:
     """Scan row by row and raise a DataError describing the first malformed cell (else one naming ``detail``)."""
-    reader = csv.reader(io.StringIO(raw.decode("utf-8")))
+    # newline="": the csv module then ends lines where the parser does (a bare \r too) and counts them alike.
+    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))
     next(reader)  # header, already checked
-    for line_no, row in enumerate(reader, start=2):
-        if not row:
-            continue  # blank lines are skipped by the fast parser too
-        if len(row) != len(HEADER):
-            raise DataError(f"{path}: line {line_no}: {len(row)} columns, expected {len(HEADER)}")
-        for col, cell in zip(HEADER, row, strict=True):
-            text = cell.strip(" \t")  # what the parser trims; other whitespace (\v, \f) it rejects
-            if text == "" or text.lower() in {"nan", "na", "null", "none"}:
-                raise DataError(f"{path}: line {line_no}, column {col}: missing value {cell!r}")
-            limit = NUM_CLASSES - 1 if col == "label" else 255
-            if not _INT.fullmatch(text):
-                raise DataError(f"{path}: line {line_no}, column {col}: {cell!r} is not an integer in 0..{limit}")
-            value = int(text)
-            if value > limit:
-                raise DataError(f"{path}: line {line_no}, column {col}: {value} is outside 0..{limit}")
+    line_no = 2  # where the current row starts (a quoted cell may span lines)
+    try:
+        for row in reader:
+            if row:  # blank lines are skipped by the fast parser too
+                _check_row(row, path, line_no)
+            line_no = reader.line_num + 1
+    except csv.Error as exc:  # e.g. an unclosed quote that runs past the csv module's field size limit
+        raise DataError(f"{path}: line {line_no}: not a CSV row ({exc}); expected comma-separated integers") from None
     # The scan and the parser can disagree on a byte (a vertical tab the scan strips as whitespace): still one line.
     raise DataError(f"{path}: not a CSV of integers the parser accepts: {detail.splitlines()[0]!r}")
+
+
+def _check_row(row: list[str], path: Path, line_no: int) -> None:
+    if len(row) != len(HEADER):
+        raise DataError(f"{path}: line {line_no}: {len(row)} columns, expected {len(HEADER)}")
+    for col, cell in zip(HEADER, row, strict=True):
+        text = cell.strip(" \t")  # what the parser trims; other whitespace (\v, \f) it rejects
+        if text == "" or text.lower() in {"nan", "na", "null", "none"}:
+            raise DataError(f"{path}: line {line_no}, column {col}: missing value {cell!r}")
+        limit = NUM_CLASSES - 1 if col == "label" else 255
+        if not _INT.fullmatch(text):
+            raise DataError(f"{path}: line {line_no}, column {col}: {cell!r} is not an integer in 0..{limit}")
+        value = int(text)
+        if value > limit:
+            raise DataError(f"{path}: line {line_no}, column {col}: {value} is outside 0..{limit}")

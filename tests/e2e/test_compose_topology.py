@@ -30,7 +30,7 @@ import pytest
 from fmnist.ops.loopback import free_port
 from tests.unit.docker.stack_env import DOCKER_DIR, service_command, service_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

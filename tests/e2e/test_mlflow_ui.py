@@ -24,7 +24,7 @@ from playwright.sync_api import Page, sync_playwright
 from fmnist.ops.loopback import free_port
 from tests.e2e.faults.processes import start_mlflow_server, stop_group
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 # `make screenshots` sets FMNIST_SCREENSHOT_DIR=docs/images to refresh the README's pictures; a plain test run

@@ -16,7 +16,7 @@ import pytest
 from fmnist.ops.stack import CLIENT_ENV_FILE, STATE_FILE, StackConfig, StackState, client_env, down, status, up
 from tests.prefect_api import api, final_task_states
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")

@@ -20,7 +20,7 @@ import pytest
 from fmnist.data.manifest import read_manifest
 from tests.e2e.faults.processes import FMNIST, stop_group
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 FRAMEWORKS = ("keras", "torch")
 MODELS = ("fmnist-keras", "fmnist-torch", "fmnist")

@@ -29,7 +29,7 @@ from tests.e2e.faults.processes import descendants, kill_tree, wait_gone
 from tests.eventually import eventually
 from tests.prefect_api import api, final_task_states, task_runs
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
 PREFECT = str(Path(sys.executable).parent / "prefect")

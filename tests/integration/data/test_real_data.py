@@ -19,8 +19,6 @@ from fmnist.data.release import OFFICIAL_MD5, RELEASE_FILES
 from fmnist.errors import DataError
 from tests.factories import snapshot
 
-pytestmark = pytest.mark.integration
-
 
 def test_real_release_matches_official_checksums(real_data_dir: Path) -> None:
     result = ingest(real_data_dir)

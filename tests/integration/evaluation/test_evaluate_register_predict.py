@@ -18,7 +18,7 @@ from fmnist.registry.registration import CHALLENGER, CHAMPION, register_and_prom
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_evaluation_logs_metrics_comparison_and_figures(

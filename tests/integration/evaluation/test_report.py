@@ -12,7 +12,7 @@ from fmnist.evaluate.scoring import evaluate
 from fmnist.tracking import Tracker, finish_parent_run
 from fmnist.train.tracked import TrainSummary
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_report_is_self_contained_and_logged(

@@ -15,7 +15,7 @@ import pytest
 
 from fmnist.tracking import Tracker
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 FMNIST = [sys.executable, "-m", "fmnist", "--quiet"]
 
 

@@ -14,7 +14,7 @@ from fmnist.tracking import Tracker, load_pyfunc
 from fmnist.train.tracked import train_framework
 from fmnist.train.trainers import FRAMEWORKS
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 METRICS = ("train/loss", "train/acc", "val/loss", "val/acc", "lr", "epoch_seconds", "samples_per_second")
 

@@ -15,7 +15,7 @@ from fmnist.train.keras_backend import KerasBackend, configure_threads
 from fmnist.train.torch_backend import TorchBackend
 from fmnist.train.types import TrainData
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

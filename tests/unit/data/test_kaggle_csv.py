@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -98,4 +99,27 @@ def test_non_utf8_bytes_report_offset(tmp_path: Path) -> None:
     offset = len(data) - 3
     path.write_bytes(data[:offset] + b"\xff" + data[offset + 1 :])
     with pytest.raises(DataError, match=rf"byte {offset} \(line 2\): not UTF-8 text \(byte 0xff\)"):
+        read_csv(path)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_windows_and_old_mac_line_ends_read(tmp_path: Path, newline: str) -> None:
+    images, labels = make_arrays(5)
+    path = tmp_path / "a.csv"
+    path.write_bytes(encode_csv(images, labels).replace(b"\n", newline.encode()))
+    got_images, got_labels = read_csv(path)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_bare_carriage_return_in_a_cell_ends_the_row(tmp_path: Path) -> None:
+    path = _csv(tmp_path, [_row(), _row()])
+    path.write_bytes(path.read_bytes().replace(b"\n3,", b"\n3\r,", 1))  # the parser ends line 2 at the \r
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: line 2: 1 columns, expected 785$"):
+        read_csv(path)
+
+
+def test_unclosed_quote_names_the_row_it_opens(tmp_path: Path) -> None:
+    path = _csv(tmp_path, [_row()] * 2 + [_row(pixel='"5', at=3)] + [_row()] * 200)
+    with pytest.raises(DataError, match=r"line 4: not a CSV row \(field larger than field limit"):
         read_csv(path)

@@ -23,9 +23,9 @@ import pytest
 
 from fmnist.data import idx
 from fmnist.data.release import CSV_TRAIN, RELEASE_FILES
+from tests.cli import assert_one_line_error, fmnist, user_env
 from tests.factories import make_arrays, snapshot, write_csv_pair, write_release
 from tests.http_server import serve
-from tests.unit.reliability.cli import assert_one_line_error, fmnist, user_env
 
 
 @pytest.fixture()
@@ -233,10 +233,9 @@ def test_release_md5_mismatch(work: Path, env: dict[str, str]) -> None:
     )
 
 
-def test_release_folder_missing_one_file(work: Path, env: dict[str, str], real_data_dir: Path) -> None:
-    (work / "release").mkdir()
-    for name in list(RELEASE_FILES.values())[:3]:
-        (work / "release" / name).symlink_to(real_data_dir / name)
+def test_release_folder_missing_one_file(work: Path, env: dict[str, str]) -> None:
+    write_release(work / "release")
+    (work / "release" / RELEASE_FILES["test_labels"]).unlink()  # found missing before any checksum is read
     result = run_unchanged(work, env, "ingest", "--data-source", "release")
     assert_one_line_error(result, "release: missing t10k-labels-idx1-ubyte.gz", "four official")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli import assert_one_line_error, fmnist, user_env
 from tests.factories import make_arrays, snapshot, write_release
-from tests.unit.reliability.cli import assert_one_line_error, fmnist, user_env
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "s3cret-XYZ"
@@ -213,65 +213,6 @@ def test_environment_params_hold_versions_not_the_environment(monkeypatch: pytes
     params = environment_params()
     assert all(key.startswith("env.") for key in params)
     assert SECRET not in json.dumps(params)
-
-
-@pytest.fixture(scope="module")
-def real_split_dir(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("secret-splits")
-    env = user_env(work)
-    result = fmnist("split", "--data-source", str(real_data_dir), "--out", "splits", cwd=work, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return work / "splits"
-
-
-def _every_run(uri: str) -> list:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    experiment_ids = [e.experiment_id for e in client.search_experiments()]
-    return client.search_runs(experiment_ids)
-
-
-@pytest.mark.slow  # one real epoch of PyTorch training, logged to MLflow
-def test_no_secret_in_output_params_tags_or_artifacts(real_split_dir: Path, tmp_path: Path) -> None:
-    from mlflow.tracking import MlflowClient
-
-    store = tmp_path / "mlflow"
-    store.mkdir()
-    env = user_env(store, MLFLOW_TRACKING_PASSWORD=SECRET, PREFECT_API_AUTH_STRING=f"admin:{SECRET}")
-    result = fmnist(
-        "train", "torch", "--data", str(real_split_dir), "--max-epochs", "1", "--checkpoints", "ckpt", "--json",
-        cwd=tmp_path, env=env, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert SECRET not in result.stdout and SECRET not in result.stderr
-
-    uri = env["MLFLOW_TRACKING_URI"]
-    client = MlflowClient(tracking_uri=uri)
-    runs = _every_run(uri)
-    assert len(runs) >= 2  # the parent and the torch child
-    artifacts = 0
-    for run in runs:
-        assert SECRET not in json.dumps(run.data.params) and SECRET not in json.dumps(run.data.tags), run.info.run_id
-        assert SECRET not in json.dumps([d.dataset.source for d in run.inputs.dataset_inputs])
-        for path in _artifact_files(client, run.info.run_id):
-            local = Path(client.download_artifacts(run.info.run_id, path, str(tmp_path / "dl")))
-            assert SECRET.encode() not in local.read_bytes(), path
-            artifacts += 1
-    assert artifacts >= 3  # checkpoints, the model and its files were really read back
-
-    # Belt and braces: the raw bytes of every file the command wrote (the SQLite store, artifacts, checkpoints).
-    for folder in (store, tmp_path / "ckpt"):
-        for name, data in snapshot(folder).items():
-            assert SECRET.encode() not in data, name
-
-
-def _artifact_files(client, run_id: str, path: str | None = None) -> Iterator[str]:
-    for info in client.list_artifacts(run_id, path):
-        if info.is_dir:
-            yield from _artifact_files(client, run_id, info.path)
-        else:
-            yield info.path
 
 
 def test_stack_down_never_signals_a_process_it_cannot_prove_it_started(tmp_path: Path) -> None:
