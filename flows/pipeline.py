@@ -14,7 +14,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials
-from fmnist.evaluate.summary import best_per_framework, pipeline_summary
+from fmnist.evaluate.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials
 from fmnist.registry.promotion import DEFAULT_MARGIN
 from fmnist.timing import Stopwatch

@@ -8,7 +8,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from fmnist.evaluate.scoring import Evaluation, evaluate_trials
+from fmnist.evaluate.pipeline import evaluate_trials
+from fmnist.evaluate.scoring import Evaluation
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 

@@ -1,4 +1,4 @@
-"""House rules that keep the layers apart: flows → tasks → fmnist, and one module owns mlflow."""
+"""House rules that keep the layers apart: cli → flows → tasks → fmnist, one package owns mlflow, no import cycle."""
 
 from __future__ import annotations
 
@@ -47,3 +47,57 @@ def test_only_the_tracking_module_imports_mlflow() -> None:
 def test_tasks_never_import_flows() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in _sources("tasks") if "flows" in _imports(p)]
     assert offenders == []
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _project_imports(path: Path, modules: set[str]) -> set[str]:
+    """The project modules ``path`` imports, at any depth of the file (lazy imports count: they still cycle)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        found |= {name for name in names if name in modules}
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (module → modules it imports), or [] if there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_no_import_cycle_in_the_library() -> None:
+    files = {_module(p): p for p in _sources("fmnist")}
+    graph = {name: _project_imports(path, set(files)) - {name} for name, path in files.items()}
+    # A package imports its own modules through its __init__; that is not a cycle of concepts.
+    graph = {name: {m for m in deps if not name.startswith(m + ".")} for name, deps in graph.items()}
+    assert _cycle(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from fmnist.cli.app import app, main
+from fmnist.cli.app import app
+from fmnist.cli.main import main
 
 __all__ = ["app", "main"]

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -39,9 +39,6 @@ from fmnist.evaluate.stats import (
 from fmnist.tracking import Tracker, layout
 from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
 from fmnist.train.trainers import trainer
-
-if TYPE_CHECKING:
-    from fmnist.train.tracked import TrainSummary
 
 # The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best
 # weights on those two splits is logged as train_eval/... and val_eval/... so the curves stay clean.
@@ -248,17 +245,3 @@ def evaluate_seeds(
     tracker.flush()
     per_run = {runs[fw][seed]: {"official_test/acc": acc} for fw, by in per_seed.items() for seed, acc in by.items()}
     return Evaluation(accuracy, line, markdown, metrics, artifacts, per_run)
-
-
-def evaluate_trials(
-    tracker: Tracker, parent_run_id: str, results: Sequence[TrainSummary], split_dir: Path
-) -> Evaluation:
-    """Compare the frameworks of a pipeline's scored trials: image by image when each framework trained once
-    (:func:`evaluate`), across seeds when it trained with several (:func:`evaluate_seeds`)."""
-    scored = {r.run_id: r.scores for r in results if r.scores}
-    if len({r.seed for r in results}) == 1:
-        return evaluate(tracker, parent_run_id, {r.framework: r.run_id for r in results}, split_dir, scored=scored)
-    runs: dict[str, dict[int, str]] = {}
-    for r in results:
-        runs.setdefault(r.framework, {})[r.seed] = r.run_id
-    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored)

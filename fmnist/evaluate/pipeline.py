@@ -1,4 +1,5 @@
-"""The JSON summary of one pipeline execution (what ``fmnist run --json`` prints last)."""
+"""What a pipeline makes of its scored trials: the comparison, the trainings to register, its JSON summary
+(what ``fmnist run --json`` prints last)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.data.manifest import read_manifest
-from fmnist.evaluate.scoring import Evaluation
+from fmnist.evaluate.scoring import Evaluation, evaluate, evaluate_seeds
 from fmnist.registry.registration import Registration
+from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 
 
@@ -75,3 +77,17 @@ def _registration(r: Registration) -> dict[str, Any]:
         "reason": r.reason,
         "official_test_acc": r.official_test_acc,
     }
+
+
+def evaluate_trials(
+    tracker: Tracker, parent_run_id: str, results: Sequence[TrainSummary], split_dir: Path
+) -> Evaluation:
+    """Compare the frameworks of a pipeline's scored trials: image by image when each framework trained once
+    (:func:`evaluate`), across seeds when it trained with several (:func:`evaluate_seeds`)."""
+    scored = {r.run_id: r.scores for r in results if r.scores}
+    if len({r.seed for r in results}) == 1:
+        return evaluate(tracker, parent_run_id, {r.framework: r.run_id for r in results}, split_dir, scored=scored)
+    runs: dict[str, dict[int, str]] = {}
+    for r in results:
+        runs.setdefault(r.framework, {})[r.seed] = r.run_id
+    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored)

@@ -1,0 +1,72 @@
+"""The ``fmnist`` entry point: registers the sub-commands and reports errors.
+
+A user error (:class:`~fmnist.errors.FmnistError`) prints one line, ``error: <what> ...``, and exits with the
+error's status (2 bad usage or input, 1 a failure while running, 3 a server out of reach); ``--debug`` keeps the
+traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from fmnist.cli.app import app
+from fmnist.errors import FmnistError
+
+
+def main() -> None:
+    """Entry point of the ``fmnist`` console script."""
+    # typer vendors click and exports none of its error types but these private ones.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    _quiet_libraries()
+    _register_commands()
+    try:
+        # Not standalone: click would print a bad option as a multi-line usage box; it gets one line here.
+        code = app(prog_name="fmnist", standalone_mode=False)
+    except FmnistError as exc:
+        if "--debug" in sys.argv:
+            raise
+        _print_error(str(exc))
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        if isinstance(exc, UsageError) and not isinstance(exc, NoArgsIsHelpError):
+            where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+            _print_error(exc.format_message().replace("\n", " ").rstrip(".") + where)
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        Console(stderr=True).print("Aborted.")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _quiet_libraries() -> None:
+    # TensorFlow's C++ start-up chatter and MLflow's INFO lines bury the command's own output.
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Offline-friendly defaults (a user can set them otherwise): no usage telemetry from MLflow or Prefect.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # MLflow resets its loggers to this level when it is imported (after this runs), so a level set below is lost.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import pooch
+
+    pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading data from ..." line repeats the download bar
+
+
+def _register_commands() -> None:
+    # Imported here so `fmnist --help` does not pay for importing TensorFlow and PyTorch.
+    from fmnist.cli import data, evaluate, predict, report, run, stack, sweep, train  # noqa: F401
