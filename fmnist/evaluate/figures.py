@@ -21,18 +21,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 80  # small on purpose: the figures are read on screen, and rendering stays well under a second
-SHORT_NAMES: tuple[str, ...] = (
-    "T-shirt",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Boot",
-)
+# Axis labels: "T-shirt/top" → "T-shirt", "Ankle boot" → "Boot".
+SHORT_NAMES = tuple(name.split("/")[0].split()[-1].capitalize() for name in CLASS_NAMES)
 LEARNING_METRICS: tuple[str, ...] = ("train/loss", "val/loss", "train/acc", "val/acc")
 _GALLERY_COLUMNS = 8
 
