@@ -67,7 +67,7 @@ def main() -> None:
                 summary = json.loads(out.strip().splitlines()[-1])
                 timings = summary["timings"]
                 timings["startup"] = timings["flow_started_at"] - launched
-                # After the flow: the flow process's exit (Prefect's last logs, the embedded server's stop).
+                # After the flow: the command's exit (Prefect's last logs, its ephemeral server's stop).
                 stages = sum(v for k, v in timings.items() if k != "flow_started_at")
                 timings["exit"] = seconds - stages
                 bucket.append(seconds)
