@@ -1,19 +1,31 @@
-"""The tracker's asynchronous metric logging against a real local MLflow store."""
+"""The tracker against a real local MLflow store: asynchronous metric logging, HTTP retry settings, and which run
+a model URI leads to."""
 
 from __future__ import annotations
 
+import os
 import time
-from pathlib import Path
 
 import mlflow
 import pytest
+from mlflow import MlflowClient
 
+from fmnist.errors import FmnistError
 from fmnist.tracking import Tracker
+from fmnist.tracking.client import HTTP_RETRY_DEFAULTS
+from fmnist.tracking.model_uri import ModelRef, parse_model_uri
+from tests.fresh_python import fresh_python
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the module (creating one takes seconds); each test makes runs of its own."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
 
 @pytest.fixture()
-def tracker(tmp_path: Path) -> Tracker:
-    return Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "flush")
+def tracker(store: str) -> Tracker:
+    return Tracker(store, "flush")
 
 
 def test_every_batch_is_in_the_store_in_order_after_flush(tracker: Tracker) -> None:
@@ -34,7 +46,7 @@ def test_end_run_sends_pending_metrics_first_and_does_not_idle(tracker: Tracker)
     tracker.end_run(run_id)
     # MLflow's own asynchronous queue made this wait about a second for its logging thread to notice.
     assert time.perf_counter() - started < 0.5
-    run = tracker.client.get_run(run_id)
+    run = MlflowClient(tracker.uri).get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["timing/train"] == 3.0
 
 
@@ -43,3 +55,58 @@ def test_a_batch_the_store_refused_is_raised_by_flush(tracker: Tracker) -> None:
     with pytest.raises(mlflow.exceptions.MlflowException, match="0" * 32):
         tracker.flush()
     tracker.flush()  # the failure is reported once; nothing is left pending
+
+
+def test_importing_the_package_changes_no_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in HTTP_RETRY_DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    script = "import os, fmnist.tracking; print(sorted(k for k in os.environ if k.startswith('MLFLOW_HTTP_')))"
+    assert fresh_python(script) == "[]"
+
+
+def test_a_tracker_applies_the_retry_defaults_where_the_user_set_none(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in HTTP_RETRY_DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")
+    Tracker(store, "retries")
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"  # the user's own setting wins
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("models:/fmnist@champion", ModelRef("alias", "fmnist", "champion")),
+        ("models:/fmnist-torch/12", ModelRef("version", "fmnist-torch", "12")),
+        ("models:/m-0123abcd", ModelRef("logged", "m-0123abcd")),
+        ("runs:/0a1b2c3d/model", ModelRef("run", "0a1b2c3d", "model")),
+    ],
+)
+def test_model_uri_forms(uri: str, expected: ModelRef) -> None:
+    assert parse_model_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    "uri", ["fmnist@champion", "models:/fmnist", "models:/fmnist/latest", "models:/a/b/c", "runs:/abc", "s3://b/m"]
+)
+def test_other_model_uris_are_refused_naming_the_forms(uri: str) -> None:
+    with pytest.raises(FmnistError, match=r"not understood; use models:/<name>@<alias>, models:/<name>/<version>"):
+        parse_model_uri(uri)
+
+
+def test_every_model_uri_form_leads_to_the_run_that_trained_the_model(tracker: Tracker) -> None:
+    run_id = tracker.start_parent("trained")
+    logged = MlflowClient(tracker.uri).create_logged_model(tracker.experiment_id, name="model", source_run_id=run_id)
+    version = tracker.register(logged.model_uri, "uri-test")
+    tracker.set_alias("uri-test", "champion", version)
+    for uri in (logged.model_uri, "models:/uri-test@champion", f"models:/uri-test/{version}", f"runs:/{run_id}/model"):
+        assert tracker.source_run(uri) == run_id, uri
+
+
+@pytest.mark.parametrize("uri", ["models:/uri-test@nobody", "models:/no-such-model/1", "models:/m-0123abcd"])
+def test_a_model_uri_naming_nothing_is_one_clear_error(tracker: Tracker, uri: str) -> None:
+    with pytest.raises(FmnistError, match=f"model {uri}: ") as raised:
+        tracker.source_run(uri)
+    assert "\n" not in str(raised.value)

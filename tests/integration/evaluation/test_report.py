@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from fmnist.evaluate.report import build_report, log_report, write_report
 from fmnist.evaluate.scoring import evaluate
-from fmnist.tracking import Tracker, finish_parent_run
+from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -20,7 +21,7 @@ def test_report_is_self_contained_and_logged(
 ) -> None:
     tracker, parent, summaries = trained
     result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=1000)
-    finish_parent_run(tracker, parent, "FINISHED", {"flow_started_at": 0.0, "ingest": 0.5, "train": 12.0})
+    tracker.finish_parent(parent, "FINISHED", {"flow_started_at": 0.0, "ingest": 0.5, "train": 12.0})
 
     report = build_report(tracker, parent)
     html_path, md_path = write_report(report, tmp_path / "report")
@@ -37,5 +38,5 @@ def test_report_is_self_contained_and_logged(
         assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
 
     log_report(tracker, parent, tmp_path / "report")
-    logged = {a.path for a in tracker.client.list_artifacts(parent, "report")}
+    logged = {a.path for a in MlflowClient(tracker.uri).list_artifacts(parent, "report")}
     assert logged == {"report/report.html", "report/report.md"}
