@@ -49,7 +49,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes_in_the_same_run(
     time.sleep(0.3)  # into epoch 2
     process.kill()  # SIGKILL: no cleanup, no flush
     process.wait(timeout=30)
-    killed_run = tracker.find_child(parent, framework, 3)
+    killed_run = tracker.find_child(parent, framework)
     assert killed_run is not None
     assert tracker.run(killed_run)["status"] == "RUNNING"  # nobody closed it
 
