@@ -28,13 +28,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
 
+    import mlflow
     import torch
 
     from fmnist.config import get_preset
     from fmnist.data.parquet import read_split
-    from fmnist.evaluate.scoring import load_best_model
     from fmnist.models.preprocess import preprocess
-    from fmnist.tracking import Tracker, load_pyfunc
+    from fmnist.serve.model import Classifier
+    from fmnist.tracking import Tracker
     from fmnist.train.keras_backend import configure_threads
     from fmnist.train.tracked import train_framework
     from fmnist.train.trainers import FRAMEWORKS
@@ -46,14 +47,16 @@ def main() -> None:
     print(f"{'framework':10} {'path':28} {'median s':>9} {'images/s':>10}   ({args.repeats} runs, 1 thread)")
     with tempfile.TemporaryDirectory() as tmp:
         tracker = Tracker(f"sqlite:///{tmp}/mlflow.db", "bench-predict")
+        mlflow.set_tracking_uri(tracker.uri)
         parent = tracker.start_parent("bench-predict")
         for fw in FRAMEWORKS:
             summary = train_framework(
                 fw, args.data, preset.model, replace(preset.train, max_epochs=1), tracker=tracker,
                 parent_run_id=parent, checkpoint_root=Path(tmp) / "ckpt", preset="seed",
             )  # fmt: skip
-            model = load_pyfunc(summary.model_uri, tracker.uri)
-            bare, cfg = load_best_model(tracker, summary.run_id, fw, Path(tmp) / "dl")
+            model = mlflow.pyfunc.load_model(summary.model_uri)
+            loaded = Classifier.from_run(tracker, summary.run_id, fw)
+            bare, cfg = loaded.model, loaded.model_cfg
             x = preprocess(pixels, cfg)
             if fw == "torch":
                 bare.eval()

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import runtime, task
 from prefect.artifacts import create_link_artifact
 
-from fmnist.tracking import Tracker, finish_parent_run, run_url, tracking_uri
+from fmnist.tracking import Tracker, tracking_uri
 
 TRACKING_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 8, 30]}
 
@@ -27,7 +27,7 @@ def start_parent_run_task(params: dict[str, Any], experiment: str | None = None)
     }
     run_id = tracker.start_parent(f"{runtime.flow_run.name}", tags)
     tracker.log_params(run_id, params)
-    url = run_url(uri, tracker.experiment_id, run_id)
+    url = tracker.run_url(run_id)
     if url:
         create_link_artifact(url, link_text=f"MLflow run {run_id}", description="The MLflow parent run")
     return uri, run_id
@@ -38,4 +38,4 @@ def finish_parent_run_task(
     uri: str, run_id: str, status: str = "FINISHED", timings: dict[str, float] | None = None
 ) -> None:
     """Log the per-stage timings (``timing/<stage>``) and close the parent run."""
-    finish_parent_run(Tracker(uri), run_id, status, timings)
+    Tracker(uri).finish_parent(run_id, status, timings)

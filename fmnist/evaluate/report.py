@@ -40,7 +40,7 @@ class Report:
 
 def build_report(tracker: Tracker, parent_run_id: str) -> Report:
     """Assemble the report of one pipeline execution from its MLflow runs."""
-    parent = tracker.client.get_run(parent_run_id)
+    parent = tracker.run(parent_run_id)
     children = sorted(tracker.children(parent_run_id), key=lambda c: (c["framework"], c["seed"] or 0))
     with tempfile.TemporaryDirectory() as tmp:
         comparison = _read_text(tracker, parent_run_id, layout.COMPARISON_MD, Path(tmp))
@@ -49,15 +49,15 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
             for name, _ in FIGURES
             if (path := _download(tracker, parent_run_id, name, Path(tmp))) is not None
         }
-    title = f"fmnist-pipeline run {parent.data.tags.get('mlflow.runName', parent_run_id)}"
-    verdict = parent.data.tags.get("verdict", "not evaluated")
-    timings = {k.removeprefix("timing/"): v for k, v in parent.data.metrics.items() if k.startswith("timing/")}
+    title = f"fmnist-pipeline run {parent['name'] or parent_run_id}"
+    verdict = parent["tags"].get("verdict", "not evaluated")
+    timings = {k.removeprefix("timing/"): v for k, v in parent["metrics"].items() if k.startswith("timing/")}
     sections: list[tuple[str, str]] = [
         ("Verdict", f"**{verdict}**"),
         ("Results: the reference study beside this run", comparison or "_no comparison logged_"),
         ("Runs", _runs_table(children)),
         ("Timings per stage (seconds)", _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])),
-        ("Environment", _environment(parent.data.params, children)),
+        ("Environment", _environment(parent["params"], children)),
     ]
     md_parts = [f"# {title}", "", f"MLflow parent run `{parent_run_id}` · tracking `{tracker.uri}`", ""]
     html_parts = [f"<h1>{html.escape(title)}</h1>", f"<p>MLflow parent run <code>{parent_run_id}</code></p>"]

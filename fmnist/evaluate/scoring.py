@@ -7,16 +7,13 @@ the child run, the comparison (table, confidence intervals, McNemar test, verdic
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from fmnist.config import ModelConfig
 from fmnist.data.manifest import SPLIT_NAMES, read_manifest
 from fmnist.data.parquet import read_split
 from fmnist.evaluate.compare import build_comparison, display_name
@@ -36,9 +33,8 @@ from fmnist.evaluate.stats import (
     seed_summary,
     verdict,
 )
+from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker, layout
-from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
-from fmnist.train.trainers import trainer
 
 # The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best
 # weights on those two splits is logged as train_eval/... and val_eval/... so the curves stay clean.
@@ -58,24 +54,6 @@ class Evaluation:
     per_run: dict[str, dict[str, float]] = field(default_factory=dict)  # run id → official_test/acc
 
 
-def model_config_from_json(text: str) -> ModelConfig:
-    """Rebuild a ModelConfig from its JSON artifact."""
-    fields = json.loads(text)
-    fields["hidden"] = tuple(fields["hidden"])
-    return ModelConfig(**fields)
-
-
-def load_best_model(tracker: Tracker, run_id: str, framework: str, workdir: Path) -> tuple[Any, ModelConfig]:
-    """Download a child run's best checkpoint and architecture and load the model."""
-    ckpt_dir = tracker.download_artifact(run_id, BEST_CHECKPOINT_DIR, workdir / framework)
-    config = tracker.download_artifact(run_id, MODEL_CONFIG_ARTIFACT, workdir / framework)
-    model_cfg = model_config_from_json(config.read_text())
-    files = sorted(p for p in ckpt_dir.iterdir() if p.is_file())
-    if len(files) != 1:
-        raise FileNotFoundError(f"run {run_id}: expected one file under {BEST_CHECKPOINT_DIR}, found {files}")
-    return trainer(framework).load_checkpoint(files[0], model_cfg), model_cfg
-
-
 def load_eval_splits(split_dir: Path, names: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every split of a verified split folder (or those ``names``), as (pixels, labels)."""
     read_manifest(split_dir)  # verifies the split files before they are used
@@ -86,13 +64,8 @@ def score_run(
     tracker: Tracker, run_id: str, framework: str, data: Mapping[str, tuple[np.ndarray, np.ndarray]]
 ) -> dict[str, SplitMetrics]:
     """Score one child run's best checkpoint on every split and log the metrics to that run."""
-    with tempfile.TemporaryDirectory() as tmp:
-        model, model_cfg = load_best_model(tracker, run_id, framework, Path(tmp))
-    module = trainer(framework)
-    results = {
-        split: evaluate_predictions(labels, module.predict_proba(model, pixels, model_cfg))
-        for split, (pixels, labels) in data.items()
-    }
+    classifier = Classifier.from_run(tracker, run_id, framework)
+    results = {split: evaluate_predictions(y, classifier.predict_proba(x)) for split, (x, y) in data.items()}
     flat: dict[str, float] = {}
     for split, metrics in results.items():
         flat.update(metrics.as_flat(EVAL_PREFIX[split]))

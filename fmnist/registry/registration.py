@@ -3,8 +3,8 @@
 For each registered name the new version gets ``challenger``. ``champion`` moves only when
 :func:`fmnist.registry.promotion.decide` says so, with the current champion re-scored on the same official test set
 (so a change of data or code cannot make an old score look better or worse than it is). A version that
-cannot be loaded and used through ``mlflow.pyfunc`` is never promoted. Every decision is written as tags on
-the new version, so the alias's history can be read back from the registry.
+cannot be loaded (from its weight files, nothing executed) and used is never promoted. Every decision is
+written as tags on the new version, so the alias's history can be read back from the registry.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 from fmnist.data.parquet import read_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_MARGIN, decide
-from fmnist.tracking import Tracker, load_pyfunc
+from fmnist.serve.model import predict_proba
+from fmnist.tracking import Tracker
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -48,9 +49,9 @@ def registered_name(framework: str) -> str:
 
 
 def official_accuracy(tracker: Tracker, model_uri: str, split_dir: Path) -> float:
-    """Accuracy of a logged or registered model on the official test set, through ``mlflow.pyfunc``."""
+    """Accuracy of a logged or registered model on the official test set."""
     pixels, labels = read_split(Path(split_dir) / "official_test.parquet")
-    probabilities = np.asarray(load_pyfunc(model_uri, tracker.uri).predict(pixels))
+    probabilities = predict_proba(tracker, model_uri, pixels)
     return float((probabilities.argmax(axis=1) == labels).mean())
 
 
@@ -128,9 +129,9 @@ def registry_lock(tracker: Tracker) -> Iterator[None]:
 
 
 def smoke_test(tracker: Tracker, model_uri: str, split_dir: Path) -> None:
-    """Load ``model_uri`` as a pyfunc and check a batch gives one probability row per image."""
+    """Load ``model_uri`` and check a batch gives one probability row per image."""
     pixels, _ = read_split(Path(split_dir) / "official_test.parquet")
-    out = np.asarray(load_pyfunc(model_uri, tracker.uri).predict(pixels[:SMOKE_BATCH]))
+    out = predict_proba(tracker, model_uri, pixels[:SMOKE_BATCH])
     if out.shape != (SMOKE_BATCH, 10) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
         raise FmnistError(f"{model_uri}: predict gave shape {out.shape}, not {SMOKE_BATCH} rows of 10 probabilities")
 

@@ -14,10 +14,11 @@ import numpy as np
 
 from fmnist.atomic import atomic_write_text
 from fmnist.classes import CLASS_NAMES
-from fmnist.errors import FmnistError
+from fmnist.errors import FmnistError, ServerUnreachableError
 from fmnist.serve.inputs import Batch
 
 if TYPE_CHECKING:  # MLflow takes ~1.5 s to import: `fmnist predict` reports bad input before paying for it
+    from fmnist.serve.model import Classifier
     from fmnist.tracking import Tracker
 
 DEFAULT_MODEL = "models:/fmnist@champion"
@@ -45,27 +46,30 @@ class Predictions:
         return buf.getvalue()
 
 
-def load_model(model_uri: str, tracker: Tracker | None = None) -> object:
-    """Load a model as a pyfunc, turning MLflow's errors into one clear line."""
-    from fmnist.tracking import Tracker, load_pyfunc
+def load_model(model_uri: str, tracker: Tracker | None = None) -> Classifier:
+    """Load a model from the run that trained it (safe files only), turning any failure into one clear line."""
+    from fmnist.serve.model import Classifier
+    from fmnist.tracking import Tracker
 
     tracker = tracker or Tracker()
     try:
-        return load_pyfunc(model_uri, tracker.uri)
+        return Classifier.from_uri(tracker, model_uri)
+    except ServerUnreachableError:
+        raise
     except Exception as exc:
         raise FmnistError(
             f"cannot load model {model_uri!r} from {tracker.uri}: {str(exc).splitlines()[0][:300]}."
-            " Check the URI (models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/model)"
+            " Check the URI (models:/<name>@<alias>, models:/<name>/<version>, models:/m-<id> or runs:/<run_id>/model)"
             " and MLFLOW_TRACKING_URI"
         ) from None
 
 
-def predict(model: object, batch: Batch, on_chunk: Callable[[int], None] | None = None) -> Predictions:
+def predict(model: Classifier, batch: Batch, on_chunk: Callable[[int], None] | None = None) -> Predictions:
     """Predict in chunks (bounded memory, progress per chunk)."""
     parts = []
     for start in range(0, len(batch.pixels), CHUNK):
         chunk = batch.pixels[start : start + CHUNK]
-        parts.append(np.asarray(model.predict(chunk), dtype=np.float32))  # type: ignore[attr-defined]
+        parts.append(model.predict_proba(chunk))
         if on_chunk is not None:
             on_chunk(len(chunk))
     return Predictions(batch.sources, np.concatenate(parts) if parts else np.zeros((0, 10), np.float32))

@@ -1,14 +1,21 @@
-"""The tracker's asynchronous metric logging against a real local MLflow store."""
+"""The tracker against a real local MLflow store: asynchronous metric logging, HTTP retry settings, and which run
+a model URI leads to."""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 import mlflow
 import pytest
+from mlflow import MlflowClient
 
+from fmnist.errors import FmnistError
 from fmnist.tracking import Tracker
+from fmnist.tracking.client import HTTP_RETRY_DEFAULTS
+from fmnist.tracking.model_uri import ModelRef, parse_model_uri
+from tests.fresh_python import fresh_python
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +46,9 @@ def test_metrics_are_sent_in_the_background_and_end_run_sends_them_first(
     tracker: Tracker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_id = tracker.start_parent("p")
+    client = tracker._client  # the tracker's own client, wrapped to record who calls it when
     release, calls = threading.Event(), []
-    log_batch, set_terminated = tracker.client.log_batch, tracker.client.set_terminated
+    log_batch, set_terminated = client.log_batch, client.set_terminated
 
     def held_log_batch(*args: Any, **kwargs: Any) -> None:
         release.wait(timeout=30)
@@ -51,8 +59,8 @@ def test_metrics_are_sent_in_the_background_and_end_run_sends_them_first(
         calls.append(("set_terminated", threading.current_thread().name))
         set_terminated(*args, **kwargs)
 
-    monkeypatch.setattr(tracker.client, "log_batch", held_log_batch)
-    monkeypatch.setattr(tracker.client, "set_terminated", recorded_set_terminated)
+    monkeypatch.setattr(client, "log_batch", held_log_batch)
+    monkeypatch.setattr(client, "set_terminated", recorded_set_terminated)
     tracker.log_metrics(run_id, {"timing/train": 3.0})
     assert calls == []  # the caller did not wait for the store
     release.set()
@@ -60,7 +68,7 @@ def test_metrics_are_sent_in_the_background_and_end_run_sends_them_first(
     # Sent by the tracker's own thread, not MLflow's asynchronous logging (whose flush idles about a second).
     assert [name for name, _ in calls] == ["log_batch", "set_terminated"]
     assert calls[0][1].startswith("fmnist-metrics") and calls[1][1] == threading.current_thread().name
-    run = tracker.client.get_run(run_id)
+    run = MlflowClient(tracker.uri).get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["timing/train"] == 3.0
 
 
@@ -69,3 +77,58 @@ def test_a_batch_the_store_refused_is_raised_by_flush(tracker: Tracker) -> None:
     with pytest.raises(mlflow.exceptions.MlflowException, match="0" * 32):
         tracker.flush()
     tracker.flush()  # the failure is reported once; nothing is left pending
+
+
+def test_importing_the_package_changes_no_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in HTTP_RETRY_DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    script = "import os, fmnist.tracking; print(sorted(k for k in os.environ if k.startswith('MLFLOW_HTTP_')))"
+    assert fresh_python(script) == "[]"
+
+
+def test_a_tracker_applies_the_retry_defaults_where_the_user_set_none(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in HTTP_RETRY_DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")
+    Tracker(store, "retries")
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"  # the user's own setting wins
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("models:/fmnist@champion", ModelRef("alias", "fmnist", "champion")),
+        ("models:/fmnist-torch/12", ModelRef("version", "fmnist-torch", "12")),
+        ("models:/m-0123abcd", ModelRef("logged", "m-0123abcd")),
+        ("runs:/0a1b2c3d/model", ModelRef("run", "0a1b2c3d", "model")),
+    ],
+)
+def test_model_uri_forms(uri: str, expected: ModelRef) -> None:
+    assert parse_model_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    "uri", ["fmnist@champion", "models:/fmnist", "models:/fmnist/latest", "models:/a/b/c", "runs:/abc", "s3://b/m"]
+)
+def test_other_model_uris_are_refused_naming_the_forms(uri: str) -> None:
+    with pytest.raises(FmnistError, match=r"not understood; use models:/<name>@<alias>, models:/<name>/<version>"):
+        parse_model_uri(uri)
+
+
+def test_every_model_uri_form_leads_to_the_run_that_trained_the_model(tracker: Tracker) -> None:
+    run_id = tracker.start_parent("trained")
+    logged = MlflowClient(tracker.uri).create_logged_model(tracker.experiment_id, name="model", source_run_id=run_id)
+    version = tracker.register(logged.model_uri, "uri-test")
+    tracker.set_alias("uri-test", "champion", version)
+    for uri in (logged.model_uri, "models:/uri-test@champion", f"models:/uri-test/{version}", f"runs:/{run_id}/model"):
+        assert tracker.source_run(uri) == run_id, uri
+
+
+@pytest.mark.parametrize("uri", ["models:/uri-test@nobody", "models:/no-such-model/1", "models:/m-0123abcd"])
+def test_a_model_uri_naming_nothing_is_one_clear_error(tracker: Tracker, uri: str) -> None:
+    with pytest.raises(FmnistError, match=f"model {uri}: ") as raised:
+        tracker.source_run(uri)
+    assert "\n" not in str(raised.value)

@@ -1,6 +1,6 @@
 """Fault: the MLflow tracking server is unreachable at start, or killed (SIGKILL) in the middle of a training.
 
-MLflow's client retries each call with backoff (``fmnist/tracking/__init__.py`` bounds it: 4 retries, about 15 s);
+MLflow's client retries each call with backoff (``fmnist/tracking/client.py`` bounds it: 4 retries, about 15 s);
 then the command fails with one clear ``error:`` line naming the tracking URI. Nothing logged before the
 server went away is lost: the server restarted on the same store shows every metric seen before the kill.
 """

@@ -21,6 +21,8 @@ def _task_states(flow_run_id: str) -> dict[str, str | None]:
 
 
 def test_flow_runs_every_stage_and_caches_ingest_and_split(harness: None, store: str, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
     from flows.pipeline import fmnist_pipeline
     from fmnist.tracking import Tracker
 
@@ -35,7 +37,7 @@ def test_flow_runs_every_stage_and_caches_ingest_and_split(harness: None, store:
     assert summary["verdict"].startswith("PyTorch vs Keras")
 
     tracker = Tracker(store, "flow")
-    parent = tracker.client.get_run(summary["parent_run_id"])
+    parent = MlflowClient(tracker.uri).get_run(summary["parent_run_id"])
     assert parent.data.tags["prefect.flow_run_id"] == str(first.state_details.flow_run_id)
     assert parent.info.status == "FINISHED"
     for fw in ("keras", "torch"):
@@ -65,6 +67,8 @@ def test_invalid_parameters_are_rejected_before_anything_runs(harness: None, sto
 def test_multi_seed_mode_trains_nested_runs_and_compares_across_seeds(
     harness: None, store: str, tmp_path: Path
 ) -> None:
+    from mlflow import MlflowClient
+
     from flows.pipeline import fmnist_pipeline
     from fmnist.tracking import Tracker
 
@@ -81,7 +85,7 @@ def test_multi_seed_mode_trains_nested_runs_and_compares_across_seeds(
         ("torch", 6),
     ]
     assert all("official_test/acc" in c["metrics"] for c in children)
-    parent = tracker.client.get_run(summary["parent_run_id"]).data
+    parent = MlflowClient(tracker.uri).get_run(summary["parent_run_id"]).data
     for fw in ("keras", "torch"):
         accs = [c["metrics"]["official_test/acc"] for c in children if c["framework"] == fw]
         assert parent.metrics[f"seeds/{fw}/official_test_acc_mean"] == pytest.approx(sum(accs) / 2)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 
 from fmnist.data.parquet import read_split
 from fmnist.evaluate.scoring import evaluate
@@ -26,8 +27,9 @@ def test_evaluation_logs_metrics_comparison_and_figures(
 ) -> None:
     tracker, parent, summaries = trained
     result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=2000)
+    store = MlflowClient(tracker.uri)
     for fw, summary in summaries.items():
-        metrics = tracker.client.get_run(summary.run_id).data.metrics
+        metrics = store.get_run(summary.run_id).data.metrics
         for key in (
             "test/acc",
             "official_test/acc",
@@ -40,12 +42,12 @@ def test_evaluation_logs_metrics_comparison_and_figures(
             assert key in metrics, (fw, key)
         assert metrics["official_test/acc"] == pytest.approx(result.accuracy[fw]["official_test/acc"])
         assert 0.7 < metrics["official_test/acc"] < 1.0
-    parent_run = tracker.client.get_run(parent)
+    parent_run = store.get_run(parent)
     assert any("mcnemar" in key for key in parent_run.data.metrics)
     assert 0.0 <= parent_run.data.metrics["compare/mcnemar_p_value"] <= 1.0
     assert parent_run.data.tags["verdict"] == result.verdict
     assert result.verdict.startswith("PyTorch vs Keras: ")
-    artifacts = {a.path for a in tracker.client.list_artifacts(parent, "figures")}
+    artifacts = {a.path for a in store.list_artifacts(parent, "figures")}
     assert {
         "figures/learning_curves.png",
         "figures/per_class_f1.png",
@@ -53,7 +55,7 @@ def test_evaluation_logs_metrics_comparison_and_figures(
         "figures/confusion_keras.png",
         "figures/confusion_torch.png",
     } <= artifacts
-    markdown = tracker.client.download_artifacts(parent, "comparison/comparison.md")
+    markdown = store.download_artifacts(parent, "comparison/comparison.md")
     text = Path(markdown).read_text()
     assert "reference study" in text and "89.18" in text and "87.09" in text
 
@@ -118,11 +120,9 @@ def test_predict_cli_gives_the_classes_the_evaluation_gave(
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO((tmp_path / "p.csv").read_text())))
     assert len(rows) == 3 + 10_000
-    from fmnist.evaluate.scoring import load_best_model
-    from fmnist.train.torch_backend import TorchBackend
+    from fmnist.serve.model import Classifier
 
-    model, cfg = load_best_model(tracker, summary.run_id, "torch", tmp_path / "dl")
-    expected = TorchBackend.predict_proba(model, pixels, cfg).argmax(axis=1)
+    expected = Classifier.from_run(tracker, summary.run_id, "torch").predict_proba(pixels).argmax(axis=1)
     got = np.array([int(r["class_id"]) for r in rows[3:]])
     assert (got == expected).all()
     assert [int(r["class_id"]) for r in rows[:3]] == expected[:3].tolist()

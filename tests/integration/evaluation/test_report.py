@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from fmnist.evaluate.report import build_report, log_report, write_report
 from fmnist.evaluate.scoring import evaluate
-from fmnist.tracking import Tracker, finish_parent_run
+from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 
 pytestmark = pytest.mark.slow
@@ -20,7 +22,7 @@ def test_report_is_self_contained_and_logged(
 ) -> None:
     tracker, parent, summaries = trained
     result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=1000)
-    finish_parent_run(tracker, parent, "FINISHED", {"flow_started_at": 0.0, "ingest": 0.5, "train": 12.0})
+    tracker.finish_parent(parent, "FINISHED", {"flow_started_at": 0.0, "ingest": 0.5, "train": 12.0})
 
     report = build_report(tracker, parent)
     html_path, md_path = write_report(report, tmp_path / "report")
@@ -30,12 +32,12 @@ def test_report_is_self_contained_and_logged(
     assert not re.search(r'src="(?!data:)', page) and "<link" not in page
     for text in (result.verdict, "reference study", "89.18", "87.09", "official test", "Timings per stage", "train",
                  "env.python", "data.manifest_sha256", summaries["keras"].run_id):  # fmt: skip
-        assert text in page, text
+        assert html.escape(text) in page, text
     markdown = md_path.read_text()
     assert result.verdict in markdown and "![Learning curves" in markdown
     for name in ("figures/learning_curves.png", "figures/disagreements.png"):
         assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
 
     log_report(tracker, parent, tmp_path / "report")
-    logged = {a.path for a in tracker.client.list_artifacts(parent, "report")}
+    logged = {a.path for a in MlflowClient(tracker.uri).list_artifacts(parent, "report")}
     assert logged == {"report/report.html", "report/report.md"}

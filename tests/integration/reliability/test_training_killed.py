@@ -51,13 +51,13 @@ def test_sigkill_mid_epoch_then_rerun_resumes_in_the_same_run(
     process.wait(timeout=30)
     killed_run = tracker.find_child(parent, framework)
     assert killed_run is not None
-    assert tracker.client.get_run(killed_run).info.status == "RUNNING"  # nobody closed it
+    assert tracker.run(killed_run)["status"] == "RUNNING"  # nobody closed it
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert summary["run_id"] == killed_run
-    assert tracker.client.get_run(killed_run).info.status == "FINISHED"
+    assert tracker.run(killed_run)["status"] == "FINISHED"
     for key in ("train/loss", "val/loss", "val/acc"):
         got = tracker.metric_history(killed_run, key)
         want = tracker.metric_history(reference["run_id"], key)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 
 from fmnist.config import get_preset
 from fmnist.data.parquet import read_split
-from fmnist.tracking import Tracker, load_pyfunc
+from fmnist.tracking import Tracker
 from fmnist.train.tracked import train_framework
 from fmnist.train.trainers import FRAMEWORKS
 
@@ -34,7 +36,7 @@ def test_params_metrics_checkpoints_and_model_are_logged(
         framework, real_splits, preset.model, replace(preset.train, max_epochs=2), tracker=tracker,
         parent_run_id=parent, checkpoint_root=tmp_path / "ckpt", preset="seed",
     )  # fmt: skip
-    run = tracker.client.get_run(summary.run_id)
+    run = MlflowClient(tracker.uri).get_run(summary.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["framework"] == framework
     assert run.data.tags["mlflow.parentRunId"] == parent
@@ -58,7 +60,7 @@ def test_params_metrics_checkpoints_and_model_are_logged(
         assert [step for step, _ in history] == [1, 2], key
     assert run.data.metrics["stopped_epoch"] == 2
     assert 0.75 < run.data.metrics["val/acc"] <= 1.0
-    artifacts = {a.path for a in tracker.client.list_artifacts(summary.run_id, "checkpoints")}
+    artifacts = {a.path for a in MlflowClient(tracker.uri).list_artifacts(summary.run_id, "checkpoints")}
     assert {"checkpoints/best"} <= artifacts and any("epoch-002" in a for a in artifacts)
     assert {d.dataset.name for d in run.inputs.dataset_inputs} == {
         "fmnist-train",
@@ -67,7 +69,8 @@ def test_params_metrics_checkpoints_and_model_are_logged(
         "fmnist-official_test",
     }
 
-    model = load_pyfunc(summary.model_uri, tracker.uri)
+    mlflow.set_tracking_uri(tracker.uri)
+    model = mlflow.pyfunc.load_model(summary.model_uri)  # what `mlflow models serve` serves
     pixels, labels = read_split(real_splits / "official_test.parquet")
     probabilities = model.predict(pixels[:500])
     assert probabilities.shape == (500, 10)
@@ -110,11 +113,11 @@ def test_interrupted_training_resumes_in_the_same_run_with_the_same_metrics(
             on_epoch_end=stop_after_first_epoch, **common,
         )  # fmt: skip
     interrupted_run = tracker.find_child(parent, framework)
-    assert tracker.client.get_run(interrupted_run).info.status == "KILLED"
+    assert tracker.run(interrupted_run)["status"] == "KILLED"
     resumed = train_framework(framework, real_splits, preset.model, train_cfg, parent_run_id=parent, **common)
 
     assert resumed.run_id == interrupted_run
-    assert tracker.client.get_run(resumed.run_id).info.status == "FINISHED"
+    assert tracker.run(resumed.run_id)["status"] == "FINISHED"
     for key in ("train/loss", "val/loss", "val/acc"):
         a = tracker.metric_history(straight.run_id, key)
         b = tracker.metric_history(resumed.run_id, key)

@@ -1,0 +1,78 @@
+"""A trained model, loaded from safe files only into this installed project's own model classes.
+
+A model is its best checkpoint (Keras ``.weights.h5``, or a PyTorch state dict read with ``weights_only=True``)
+and its architecture (``model_config.json``), both read from the run that trained it. Nothing from the artifact
+store is unpickled, imported or executed: a logged model's MLmodel, pickles and code files are never read.
+``fmnist predict``, the evaluation and the registry load models this way; the model ``mlflow models serve``
+runs reads the same two files through :meth:`Classifier.from_files`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fmnist.config import ModelConfig
+from fmnist.data.pixels import to_pixel_matrix
+from fmnist.errors import FmnistError
+from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
+from fmnist.train.trainers import trainer
+
+if TYPE_CHECKING:
+    from fmnist.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A loaded model of ``framework``: raw pixels in, class probabilities out."""
+
+    framework: str
+    model: Any
+    model_cfg: ModelConfig
+
+    @classmethod
+    def from_files(cls, framework: str, weights: Path, model_config: Path) -> Classifier:
+        """Build ``framework``'s network from the architecture file and load the weights file into it."""
+        backend = trainer(framework)
+        if not weights.name.endswith(backend.SUFFIX):
+            raise FmnistError(f"{weights.name}: not a {framework} checkpoint (expected a *{backend.SUFFIX} file)")
+        try:
+            fields = json.loads(model_config.read_text())
+            model_cfg = ModelConfig(**{**fields, "hidden": tuple(fields["hidden"])})
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FmnistError(f"{model_config.name}: not a model architecture ({exc})") from None
+        return cls(framework, backend.load_checkpoint(weights, model_cfg), model_cfg)
+
+    @classmethod
+    def from_run(cls, tracker: Tracker, run_id: str, framework: str | None = None) -> Classifier:
+        """Download a trained run's best checkpoint and architecture and load them (framework: the run's tag)."""
+        framework = framework or tracker.run(run_id)["framework"]
+        if framework is None:
+            raise FmnistError(f"run {run_id} is not a training run (no framework tag)")
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoints = tracker.download_artifact(run_id, BEST_CHECKPOINT_DIR, Path(tmp))
+            model_config = tracker.download_artifact(run_id, MODEL_CONFIG_ARTIFACT, Path(tmp))
+            files = sorted(p.name for p in checkpoints.iterdir() if p.is_file())
+            if len(files) != 1:
+                raise FmnistError(f"run {run_id}: expected one file under {BEST_CHECKPOINT_DIR}, found {files}")
+            return cls.from_files(framework, checkpoints / files[0], model_config)
+
+    @classmethod
+    def from_uri(cls, tracker: Tracker, model_uri: str) -> Classifier:
+        """The model at ``model_uri`` (registered, logged or a run's), loaded from the run that trained it."""
+        return cls.from_run(tracker, tracker.source_run(model_uri))
+
+    def predict_proba(self, pixels: Any) -> np.ndarray:
+        """Class probabilities (N, 10) float32 for raw pixels (N×784 or N×28×28, 0..255, numpy or DataFrame)."""
+        probabilities = trainer(self.framework).predict_proba(self.model, to_pixel_matrix(pixels), self.model_cfg)
+        return probabilities.astype(np.float32, copy=False)
+
+
+def predict_proba(tracker: Tracker, model_uri: str, pixels: Any) -> np.ndarray:
+    """Class probabilities (N, 10) of the model at ``model_uri`` for raw pixels: what the registry scores with."""
+    return Classifier.from_uri(tracker, model_uri).predict_proba(pixels)
