@@ -10,6 +10,7 @@ import typer
 from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.options import PromotionAlpha, PromotionMinGain
 from fmnist.errors import FmnistError
 
 RunId = typer.Option(..., "--run-id", "-r", help="The MLflow parent run of a pipeline execution.")
@@ -65,18 +66,21 @@ def evaluate_cmd(
 def register_cmd(
     ctx: typer.Context,
     run_id: str = RunId,
-    margin: float | None = typer.Option(None, "--margin", min=0.0, max=1.0, help="Promotion margin (default 0.002)."),
+    alpha: float = PromotionAlpha,
+    min_gain: float = PromotionMinGain,
     data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Register each framework's evaluated model and the better one as `fmnist`; move `champion` by the rule.
 
-    Example: fmnist register --run-id 0a1b2c3d4e5f... --margin 0.002
+    Runs the pipeline's register task, under its registry lock (on $PREFECT_API_URL, else Prefect's ephemeral API).
+
+    Example: fmnist register --run-id 0a1b2c3d4e5f... --alpha 0.05
     """
-    from fmnist.registry.promotion import DEFAULT_MARGIN
-    from fmnist.registry.registration import register_all
+    from fmnist.cli.flows import quiet_logs
     from fmnist.tracking import Tracker
 
+    quiet_logs()
     tracker = Tracker()
     children = _children(tracker, run_id)
     split_dir = _split_dir(children, data)
@@ -91,9 +95,9 @@ def register_cmd(
             best[c["framework"]] = c
     models = {fw: (_model_uri(tracker, c["run_id"]), c["run_id"]) for fw, c in best.items()}
     accuracy = {fw: c["metrics"]["official_test/acc"] for fw, c in best.items()}
-    registrations = register_all(
-        tracker, models, accuracy, split_dir, margin=DEFAULT_MARGIN if margin is None else margin
-    )
+    from tasks.register import register_task
+
+    registrations = register_task(tracker.uri, None, models, accuracy, split_dir, alpha, min_gain)
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in registrations]))
         return
