@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -81,6 +82,9 @@ def register_cmd(
     from fmnist.tracking import Tracker
 
     quiet_logs()
+    # The task runs outside any flow run: Prefect keeps its log lines here instead of warning that it cannot
+    # attach them to one.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     tracker = Tracker()
     children = _children(tracker, run_id)
     split_dir = _split_dir(children, data)
