@@ -16,7 +16,7 @@ from pydantic import Field
 from flows.trials import parent_run, prepare_data, run_trials
 from fmnist.evaluate.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials
-from fmnist.registry.promotion import DEFAULT_MARGIN
+from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
 from fmnist.timing import Stopwatch
 from fmnist.train.trial import TrialSetup
 from tasks.evaluate import evaluate_task
@@ -36,7 +36,8 @@ def fmnist_pipeline(
     max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
     seed: Annotated[int, Field(ge=0)] = 42,
     seeds: Annotated[int, Field(ge=1, le=20)] = 1,
-    promotion_margin: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MARGIN,
+    promotion_alpha: Annotated[float, Field(gt=0, le=0.5)] = DEFAULT_ALPHA,
+    promotion_min_gain: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MIN_GAIN,
     refresh_data: bool = False,
     work_dir: str = "data",
     experiment: str | None = None,
@@ -47,7 +48,9 @@ def fmnist_pipeline(
 
     data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
     preset: seed (the reference study), parity (framework differences removed) or tuned.
-    promotion_margin: how much official-test accuracy a new model must gain over the champion.
+    promotion_alpha: promote a model only if a one-sided exact McNemar test against the champion, on the official
+        test images, gives p below this.
+    promotion_min_gain: and only if it gains at least this much official-test accuracy (a fraction).
     seeds: train each framework with this many seeds (seed, seed+1, ...) and compare across seeds.
     refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
     workers: processes of the local Dask cluster (default: one per CPU, at most one per training).
@@ -58,7 +61,7 @@ def fmnist_pipeline(
     root = Path(work_dir).absolute()
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds,
-              "promotion_margin": promotion_margin}  # fmt: skip
+              "promotion_alpha": promotion_alpha, "promotion_min_gain": promotion_min_gain}  # fmt: skip
     trials = plan_trials(frameworks, range(seed, seed + seeds), {})
     clock = Stopwatch()
     with parent_run(params, experiment) as (uri, parent):
@@ -73,7 +76,8 @@ def fmnist_pipeline(
         clock.lap("evaluate")
         registrations = register_task(
             uri, experiment, {fw: (t.model_uri, t.run_id) for fw, t in trained.items()},
-            {fw: t.accuracy("official_test") for fw, t in trained.items()}, split_dir, promotion_margin,
+            {fw: t.accuracy("val") for fw, t in trained.items()}, split_dir, promotion_alpha,
+            promotion_min_gain,
         )  # fmt: skip
         clock.lap("register")
         finish_parent_run_task(uri, parent, "FINISHED", clock.as_dict())

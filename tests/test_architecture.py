@@ -25,9 +25,11 @@ def _sources(package: str) -> list[Path]:
 
 
 def test_library_never_imports_prefect_flows_or_tasks() -> None:
+    # The application (fmnist/cli) sits above flows and tasks and may import them.
     offenders = {
         str(p.relative_to(ROOT)): _imports(p) & {"prefect", "prefect_dask", "flows", "tasks"}
         for p in _sources("fmnist")
+        if ROOT / "fmnist" / "cli" not in p.parents
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 

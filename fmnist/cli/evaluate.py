@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import typer
 from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.options import PromotionAlpha, PromotionMinGain
 from fmnist.errors import FmnistError
 
+SELECTION_METRIC = "val_eval/acc"  # the best checkpoint scored on the validation split
 RunId = typer.Option(..., "--run-id", "-r", help="The MLflow parent run of a pipeline execution.")
 
 
@@ -65,35 +68,42 @@ def evaluate_cmd(
 def register_cmd(
     ctx: typer.Context,
     run_id: str = RunId,
-    margin: float | None = typer.Option(None, "--margin", min=0.0, max=1.0, help="Promotion margin (default 0.002)."),
+    alpha: float = PromotionAlpha,
+    min_gain: float = PromotionMinGain,
     data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Register each framework's evaluated model and the better one as `fmnist`; move `champion` by the rule.
 
-    Example: fmnist register --run-id 0a1b2c3d4e5f... --margin 0.002
+    Runs the pipeline's register task, under its registry lock (on $PREFECT_API_URL, else Prefect's ephemeral API).
+
+    Example: fmnist register --run-id 0a1b2c3d4e5f... --alpha 0.05
     """
-    from fmnist.registry.promotion import DEFAULT_MARGIN
-    from fmnist.registry.registration import register_all
+    from fmnist.cli.flows import quiet_logs
     from fmnist.tracking import Tracker
 
+    quiet_logs()
+    # The task runs outside any flow run: Prefect keeps its log lines here instead of warning that it cannot
+    # attach them to one.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     tracker = Tracker()
     children = _children(tracker, run_id)
     split_dir = _split_dir(children, data)
-    if any("official_test/acc" not in c["metrics"] for c in children):
+    if any(SELECTION_METRIC not in c["metrics"] for c in children):
         raise FmnistError(f"run {run_id} is not evaluated yet; run `fmnist evaluate --run-id {run_id}` first")
+    # As the pipeline does: each framework's training with the best validation accuracy (never the official test).
     best: dict[str, dict] = {}
     for c in children:
         if (
             c["framework"] not in best
-            or c["metrics"]["official_test/acc"] > best[c["framework"]]["metrics"]["official_test/acc"]
+            or c["metrics"][SELECTION_METRIC] > best[c["framework"]]["metrics"][SELECTION_METRIC]
         ):
             best[c["framework"]] = c
     models = {fw: (_model_uri(tracker, c["run_id"]), c["run_id"]) for fw, c in best.items()}
-    accuracy = {fw: c["metrics"]["official_test/acc"] for fw, c in best.items()}
-    registrations = register_all(
-        tracker, models, accuracy, split_dir, margin=DEFAULT_MARGIN if margin is None else margin
-    )
+    accuracy = {fw: c["metrics"][SELECTION_METRIC] for fw, c in best.items()}
+    from tasks.register import register_task
+
+    registrations = register_task(tracker.uri, None, models, accuracy, split_dir, alpha, min_gain)
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in registrations]))
         return

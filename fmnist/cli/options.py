@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fmnist.data.ingest import SOURCE_ENV
+from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
 
 SOURCE_HELP = (
     "Directory with the four official .gz files or the two Kaggle CSVs, the path of fashion-mnist_train.csv,"
@@ -23,3 +24,11 @@ DaskAddress = typer.Option(
     None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
 )
 Verbose = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs instead of the live view.")
+PromotionAlpha = typer.Option(
+    DEFAULT_ALPHA, "--promotion-alpha", "--alpha", min=0.0, max=0.5,
+    help="Promote only if a one-sided exact McNemar test against the champion gives p below this.",
+)  # fmt: skip
+PromotionMinGain = typer.Option(
+    DEFAULT_MIN_GAIN, "--promotion-min-gain", "--min-gain", min=0.0, max=1.0,
+    help="Promote only if official-test accuracy rises by at least this fraction (0.002 = 0.2 points).",
+)  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Interval:
 
 @dataclass(frozen=True)
 class McNemarResult:
-    """Discordant pairs and the exact two-sided p-value.
+    """Discordant pairs and the exact p-value (two-sided unless the test asked for one side).
 
     ``b``: items A got right and B got wrong; ``c``: items A got wrong and B got right.
     """
@@ -97,15 +98,22 @@ def bootstrap_difference_ci(
     return _percentile_interval((only_b - only_a) / n, (cells[:, 1] - cells[:, 0]) / n, level)
 
 
-def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
-    """Exact McNemar test: a two-sided binomial test of the discordant pairs against 50/50."""
+def mcnemar_exact(
+    correct_a: np.ndarray, correct_b: np.ndarray, alternative: Literal["two-sided", "b_better"] = "two-sided"
+) -> McNemarResult:
+    """Exact McNemar test: a binomial test of the discordant pairs against 50/50.
+
+    ``b_better`` is the one-sided test that B is the better one: p = P(X >= c) for X ~ Binomial(b + c, 1/2).
+    """
     from scipy import stats as sp  # imported here: scipy.stats alone costs ~0.4 s at every flow start
 
     a, b = _as_pair(correct_a, correct_b)
     n_b, n_c = int((a & ~b).sum()), int((~a & b).sum())
-    # With no discordant pair there is no evidence either way (binomtest rejects n=0).
-    p = 1.0 if n_b + n_c == 0 else float(sp.binomtest(n_b, n_b + n_c, 0.5).pvalue)
-    return McNemarResult(b=n_b, c=n_c, p_value=p)
+    if n_b + n_c == 0:  # no discordant pair: no evidence either way (binomtest rejects n=0)
+        return McNemarResult(b=n_b, c=n_c, p_value=1.0)
+    if alternative == "b_better":
+        return McNemarResult(b=n_b, c=n_c, p_value=float(sp.binomtest(n_c, n_b + n_c, 0.5, "greater").pvalue))
+    return McNemarResult(b=n_b, c=n_c, p_value=float(sp.binomtest(n_b, n_b + n_c, 0.5).pvalue))
 
 
 def _as_values(values: Sequence[float], name: str) -> np.ndarray:

@@ -1,17 +1,15 @@
-"""When a newly trained model replaces the registered champion: a pure rule, no registry calls.
+"""When a newly trained model replaces the registered champion: a pure rule on per-image correctness.
 
-The rule: the first model is promoted; after that a challenger is promoted only if its accuracy on the
-official test set is at least the champion's plus `DEFAULT_MARGIN`. Both numbers must come from the same
-10,000 official test images, so the comparison itself carries no measurement noise: re-scoring a fixed
-model on a fixed test set gives the same number every time.
+The rule: the first model is promoted; after that a challenger is promoted only if, on the same official test
+images, it is better than the champion by a one-sided exact McNemar test (p < ``alpha``) and its accuracy gain
+is at least ``min_gain``.
 
-Why a margin of 0.002 (0.2 percentage points, 20 of the 10,000 images): the noise is in training, not in
-scoring. Retraining the same recipe with another seed moves official-test accuracy by a few tenths of a
-point for a network this small (multi-seed mode measures it: `fmnist.evaluate.stats.seed_summary`), so a smaller
-gain is not distinguishable from a lucky seed, and promoting on it would churn the champion for nothing.
-The margin is a churn guard, not a significance test: 0.2 pt is still inside the paired bootstrap interval
-of a typical difference (about ±0.4 pt; see `fmnist.evaluate.stats.bootstrap_difference_ci`), which the comparison
-report shows alongside McNemar's p-value.
+Why a paired test and not a fixed margin: retraining the same recipe with another seed moves official-test
+accuracy by a few tenths of a point, so a margin below that spread promotes a same-recipe retrain often, and one
+above it stops real improvements. Both models are scored on the same images, so only the images exactly one of
+them gets right (b: only the champion, c: only the challenger) carry evidence; under "no better", c is
+Binomial(b + c, 1/2). ``benchmarks/bench_promotion.py`` measures how often the rule promotes a same-recipe
+retrain and a better recipe (docs/benchmarks.md, "Promotion rule").
 """
 
 from __future__ import annotations
@@ -19,47 +17,64 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fmnist.errors import FmnistError
+import numpy as np
 
-DEFAULT_MARGIN = 0.002
-DEFAULT_METRIC = "official_test/acc"
-# Accuracies are multiples of 1/10,000; a tolerance far below that keeps "exactly at the margin" from
-# failing on float rounding (0.902 - 0.9 is 0.0020000000000000018).
+from fmnist.errors import FmnistError
+from fmnist.evaluate.stats import Interval, McNemarResult, bootstrap_difference_ci, mcnemar_exact
+
+DEFAULT_ALPHA = 0.05
+DEFAULT_MIN_GAIN = 0.0
+# Accuracy gains are multiples of 1/n; a tolerance far below that keeps "exactly the minimum gain" from failing
+# on float rounding.
 _TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether to promote, why (one sentence), challenger minus champion (None for the first model), the rule."""
+    """Whether to promote and why (one sentence), the rule, and the paired evidence (None for the first model).
+
+    ``test.b``: images only the champion gets right; ``test.c``: only the challenger; ``test.p_value``: one-sided.
+    ``delta``: challenger minus champion accuracy with its paired-bootstrap 95 % interval.
+    """
 
     promote: bool
     reason: str
-    delta: float | None
     rule: str
+    test: McNemarResult | None = None
+    delta: Interval | None = None
 
 
-def _check_accuracy(name: str, value: float) -> None:
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise FmnistError(f"{name} accuracy must be a fraction in [0, 1], got {value}")
+def rule_text(alpha: float = DEFAULT_ALPHA, min_gain: float = DEFAULT_MIN_GAIN) -> str:
+    """The rule in one line, after checking its parameters."""
+    if math.isnan(alpha) or not 0.0 < alpha <= 0.5:
+        raise FmnistError(f"promotion alpha must be in (0, 0.5], got {alpha}")
+    if math.isnan(min_gain) or not 0.0 <= min_gain <= 1.0:
+        raise FmnistError(f"promotion min_gain must be a fraction in [0, 1], got {min_gain}")
+    return (
+        f"challenger better than champion on the same images: one-sided exact McNemar p < {alpha:g}"
+        f" and accuracy gain >= {min_gain:g}"
+    )
 
 
 def decide(
-    challenger_acc: float,
-    champion_acc: float | None,
-    margin: float = DEFAULT_MARGIN,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
     *,
-    metric: str = DEFAULT_METRIC,
+    alpha: float = DEFAULT_ALPHA,
+    min_gain: float = DEFAULT_MIN_GAIN,
 ) -> Decision:
-    """Apply the promotion rule to two accuracies measured by ``metric`` on the same data."""
-    if math.isnan(margin) or margin < 0:
-        raise FmnistError(f"promotion margin must be >= 0, got {margin}")
-    _check_accuracy("challenger", challenger_acc)
-    rule = f"challenger {metric} >= champion + {margin:.4f}"
-    if champion_acc is None:
-        return Decision(True, f"first model: no champion to beat (challenger {challenger_acc:.4f})", None, rule)
-    _check_accuracy("champion", champion_acc)
-    delta = challenger_acc - champion_acc
-    comparison = f"challenger {challenger_acc:.4f} vs champion {champion_acc:.4f} ({delta:+.4f})"
-    if delta >= margin - _TOLERANCE:
-        return Decision(True, f"{comparison} meets the margin {margin:.4f}", delta, rule)
-    return Decision(False, f"{comparison} is short of the margin {margin:.4f}", delta, rule)
+    """Apply the rule to per-image correctness (``prediction == label``) of both models on the same images."""
+    rule = rule_text(alpha, min_gain)
+    if champion is None:
+        return Decision(True, "first model: no champion to compare with", rule)
+    test = mcnemar_exact(champion, challenger, alternative="b_better")
+    delta = bootstrap_difference_ci(champion, challenger)
+    evidence = (
+        f"{100 * delta.estimate:+.2f} pt (95% CI {100 * delta.low:+.2f} to {100 * delta.high:+.2f}),"
+        f" {test.c} images only the challenger gets right vs {test.b} only the champion, p={test.p_value:.3g}"
+    )
+    if test.p_value >= alpha:
+        return Decision(False, f"not significantly better: {evidence} >= {alpha:g}", rule, test, delta)
+    if delta.estimate < min_gain - _TOLERANCE:
+        return Decision(False, f"gain below {min_gain:g}: {evidence}", rule, test, delta)
+    return Decision(True, f"better: {evidence} < {alpha:g}", rule, test, delta)

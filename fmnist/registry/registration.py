@@ -1,17 +1,18 @@
 """Register trained models and move the ``champion`` alias by the promotion rule.
 
-For each registered name the new version gets ``challenger``. ``champion`` moves only when
-:func:`fmnist.registry.promotion.decide` says so, with the current champion re-scored on the same official test set
-(so a change of data or code cannot make an old score look better or worse than it is). A version that
-cannot be loaded (from its weight files, nothing executed) and used is never promoted. Every decision is
-written as tags on the new version, so the alias's history can be read back from the registry.
+Each new version is loaded from the registry and scored on the official test set, and the current champion is
+re-scored on the same images in the same process; :func:`fmnist.registry.promotion.decide` compares the two.
+The rule fails closed: when either model cannot be loaded or scored, nothing is promoted and the error is the
+recorded reason, and a version that cannot be scored holds no alias at all. Every decision is written as tags
+on the new version, so the alias's history can be read back from the registry.
+
+Reading the champion, deciding and moving the alias must not interleave with another registration of the same
+model: callers hold a lock that every registering process shares (``tasks.register``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,25 +20,24 @@ import numpy as np
 
 from fmnist.data.parquet import read_split
 from fmnist.errors import FmnistError
-from fmnist.registry.promotion import DEFAULT_MARGIN, decide
+from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
 from fmnist.serve.model import predict_proba
 from fmnist.tracking import Tracker
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 CROSS_FRAMEWORK_NAME = "fmnist"
-SMOKE_BATCH = 64
 
 
 @dataclass(frozen=True)
 class Registration:
-    """One registered version and what the rule decided for it."""
+    """One registered version and what the rule decided for it (accuracy None: the version could not be scored)."""
 
     name: str
     version: str
     framework: str
     model_uri: str
-    official_test_acc: float
+    official_test_acc: float | None
     promoted: bool
     reason: str
     aliases: list[str]
@@ -48,11 +48,41 @@ def registered_name(framework: str) -> str:
     return f"{CROSS_FRAMEWORK_NAME}-{framework}"
 
 
-def official_accuracy(tracker: Tracker, model_uri: str, split_dir: Path) -> float:
-    """Accuracy of a logged or registered model on the official test set."""
-    pixels, labels = read_split(Path(split_dir) / "official_test.parquet")
-    probabilities = predict_proba(tracker, model_uri, pixels)
-    return float((probabilities.argmax(axis=1) == labels).mean())
+def class_probabilities(tracker: Tracker, model_uri: str, pixels: np.ndarray) -> np.ndarray:
+    """The class probabilities a logged or registered model gives for ``pixels``, read from its weight files into
+    the project's own classes (nothing from the artifact store runs): every model scored here goes through it."""
+    return np.asarray(predict_proba(tracker, model_uri, pixels))
+
+
+def correct_per_image(tracker: Tracker, model_uri: str, pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``prediction == label`` for each image, once the model has given one row of 10 probabilities per image."""
+    probabilities = class_probabilities(tracker, model_uri, pixels)
+    if probabilities.shape != (len(labels), 10) or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4):
+        raise FmnistError(
+            f"{model_uri}: predict gave shape {probabilities.shape}, not {len(labels)} rows of 10 probabilities"
+        )
+    return probabilities.argmax(axis=1) == labels
+
+
+def _failed(which: str, exc: Exception, rule: str) -> Decision:
+    error = f"{type(exc).__name__}: {exc}"[:500]  # a tag holds the reason; the traceback is in the task's log
+    return Decision(False, f"not promoted: {which} could not be loaded or scored: {error}", rule)
+
+
+def _tags(decision: Decision, challenger: np.ndarray | None, champion: np.ndarray | None) -> dict[str, str]:
+    test, delta = decision.test, decision.delta
+    return {
+        "promotion.promoted": str(decision.promote),
+        "promotion.challenger_acc": "none" if challenger is None else f"{challenger.mean():.6f}",
+        "promotion.champion_acc": "none" if champion is None else f"{champion.mean():.6f}",
+        "promotion.p_value": "none" if test is None else f"{test.p_value:.6g}",
+        "promotion.b_champion_only": "none" if test is None else str(test.b),
+        "promotion.c_challenger_only": "none" if test is None else str(test.c),
+        "promotion.delta": "none" if delta is None else f"{delta.estimate:+.6f}",
+        "promotion.delta_ci95": "none" if delta is None else f"[{delta.low:+.6f}, {delta.high:+.6f}]",
+        "promotion.rule": decision.rule,
+        "promotion.reason": decision.reason,
+    }
 
 
 def register_and_promote(
@@ -63,96 +93,57 @@ def register_and_promote(
     run_id: str,
     split_dir: Path,
     *,
-    margin: float = DEFAULT_MARGIN,
+    alpha: float = DEFAULT_ALPHA,
+    min_gain: float = DEFAULT_MIN_GAIN,
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it."""
-    challenger_acc = official_accuracy(tracker, model_uri, split_dir)  # also proves it loads and predicts
-    with registry_lock(tracker):
-        facts = {"framework": framework, "run_id": run_id, "official_test_acc": f"{challenger_acc:.6f}"}
-        version = tracker.register(model_uri, candidate, facts)
+    rule = rule_text(alpha, min_gain)  # bad parameters fail here, before anything is registered
+    pixels, labels = read_split(Path(split_dir) / "official_test.parquet")
+    version = tracker.register(model_uri, candidate, {"framework": framework, "run_id": run_id})
+    champion = tracker.alias_version(candidate, CHAMPION)
+    challenger_correct = champion_correct = None
+    try:
+        challenger_correct = correct_per_image(tracker, f"models:/{candidate}/{version}", pixels, labels)
+    except Exception as exc:  # fail closed: a version that cannot be scored gets no alias
+        decision = _failed(f"challenger v{version}", exc, rule)
+    else:
         tracker.set_alias(candidate, CHALLENGER, version)
-        previous = tracker.alias_version(candidate, CHAMPION)
-        champion_acc = None
-        if previous is not None:
-            try:
-                champion_acc = official_accuracy(tracker, f"models:/{candidate}/{previous}", split_dir)
-            except Exception as exc:  # an unloadable champion is replaced by any loadable challenger
-                champion_acc = None
-                tracker.set_version_tags(candidate, previous, {"promotion.rescore_error": str(exc)[:500]})
-        decision = decide(challenger_acc, champion_acc, margin)
-        tags = {
-            "promotion.promoted": decision.promote,
-            "promotion.previous_champion": previous or "none",
-            "promotion.challenger_acc": f"{challenger_acc:.6f}",
-            "promotion.champion_acc": "none" if champion_acc is None else f"{champion_acc:.6f}",
-            "promotion.delta": "none" if decision.delta is None else f"{decision.delta:+.6f}",
-            "promotion.rule": decision.rule,
-            "promotion.reason": decision.reason,
-        }
-        tracker.set_version_tags(candidate, version, tags)
-        if decision.promote:
-            tracker.set_alias(candidate, CHAMPION, version)
-            try:
-                smoke_test(tracker, f"models:/{candidate}@{CHAMPION}", split_dir)
-            except Exception as exc:
-                # Never leave a champion that does not load: put the previous one back.
-                if previous is not None:
-                    tracker.set_alias(candidate, CHAMPION, previous)
-                failed = {"promotion.promoted": False, "promotion.smoke_error": exc}
-                tracker.set_version_tags(candidate, version, failed)
-                raise FmnistError(f"{candidate} v{version} failed its smoke test and was not promoted: {exc}") from exc
-        aliases = [a for a, v in tracker.aliases(candidate).items() if v == version]
-        return Registration(
-            candidate, version, framework, model_uri, challenger_acc, decision.promote, decision.reason, sorted(aliases)
-        )
-
-
-@contextlib.contextmanager
-def registry_lock(tracker: Tracker) -> Iterator[None]:
-    """Serialise read-champion → decide → move-alias between processes sharing a local store.
-
-    Two pipeline runs on one machine could otherwise both read the same champion, both win against it, and
-    leave the alias on whichever wrote last. A local SQLite store gets an exclusive lock file beside it; a
-    tracking server has no lock to take, so runs against a shared server should not register at the same
-    instant (see docs/RELIABILITY.md).
-    """
-    if not tracker.uri.startswith("sqlite:///"):
-        yield
-        return
-    lock_path = Path(tracker.uri.removeprefix("sqlite:///")).with_suffix(".register.lock")
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def smoke_test(tracker: Tracker, model_uri: str, split_dir: Path) -> None:
-    """Load ``model_uri`` and check a batch gives one probability row per image."""
-    pixels, _ = read_split(Path(split_dir) / "official_test.parquet")
-    out = predict_proba(tracker, model_uri, pixels[:SMOKE_BATCH])
-    if out.shape != (SMOKE_BATCH, 10) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
-        raise FmnistError(f"{model_uri}: predict gave shape {out.shape}, not {SMOKE_BATCH} rows of 10 probabilities")
+            if champion is not None:
+                champion_correct = correct_per_image(tracker, f"models:/{candidate}/{champion}", pixels, labels)
+        except Exception as exc:  # fail closed: no comparison, no promotion
+            decision = _failed(f"champion v{champion}", exc, rule)
+        else:
+            decision = decide(challenger_correct, champion_correct, alpha=alpha, min_gain=min_gain)
+    tags = {"promotion.previous_champion": champion or "none", **_tags(decision, challenger_correct, champion_correct)}
+    tracker.set_version_tags(candidate, version, tags)
+    if decision.promote:
+        tracker.set_alias(candidate, CHAMPION, version)
+    aliases = sorted(a for a, v in tracker.aliases(candidate).items() if v == version)
+    accuracy = None if challenger_correct is None else float(challenger_correct.mean())
+    return Registration(candidate, version, framework, model_uri, accuracy, decision.promote, decision.reason, aliases)
 
 
 def register_all(
     tracker: Tracker,
     models: Mapping[str, tuple[str, str]],
-    accuracy: Mapping[str, float],
+    val_accuracy: Mapping[str, float],
     split_dir: Path,
     *,
-    margin: float = DEFAULT_MARGIN,
+    alpha: float = DEFAULT_ALPHA,
+    min_gain: float = DEFAULT_MIN_GAIN,
 ) -> list[Registration]:
     """Register each framework's model (framework → (model_uri, run_id)) under its own name, and the one
-    with the better official-test accuracy as a new version of the cross-framework model ``fmnist``."""
+    with the better validation accuracy as a new version of the cross-framework model ``fmnist`` (chosen on
+    validation: the official test set is the gate, not the judge of which framework to offer)."""
     if not models:
         raise FmnistError("nothing to register: no trained model")
+    rule = {"alpha": alpha, "min_gain": min_gain}
     out = [
-        register_and_promote(tracker, registered_name(fw), fw, uri, run, split_dir, margin=margin)
+        register_and_promote(tracker, registered_name(fw), fw, uri, run, split_dir, **rule)
         for fw, (uri, run) in models.items()
     ]
-    best = max(models, key=lambda fw: accuracy[fw])
+    best = max(models, key=lambda fw: val_accuracy[fw])
     uri, run = models[best]
-    out.append(register_and_promote(tracker, CROSS_FRAMEWORK_NAME, best, uri, run, split_dir, margin=margin))
+    out.append(register_and_promote(tracker, CROSS_FRAMEWORK_NAME, best, uri, run, split_dir, **rule))
     return out

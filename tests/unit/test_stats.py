@@ -118,6 +118,14 @@ def test_mcnemar_known_answer() -> None:
     assert result.p_value == pytest.approx(0.0386, abs=1e-4)
 
 
+def test_one_sided_mcnemar_asks_whether_b_is_better() -> None:
+    a, b = _paired(100, both=80, only_a=2, only_b=10)
+    # P(X >= 10 | n=12, p=.5) = (66 + 12 + 1) / 4096: half the two-sided p of the same counts.
+    assert mcnemar_exact(a, b, alternative="b_better").p_value == pytest.approx(79 / 4096)
+    # The other way round: P(X >= 2 | n=12) = 1 - (1 + 12) / 4096.
+    assert mcnemar_exact(b, a, alternative="b_better").p_value == pytest.approx(4083 / 4096)
+
+
 def test_mcnemar_is_symmetric_and_ignores_concordant_pairs() -> None:
     a, b = _paired(100, both=80, only_a=10, only_b=2)
     a2, b2 = _paired(5_000, both=100, only_a=10, only_b=2)

@@ -57,7 +57,7 @@ def test_flow_runs_every_stage_and_caches_ingest_and_split(harness: None, store:
 def test_invalid_parameters_are_rejected_before_anything_runs(harness: None, store: str, tmp_path: Path) -> None:
     from flows.pipeline import fmnist_pipeline
 
-    for bad in ({"frameworks": ["jax"]}, {"max_epochs": 0}, {"preset": "fast"}, {"promotion_margin": -0.1}):
+    for bad in ({"frameworks": ["jax"]}, {"max_epochs": 0}, {"preset": "fast"}, {"promotion_min_gain": -0.1}):
         state = fmnist_pipeline(**bad, work_dir=str(tmp_path), return_state=True)
         assert state.is_failed(), bad
         assert "validation error" in str(state.message).lower() or "parameters" in str(state.message).lower(), bad

@@ -78,5 +78,9 @@ def test_negative_seed(harness: None, store: Path, tmp_path: Path, source: Path)
     assert_rejected(harness, store, tmp_path, source, "seed", seed=-3)
 
 
-def test_promotion_margin_above_one(harness: None, store: Path, tmp_path: Path, source: Path) -> None:
-    assert_rejected(harness, store, tmp_path, source, "promotion_margin", promotion_margin=2.0)
+def test_promotion_alpha_above_one_half(harness: None, store: Path, tmp_path: Path, source: Path) -> None:
+    assert_rejected(harness, store, tmp_path, source, "promotion_alpha", promotion_alpha=0.6)
+
+
+def test_promotion_min_gain_above_one(harness: None, store: Path, tmp_path: Path, source: Path) -> None:
+    assert_rejected(harness, store, tmp_path, source, "promotion_min_gain", promotion_min_gain=2.0)

@@ -15,7 +15,14 @@ from mlflow import MlflowClient
 
 from fmnist.data.parquet import read_split
 from fmnist.evaluate.scoring import evaluate
-from fmnist.registry.registration import CHALLENGER, CHAMPION, register_and_promote
+from fmnist.registry.promotion import decide
+from fmnist.registry.registration import (
+    CHALLENGER,
+    CHAMPION,
+    Registration,
+    correct_per_image,
+    register_and_promote,
+)
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 
@@ -65,36 +72,43 @@ def test_aliases_move_only_by_the_rule_and_tags_record_it(
 ) -> None:
     tracker, _, summaries = trained
     name = "fmnist-rule-test"
-    from fmnist.registry.registration import official_accuracy
+    pixels, labels = read_split(real_splits / "official_test.parquet")
+    correct = {fw: correct_per_image(tracker, s.model_uri, pixels, labels) for fw, s in summaries.items()}
+    worse, better = sorted(correct, key=lambda fw: correct[fw].mean())
+    expected = decide(correct[better], correct[worse])
+    assert expected.test is not None and expected.delta is not None
 
-    acc = {fw: official_accuracy(tracker, s.model_uri, real_splits) for fw, s in summaries.items()}
-    assert acc["keras"] != acc["torch"]
-    worse, better = sorted(acc, key=acc.get)
-
-    def register(fw: str, margin: float):
+    def register(fw: str, **rule: float) -> Registration:
         s = summaries[fw]
-        return register_and_promote(tracker, name, fw, s.model_uri, s.run_id, real_splits, margin=margin)
+        return register_and_promote(tracker, name, fw, s.model_uri, s.run_id, real_splits, **rule)
 
-    first = register(worse, 0.0)
+    first = register(worse)
     assert first.promoted and tracker.alias_version(name, CHAMPION) == first.version
-    assert tracker.version_tags(name, first.version)["promotion.previous_champion"] == "none"
+    tags = tracker.version_tags(name, first.version)
+    assert tags["promotion.previous_champion"] == "none" and tags["promotion.reason"].startswith("first model")
 
-    second = register(better, 0.0)
-    assert second.promoted
-    assert tracker.alias_version(name, CHAMPION) == second.version
+    second = register(better)  # the registered versions, loaded back, decide as the logged models do
+    assert second.promoted is expected.promote
+    assert tracker.alias_version(name, CHAMPION) == (second.version if expected.promote else first.version)
     tags = tracker.version_tags(name, second.version)
     assert tags["promotion.previous_champion"] == first.version
-    assert float(tags["promotion.delta"]) == pytest.approx(acc[better] - acc[worse], abs=1e-6)
-    assert "champion + 0.0000" in tags["promotion.rule"]
+    assert tags["promotion.p_value"] == f"{expected.test.p_value:.6g}"
+    assert (tags["promotion.b_champion_only"], tags["promotion.c_challenger_only"]) == (
+        str(expected.test.b),
+        str(expected.test.c),
+    )
+    assert float(tags["promotion.delta"]) == pytest.approx(expected.delta.estimate, abs=1e-6)
+    assert "McNemar p < 0.05" in tags["promotion.rule"] and tags["promotion.reason"] == expected.reason
 
-    third = register(worse, 0.0)  # worse than the champion: champion stays, the new version is challenger
+    champion = tracker.alias_version(name, CHAMPION)
+    third = register(worse)  # no better than the champion: champion stays, the new version is challenger
     assert not third.promoted
-    assert tracker.alias_version(name, CHAMPION) == second.version
+    assert tracker.alias_version(name, CHAMPION) == champion
     assert tracker.alias_version(name, CHALLENGER) == third.version
     assert tracker.version_tags(name, third.version)["promotion.promoted"] == "False"
 
-    fourth = register(better, 1.0)  # an impossible margin: even an equal model is not promoted
-    assert not fourth.promoted and tracker.alias_version(name, CHAMPION) == second.version
+    fourth = register(better, min_gain=1.0)  # an impossible gain: nothing is promoted
+    assert not fourth.promoted and tracker.alias_version(name, CHAMPION) == champion
 
 
 def test_predict_cli_gives_the_classes_the_evaluation_gave(

@@ -1,0 +1,113 @@
+"""How often the promotion rule promotes, measured on recorded official-test predictions of real trainings.
+
+    python benchmarks/bench_promotion.py record --data SPLITS --out data/promotion [--seeds 8] [--epochs 10]
+    python benchmarks/bench_promotion.py measure --predictions data/promotion [--alpha 0.05] [--min-gain 0]
+
+``record`` trains PyTorch models of the ``seed`` and ``tuned`` recipes, ``--seeds`` seeds each, with at most
+``--epochs`` epochs, and saves each model's official-test predictions (class per image) as
+``<recipe>-seed<N>.npy`` beside ``labels.npy``. ``measure`` applies :func:`fmnist.registry.promotion.decide` to
+every ordered (champion, challenger) pair: two seeds of the same recipe (a challenger no better by construction:
+it should be promoted in at most 5 % of pairs), and every ``tuned`` challenger against every ``seed`` champion (a
+clearly better recipe: it should be promoted every time). Prints both rates, and the decisions that break them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+RECIPES = ("seed", "tuned")
+
+
+def record(data: Path, out: Path, seeds: int, epochs: int) -> None:
+    """Train ``seeds`` PyTorch models of each recipe and save their official-test predictions under ``out``."""
+    from fmnist.config import get_preset
+    from fmnist.data.parquet import read_split
+    from fmnist.train.data import load_train_data
+    from fmnist.train.torch_backend import TorchBackend
+
+    out.mkdir(parents=True, exist_ok=True)
+    train_data = load_train_data(data)
+    pixels, labels = read_split(data / "official_test.parquet")
+    np.save(out / "labels.npy", labels)
+    for recipe, seed in itertools.product(RECIPES, range(seeds)):
+        preset = get_preset(recipe)
+        train_cfg = replace(preset.train, seed=seed, max_epochs=min(epochs, preset.train.max_epochs))
+        started = time.perf_counter()
+        result = TorchBackend.fit(train_data, preset.model, train_cfg)
+        predicted = TorchBackend.predict_proba(result.model, pixels, preset.model).argmax(axis=1).astype(np.uint8)
+        np.save(out / f"{recipe}-seed{seed}.npy", predicted)
+        print(
+            f"{recipe} recipe, seed {seed}: {result.stopped_epoch} epochs (best {result.best_epoch}),"
+            f" official test {np.mean(predicted == labels):.4f}, {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+
+
+def load(predictions: Path) -> dict[str, list[np.ndarray]]:
+    """Recipe → per-image correctness of each recorded seed, in seed order."""
+    labels = np.load(predictions / "labels.npy")
+    found = {
+        r: sorted(predictions.glob(f"{r}-seed*.npy"), key=lambda p: int(p.stem.rsplit("seed", 1)[1])) for r in RECIPES
+    }
+    if any(len(paths) < 2 for paths in found.values()):
+        raise SystemExit(f"{predictions}: need at least 2 recorded seeds of each recipe; run `record` first")
+    return {r: [np.load(p) == labels for p in paths] for r, paths in found.items()}
+
+
+def measure(predictions: Path, alpha: float, min_gain: float) -> None:
+    from fmnist.evaluate.stats import seed_summary
+    from fmnist.registry.promotion import decide
+
+    correct = load(predictions)
+    for recipe, runs in correct.items():
+        mean, std = seed_summary([c.mean() for c in runs])
+        print(f"{recipe}: {len(runs)} seeds, official test {100 * mean:.2f} ± {100 * std:.2f} % (mean ± std)")
+    same = [
+        (recipe, i, j, decide(runs[j], runs[i], alpha=alpha, min_gain=min_gain))
+        for recipe, runs in correct.items()
+        for i, j in itertools.permutations(range(len(runs)), 2)
+    ]
+    better = [
+        ("tuned over seed", i, j, decide(correct["tuned"][j], correct["seed"][i], alpha=alpha, min_gain=min_gain))
+        for i, j in itertools.product(range(len(correct["seed"])), range(len(correct["tuned"])))
+    ]
+    print(f"rule: {same[0][3].rule}")
+    for label, pairs, wanted in (("identical recipe", same, False), ("better recipe", better, True)):
+        pairs_of = Counter(recipe for recipe, *_ in pairs)
+        promoted = Counter(recipe for recipe, *_, d in pairs if d.promote)
+        by_recipe = ", ".join(f"{r} {promoted[r]} of {n}" for r, n in pairs_of.items())
+        total = promoted.total()
+        print(f"{label}: promoted in {total} of {len(pairs)} pairs ({100 * total / len(pairs):.1f} %): {by_recipe}")
+        for recipe, i, j, d in pairs:
+            if d.promote != wanted:
+                print(f"  {recipe}: champion seed {i}, challenger seed {j}: {d.reason}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = parser.add_subparsers(dest="step", required=True)
+    rec = steps.add_parser("record", help="train and save official-test predictions")
+    rec.add_argument("--data", type=Path, required=True, help="split folder (train, val, official_test)")
+    rec.add_argument("--out", type=Path, required=True)
+    rec.add_argument("--seeds", type=int, default=8)
+    rec.add_argument("--epochs", type=int, default=10, help="at most this many epochs per training")
+    mes = steps.add_parser("measure", help="promotion rates over the recorded predictions")
+    mes.add_argument("--predictions", type=Path, required=True)
+    mes.add_argument("--alpha", type=float, default=0.05)
+    mes.add_argument("--min-gain", type=float, default=0.0)
+    args = parser.parse_args()
+    if args.step == "record":
+        record(args.data, args.out, args.seeds, args.epochs)
+    else:
+        measure(args.predictions, args.alpha, args.min_gain)
+
+
+if __name__ == "__main__":
+    main()
