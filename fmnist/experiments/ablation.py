@@ -180,11 +180,11 @@ def ablation_effects(
     Holm's adjustment runs over every comparison that has enough trials."""
     if margin <= 0.0:
         raise FmnistError(f"margin {margin:g}: give a positive number of accuracy points, e.g. 0.5")
-    rows = []
-    for fw in FRAMEWORKS:
-        base = arms[(fw, BASELINE)]
-        rows += [_compare(f.name, f.direction(fw), arms[(fw, f.name)], base, margin) for f in factors if f.switches(fw)]
-        rows.append(_compare(ALL, f"{fw}_to_{_other(fw)}", arms[(fw, ALL)], base, margin))
+    rows = [
+        _compare(a.name, a.direction, arms[(a.framework, a.name)], arms[(a.framework, BASELINE)], margin)
+        for a in ablation_arms(factors)
+        if a.name != BASELINE
+    ]
     keras, torch = FRAMEWORKS
     for direction, keras_arm, torch_arm in FRAMEWORK_ROWS:
         rows.append(_compare(FRAMEWORK, direction, arms[(keras, keras_arm)], arms[(torch, torch_arm)], margin))
