@@ -81,19 +81,30 @@ def api_for_workers() -> Iterator[None]:
 
 
 def run_trials(
-    trials: Sequence[Trial], setup: TrialSetup, workers: int | None = None, dask_address: str | None = None
+    trials: Sequence[Trial],
+    setup: TrialSetup,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    retries: int = 0,
+    missing_ok: bool = False,
 ) -> list[TrainSummary]:
     """Train and score every trial on a Dask cluster (the one at ``dask_address``, else a local one of
-    ``workers`` processes, by default one per CPU but no more than there are trials)."""
+    ``workers`` processes, by default one per CPU but no more than there are trials).
+
+    A failed trial is retried ``retries`` times (it resumes from its last checkpoint); one that still fails
+    fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report.
+    """
     runner = dask_task_runner(workers or min(len(trials), os.cpu_count() or 1), dask_address)
     # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
     # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
     with api_for_workers(), temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        return train_trials.with_options(task_runner=runner)(list(trials), setup)
+        return train_trials.with_options(task_runner=runner)(list(trials), setup, retries, missing_ok)
 
 
 @flow(name="fmnist-trials", log_prints=True)
-def train_trials(trials: list[Trial], setup: TrialSetup) -> list[TrainSummary]:
+def train_trials(
+    trials: list[Trial], setup: TrialSetup, retries: int = 0, missing_ok: bool = False
+) -> list[TrainSummary]:
     """Submit every trial to this flow's task runner and wait for all.
 
     On Dask, unless every worker has imported every framework already, each framework's trials prefer their own
@@ -104,12 +115,21 @@ def train_trials(trials: list[Trial], setup: TrialSetup) -> list[TrainSummary]:
     prefer = framework_workers(trials, workers)
     if prefer:
         print(f"trials prefer workers: {prefer}")
+    task = train_trial_task.with_options(retries=retries)
     futures = []
     for t in trials:
         where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
         with where:
-            futures.append(train_trial_task.submit(trial=t, setup=setup))
-    return [f.result() for f in futures]
+            futures.append(task.submit(trial=t, setup=setup))
+    if not missing_ok:
+        return [f.result() for f in futures]
+    results = []
+    for t, f in zip(trials, futures, strict=True):
+        try:
+            results.append(f.result())
+        except Exception as exc:  # the task failed, or the worker running it was lost
+            print(f"trial {t.name} failed, left out: {type(exc).__name__}: {exc}")
+    return results
 
 
 def dask_workers() -> dict[str, list[str]]:

@@ -8,8 +8,11 @@ both" (the `parity` and `tuned` presets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+from fmnist.experiments.factors import parity_overrides
 
 # Fashion-MNIST training-set pixel statistics on the 0..1 scale (used by `standardize`).
 FMNIST_MEAN = 0.2860
@@ -116,37 +119,23 @@ class Preset:
 
 def _presets() -> dict[str, Preset]:
     """Build the presets (a function, not a module global, so nothing can mutate them)."""
+    # What the reference study ran: two independent scripts, each on its framework's defaults.
+    seed = Preset(
+        name="seed",
+        model=ModelConfig(output="softmax", init="reference", preprocessing="scale"),
+        train=TrainConfig(batch_size=64, max_epochs=30, patience=5, batch_order="per_framework"),
+        description="reference study: framework defaults, x/255, Adam 1e-3, batch 64, early stop",
+    )
     return {
-        # What the reference study ran: two independent scripts, each on its framework's defaults.
-        "seed": Preset(
-            name="seed",
-            model=ModelConfig(output="softmax", init="reference", preprocessing="scale"),
-            train=TrainConfig(batch_size=64, max_epochs=30, patience=5, batch_order="per_framework"),
-            description="reference study: framework defaults, x/255, Adam 1e-3, batch 64, early stop",
-        ),
-        # The confounders removed: same initial weights, batch order, BatchNorm and Adam constants,
-        # and the same loss formulation (logits + cross-entropy from logits). The constants are
-        # Keras's defaults (BN epsilon 1e-3, Adam epsilon 1e-7 added before bias correction): a
-        # small BN epsilon lets nearly dead ReLU units amplify float rounding by 1/sqrt(eps), and
-        # the two frameworks' float32 kernels round differently, so 1e-3 keeps them in step longer.
+        "seed": seed,
+        # The confounders removed (every ablation factor at its parity level, `fmnist.experiments.factors`): same
+        # initial weights, batch order, BatchNorm and Adam constants, and the same loss formulation (logits +
+        # cross-entropy from logits). The constants are Keras's defaults (BN epsilon 1e-3, Adam epsilon 1e-7
+        # added before bias correction): a small BN epsilon lets nearly dead ReLU units amplify float rounding by
+        # 1/sqrt(eps), and the two frameworks' float32 kernels round differently, so 1e-3 keeps them in step longer.
         "parity": Preset(
-            name="parity",
-            model=ModelConfig(
-                output="logits",
-                init="shared",
-                bn_momentum=0.01,
-                bn_epsilon=1e-3,
-                bn_variance="biased",
-                preprocessing="scale",
-            ),
-            train=TrainConfig(
-                batch_size=64,
-                max_epochs=30,
-                patience=5,
-                adam_epsilon=1e-7,
-                adam_epsilon_placement="before_bias_correction",
-                batch_order="shared",
-            ),
+            "parity",
+            *override(seed.model, seed.train, parity_overrides()),
             description="seed with every framework difference pinned to one value",
         ),
         # Same architecture trained better, inside a 60 s single-core budget (about 0.6 s/epoch
@@ -201,6 +190,21 @@ def get_preset(name: str) -> Preset:
     return presets[name]
 
 
+def override(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, values: Mapping[str, Any]
+) -> tuple[ModelConfig, TrainConfig]:
+    """The pair with ``values`` applied, each to the config that has a field of that name; ValueError otherwise."""
+    model_keys = {f.name for f in fields(ModelConfig)}
+    train_keys = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - model_keys - train_keys)
+    if unknown:
+        raise ValueError(f"no ModelConfig or TrainConfig field called {', '.join(unknown)}")
+    return (
+        replace(model_cfg, **{k: v for k, v in values.items() if k in model_keys}),
+        replace(train_cfg, **{k: v for k, v in values.items() if k in train_keys}),
+    )
+
+
 def flat_params(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, str | int | float]:
     """Every config field as a flat ``model.x`` / ``train.y`` dict of loggable scalars."""
     out: dict[str, str | int | float] = {}
@@ -223,5 +227,6 @@ __all__ = [
     "TrainConfig",
     "flat_params",
     "get_preset",
+    "override",
     "preset_names",
 ]

@@ -1,4 +1,5 @@
-"""Run a Prefect flow in this process: ``fmnist run`` and ``fmnist sweep`` are the pipeline and sweep flows.
+"""Run a Prefect flow in this process: ``fmnist run``, ``sweep`` and ``ablate`` are the pipeline, sweep and ablation
+flows.
 
 Prefect serves its own ephemeral API for the duration of the command unless ``PREFECT_API_URL`` names a server
 (``fmnist stack up`` starts one). The flow's logs go to that API and, with ``--verbose``, to the terminal;
@@ -18,7 +19,11 @@ from fmnist.cli.live import LiveRun
 from fmnist.errors import FmnistError, RunFailedError
 
 # --flow NAME → (module, flow function)
-FLOWS = {"pipeline": ("flows.pipeline", "fmnist_pipeline"), "sweep": ("flows.sweep", "fmnist_sweep")}
+FLOWS = {
+    "pipeline": ("flows.pipeline", "fmnist_pipeline"),
+    "sweep": ("flows.sweep", "fmnist_sweep"),
+    "ablation": ("flows.ablation", "fmnist_ablation"),
+}
 
 
 def quiet_logs() -> None:
@@ -29,7 +34,7 @@ def quiet_logs() -> None:
 
 
 def run_flow(name: str, params: dict[str, Any], opts: Settings, *, verbose: bool, show: bool) -> dict[str, Any]:
-    """Run flow ``name`` (``pipeline`` or ``sweep``) with ``params`` and return its summary. With ``show``, a live
+    """Run flow ``name`` (a key of :data:`FLOWS`) with ``params`` and return its summary. With ``show``, a live
     view of its trainings; with ``verbose``, the flow's logs instead."""
     if not verbose:
         quiet_logs()

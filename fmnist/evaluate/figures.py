@@ -1,4 +1,5 @@
-"""The report's figures, rendered to PNG bytes: confusion matrix, per-class F1, learning curves, disagreements.
+"""The report's figures, rendered to PNG bytes: confusion matrix, per-class F1, learning curves, disagreements,
+an ablation's forest plot.
 
 Each function builds its own `matplotlib.figure.Figure` and renders it with the Agg canvas instead of going
 through pyplot: no global figure registry to leak or to share between the threads Prefect runs tasks in,
@@ -172,4 +173,23 @@ def disagreement_gallery_png(
     fig.suptitle(
         f"{name_a} and {name_b} disagree on {len(differ)} images; {shown_text}", y=1.0 - 0.1 / height, va="top"
     )
+    return _png(fig)
+
+
+def forest_png(rows: Sequence[tuple[str, float, float, float]], margin: float) -> bytes:
+    """A forest plot: one line per effect, top to bottom, ``(label, estimate, low, high)`` in points, with a line
+    at zero and the ``±margin`` band shaded."""
+    if not rows:
+        raise FmnistError("forest_png needs at least one effect")
+    labels, estimate, low, high = (np.asarray(column) for column in zip(*rows, strict=True))
+    fig = _new_figure(figsize=(8, 1.2 + 0.3 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))[::-1]
+    ax.axvspan(-margin, margin, color="0.9", label=f"±{margin:g} pt")
+    ax.axvline(0.0, color="0.4", linewidth=0.8)
+    ax.errorbar(estimate, y, xerr=[estimate - low, high - estimate], fmt="o", color="C0", capsize=3)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("effect on official-test accuracy (points) with its 95% interval")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
     return _png(fig)

@@ -23,6 +23,7 @@ FIGURES = (
     (layout.confusion_figure("torch"), "Confusion matrix, PyTorch (official test set)"),
     (layout.PER_CLASS_F1_FIGURE, "Per-class F1 (official test set)"),
     (layout.DISAGREEMENTS_FIGURE, "Official-test images where the two frameworks disagree"),
+    (layout.ABLATION_FOREST_FIGURE, "Ablation: effect on official-test accuracy, 95% intervals"),
 )
 ACCURACY_KEYS = ("train_eval/acc", "val_eval/acc", "test/acc", "official_test/acc")
 ENV_KEYS = ("env.python", "env.platform", "env.cpu_count", "env.numpy", "env.mlflow", "framework_version", "threads",
@@ -39,11 +40,12 @@ class Report:
 
 
 def build_report(tracker: Tracker, parent_run_id: str) -> Report:
-    """Assemble the report of one pipeline execution from its MLflow runs."""
+    """Assemble the report of one pipeline (or ablation) execution from its MLflow runs."""
     parent = tracker.run(parent_run_id)
-    children = sorted(tracker.children(parent_run_id), key=lambda c: (c["framework"], c["seed"] or 0))
+    children = sorted(tracker.children(parent_run_id), key=lambda c: (c["framework"], c["name"]))
     with tempfile.TemporaryDirectory() as tmp:
         comparison = _read_text(tracker, parent_run_id, layout.COMPARISON_MD, Path(tmp))
+        ablation = _read_text(tracker, parent_run_id, layout.ABLATION_MD, Path(tmp))
         images = {
             name: path.read_bytes()
             for name, _ in FIGURES
@@ -52,9 +54,15 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
     title = f"fmnist-pipeline run {parent['name'] or parent_run_id}"
     verdict = parent["tags"].get("verdict", "not evaluated")
     timings = {k.removeprefix("timing/"): v for k, v in parent["metrics"].items() if k.startswith("timing/")}
-    sections: list[tuple[str, str]] = [
-        ("Verdict", f"**{verdict}**"),
-        ("Results: the reference study beside this run", comparison or "_no comparison logged_"),
+    sections: list[tuple[str, str]] = []
+    if ablation is None:
+        sections += [
+            ("Verdict", f"**{verdict}**"),
+            ("Results: the reference study beside this run", comparison or "_no comparison logged_"),
+        ]
+    else:
+        sections.append(("Ablation: the effect of each framework default", ablation))
+    sections += [
         ("Runs", _runs_table(children)),
         ("Timings per stage (seconds)", _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])),
         ("Environment", _environment(parent["params"], children)),
@@ -115,20 +123,22 @@ def _runs_table(children: list[dict]) -> str:
     for c in children:
         m = c["metrics"]
         rows.append([
-            display_name(c["framework"]), str(c["seed"]) if c["seed"] is not None else "",
+            c["name"], display_name(c["framework"]), str(c["seed"]) if c["seed"] is not None else "",
             *(f"{100 * m[k]:.2f}" if k in m else "—" for k in ACCURACY_KEYS),
             f"{int(m.get('best_epoch', 0))} / {int(m.get('stopped_epoch', 0))}", c["run_id"],
         ])  # fmt: skip
-    return _table(["framework", "seed", "train", "val", "test-900", "official test", "best / last epoch", "run"], rows)
+    return _table(
+        ["training", "framework", "seed", "train", "val", "test-900", "official test", "best / last epoch", "run"], rows
+    )
 
 
 def _environment(parent_params: dict[str, str], children: list[dict]) -> str:
-    rows = [[f"pipeline: {k}", v] for k, v in sorted(parent_params.items())]
-    for c in children:
+    rows = {(f"pipeline: {k}", v): None for k, v in sorted(parent_params.items())}
+    for c in children:  # each framework's setting once per distinct value, however many trainings share it
         for key in ENV_KEYS:
             if key in c["params"]:
-                rows.append([f"{display_name(c['framework'])}: {key}", c["params"][key]])
-    return _table(["setting", "value"], rows)
+                rows[(f"{display_name(c['framework'])}: {key}", c["params"][key])] = None
+    return _table(["setting", "value"], [list(row) for row in rows])
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

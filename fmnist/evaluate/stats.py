@@ -1,4 +1,5 @@
-"""How sure we are that one framework beats the other: bootstrap intervals, McNemar's test, seed spread.
+"""How sure we are that one framework beats the other: bootstrap intervals, McNemar's test, seed spread; and
+how sure an ablation is of each effect: Welch intervals, equivalence tests, Holm's adjustment, detectable size.
 
 Everything works on per-image correctness vectors (``predictions == labels``, one bool per official test
 image) or on per-seed accuracies, so it knows nothing about models.
@@ -158,6 +159,74 @@ def paired_t_p_value(acc_a: Sequence[float], acc_b: Sequence[float]) -> float:
     from scipy import stats as sp  # imported here, see mcnemar_exact
 
     return float(sp.ttest_1samp(d, 0.0).pvalue)
+
+
+def _two_samples(acc_a: Sequence[float], acc_b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_values(acc_a, "acc_a"), _as_values(acc_b, "acc_b")
+    if a.size < 2 or b.size < 2:
+        raise FmnistError(f"need at least 2 values on each side, got {a.size} and {b.size}")
+    return a, b
+
+
+def _welch(acc_a: Sequence[float], acc_b: Sequence[float]) -> tuple[float, float, float]:
+    """``mean(b) - mean(a)`` of two independent samples, its standard error and Welch's degrees of freedom."""
+    a, b = _two_samples(acc_a, acc_b)
+    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0.0 else math.inf
+    return float(b.mean() - a.mean()), se, df
+
+
+def welch_test(acc_a: Sequence[float], acc_b: Sequence[float], level: float = 0.95) -> tuple[Interval, float]:
+    """Welch's interval of ``mean(b) - mean(a)`` (independent samples, unequal variances) and its two-sided
+    p-value."""
+    if not 0.0 < level < 1.0:
+        raise FmnistError(f"level must be between 0 and 1, got {level}")
+    diff, se, df = _welch(acc_a, acc_b)
+    if se == 0.0:  # no spread on either side: the difference is exact (t would be 0/0 or ±inf)
+        return Interval(diff, diff, diff, level), 1.0 if diff == 0.0 else 0.0
+    from scipy import stats as sp  # imported here, see mcnemar_exact
+
+    half = float(sp.t.ppf(0.5 + level / 2.0, df)) * se
+    return Interval(diff, diff - half, diff + half, level), float(2.0 * sp.t.sf(abs(diff) / se, df))
+
+
+def tost_p_value(acc_a: Sequence[float], acc_b: Sequence[float], margin: float) -> float:
+    """Two one-sided Welch tests that ``mean(b) - mean(a)`` lies inside ``(-margin, margin)``: below alpha, the
+    two are equivalent within the margin."""
+    if margin <= 0.0:
+        raise FmnistError(f"the equivalence margin must be positive, got {margin}")
+    diff, se, df = _welch(acc_a, acc_b)
+    if se == 0.0:
+        return 0.0 if abs(diff) < margin else 1.0
+    from scipy import stats as sp  # imported here, see mcnemar_exact
+
+    return float(max(sp.t.sf((diff + margin) / se, df), sp.t.cdf((diff - margin) / se, df)))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment, in the given order: rejecting where an adjusted p is below alpha keeps the
+    chance of any false rejection in the family below alpha."""
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(sorted(range(len(p_values)), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def min_detectable_difference(
+    acc_a: Sequence[float], acc_b: Sequence[float], alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """The smallest true difference of means that a two-sided t-test at ``alpha`` detects with ``power``, given
+    the pooled standard deviation of both samples: ``(t(1 - alpha/2) + t(power)) * sd * sqrt(1/n_a + 1/n_b)``."""
+    a, b = _two_samples(acc_a, acc_b)
+    df = a.size + b.size - 2
+    from scipy import stats as sp  # imported here, see mcnemar_exact
+
+    sd = math.sqrt(((a.size - 1) * float(a.var(ddof=1)) + (b.size - 1) * float(b.var(ddof=1))) / df)
+    t = float(sp.t.ppf(1.0 - alpha / 2.0, df) + sp.t.ppf(power, df))
+    return t * sd * math.sqrt(1.0 / a.size + 1.0 / b.size)
 
 
 def _format_p(p: float) -> str:

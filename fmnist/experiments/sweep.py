@@ -203,6 +203,29 @@ def evaluate_sweep(tracker: Tracker, parent_run_id: str, results: Sequence[Train
     return SweepEvaluation(rows, markdown, metrics, best)
 
 
+def trial_records(results: Sequence[TrainSummary]) -> list[dict[str, Any]]:
+    """One JSON-ready record per trained trial: what it was, where and when it ran, what it scored."""
+    return [
+        {
+            "name": r.trial.name if r.trial else r.framework,
+            "framework": r.framework,
+            "seed": r.seed,
+            "values": dict(r.trial.values) if r.trial else {},
+            "arm": r.trial.arm if r.trial else "",
+            "run_id": r.run_id,
+            "best_epoch": r.best_epoch,
+            "seconds": r.seconds,
+            "timings": dict(r.timings),
+            "worker_pid": r.worker_pid,
+            "worker_host": r.worker_host,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "official_test/acc": r.accuracy("official_test"),
+        }
+        for r in results
+    ]
+
+
 def sweep_summary(
     parent_run_id: str,
     tracking_uri: str,
@@ -214,23 +237,7 @@ def sweep_summary(
     return {
         "parent_run_id": parent_run_id,
         "tracking_uri": tracking_uri,
-        "trials": [
-            {
-                "name": r.trial.name if r.trial else r.framework,
-                "framework": r.framework,
-                "seed": r.seed,
-                "values": dict(r.trial.values) if r.trial else {},
-                "run_id": r.run_id,
-                "best_epoch": r.best_epoch,
-                "seconds": r.seconds,
-                "worker_pid": r.worker_pid,
-                "worker_host": r.worker_host,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "official_test/acc": r.accuracy("official_test"),
-            }
-            for r in results
-        ],
+        "trials": trial_records(results),
         "table": [
             {"framework": r.framework, "values": r.values, "per_seed": r.per_seed, "mean": r.mean, "std": r.std}
             for r in evaluation.rows

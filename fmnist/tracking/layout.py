@@ -1,7 +1,7 @@
 """The run layout: every artifact path the project writes to MLflow, named once.
 
-A parent run (one pipeline or sweep execution) holds the comparison, its figures and the report; each child run
-(one trial) holds its checkpoints, its architecture and its logged model.
+A parent run (one pipeline, sweep or ablation execution) holds the comparison, its figures and the report; each
+child run (one trial) holds its checkpoints, its architecture and its logged model.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ MODEL_NAME = "model"
 COMPARISON_MD = "comparison/comparison.md"
 COMPARISON_HTML = "comparison/comparison.html"
 SWEEP_MD = "comparison/sweep.md"
+ABLATION_MD = "comparison/ablation.md"
 FIGURES_DIR = "figures"
 REPORT_DIR = "report"
 REPORT_FILES = ("report.html", "report.md")
@@ -28,3 +29,4 @@ def confusion_figure(framework: str) -> str:
 PER_CLASS_F1_FIGURE = f"{FIGURES_DIR}/per_class_f1.png"
 LEARNING_CURVES_FIGURE = f"{FIGURES_DIR}/learning_curves.png"
 DISAGREEMENTS_FIGURE = f"{FIGURES_DIR}/disagreements.png"
+ABLATION_FOREST_FIGURE = f"{FIGURES_DIR}/ablation_forest.png"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmnist.config import ModelConfig, TrainConfig, flat_params
+from fmnist.config import ModelConfig, TrainConfig, flat_params, override
 from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.scoring import load_eval_splits, score_run
 from fmnist.tracking import Tracker, environment_params
@@ -24,7 +24,7 @@ from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_C
 from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
 from fmnist.train.trainers import trainer
-from fmnist.train.trial import Trial, TrialSetup
+from fmnist.train.trial import Trial, TrialSetup, value_label
 from fmnist.train.types import EpochMetrics
 
 
@@ -174,24 +174,28 @@ def run_trial(
     downloaded back from MLflow, on the setup's splits, metrics to its run: in the process that already holds
     the framework, in parallel with the other trials, so the evaluation only has to compare.
 
-    The child run is tagged with the trial's grid values and the process (pid, host) that trains it.
+    The child run is tagged with the trial's values, arm and labels, and the process (pid, host) that trains it.
     """
     from fmnist.config import get_preset
 
     started = time.time()
     chosen = get_preset(setup.preset)
     tracker = Tracker(setup.tracking_uri, setup.experiment)
-    tags = {key: f"{value:g}" for key, value in trial.values.items()}
+    tags = {key: value_label(value) for key, value in trial.values.items()}
     tags |= {
+        **({"arm": trial.arm} if trial.arm else {}),
+        **trial.labels,
         "trial.point": trial.point,
         "trial.worker_pid": str(os.getpid()),
         "trial.worker_host": socket.gethostname(),
     }
+    model_cfg, train_cfg = override(chosen.model, chosen.train, trial.values)
+    split_dir = setup.split_of(trial)
     summary = train_framework(
         trial.framework,
-        setup.split_dir,
-        replace(chosen.model, **trial.model_overrides()),
-        with_overrides(chosen.train, max_epochs=setup.max_epochs, seed=trial.seed, **trial.train_overrides()),
+        split_dir,
+        model_cfg,
+        with_overrides(train_cfg, max_epochs=setup.max_epochs, seed=trial.seed),
         tracker=tracker,
         parent_run_id=setup.parent_run_id,
         checkpoint_root=setup.checkpoint_root,
@@ -201,7 +205,7 @@ def run_trial(
         tags=tags,
     )
     scoring = time.perf_counter()
-    scores = score_run(tracker, summary.run_id, trial.framework, load_eval_splits(setup.split_dir, setup.score_splits))
+    scores = score_run(tracker, summary.run_id, trial.framework, load_eval_splits(split_dir, setup.score_splits))
     tracker.flush()
     return replace(
         summary,

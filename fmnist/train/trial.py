@@ -1,4 +1,4 @@
-"""One training of a pipeline, sweep or ablation: a framework, a seed and the values it overrides.
+"""One training of a pipeline, sweep or ablation: a framework, a seed and the config values it overrides.
 
 A pipeline is a sweep of one grid point: every training, wherever it runs, is a :class:`Trial`.
 """
@@ -9,26 +9,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# What a grid may vary, and which config each value overrides.
-MODEL_KEYS = frozenset({"dropout"})
-TRAIN_KEYS = frozenset({"lr"})
-GRID_KEYS = MODEL_KEYS | TRAIN_KEYS
+# What a sweep's grid may vary.
+GRID_KEYS = frozenset({"dropout", "lr"})
 
 
-def point_label(values: Mapping[str, float]) -> str:
+def value_label(value: float | str) -> str:
+    """``0.003`` → ``0.003``, ``1e-05`` for small numbers; a categorical value as it is."""
+    return value if isinstance(value, str) else f"{value:g}".replace("+", "")
+
+
+def point_label(values: Mapping[str, float | str]) -> str:
     """``{"lr": 0.003, "dropout": 0.1}`` → ``lr-0.003_dropout-0.1``; no grid: ``preset``."""
     if not values:
         return "preset"
-    return "_".join(f"{key}-{value:g}".replace("+", "") for key, value in values.items())
+    return "_".join(f"{key}-{value_label(value)}" for key, value in values.items())
 
 
 @dataclass(frozen=True)
 class Trial:
-    """A framework, a training seed and a grid point (``values``, e.g. ``{"lr": 0.003}``; empty: the preset)."""
+    """A framework, a training seed and the config fields it overrides (``values``: a sweep's grid point such as
+    ``{"lr": 0.003}``, or an ablation arm's switched factors; empty: the preset).
+
+    ``arm`` names an ablation arm (it then names the trial instead of ``values``); ``split_seed`` picks one of
+    the setup's splits (None: its default split); ``labels`` are extra tags of the child run.
+    """
 
     framework: str
     seed: int
-    values: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float | str] = field(default_factory=dict)
+    arm: str = ""
+    split_seed: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def point(self) -> str:
@@ -37,16 +48,11 @@ class Trial:
 
     @property
     def name(self) -> str:
-        """Unique within a parent run: ``torch-seed-42``, ``torch-lr-0.003-seed-42``; the child run's name and
-        checkpoint folder."""
-        point = f"-{self.point}" if self.values else ""
-        return f"{self.framework}{point}-seed-{self.seed}"
-
-    def model_overrides(self) -> dict[str, float]:
-        return {k: v for k, v in self.values.items() if k in MODEL_KEYS}
-
-    def train_overrides(self) -> dict[str, float]:
-        return {k: v for k, v in self.values.items() if k in TRAIN_KEYS}
+        """Unique within a parent run: ``torch-seed-42``, ``torch-lr-0.003-seed-42``,
+        ``keras-bn_momentum-split-7-seed-42``; the child run's name and checkpoint folder."""
+        point = f"-{self.arm}" if self.arm else f"-{self.point}" if self.values else ""
+        split = f"-split-{self.split_seed}" if self.split_seed is not None else ""
+        return f"{self.framework}{point}{split}-seed-{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class TrialSetup:
     """What every trial of one parent run shares: the splits, the recipe, where to track and checkpoint.
 
     ``max_epochs`` overrides the preset's; ``score_splits`` limits which splits each trial is scored on
-    (None: all of them).
+    (None: all of them); ``split_dirs`` holds the split of each split seed a trial may name.
     """
 
     split_dir: Path
@@ -65,3 +71,8 @@ class TrialSetup:
     experiment: str | None = None
     max_epochs: int | None = None
     score_splits: tuple[str, ...] | None = None
+    split_dirs: Mapping[int, Path] = field(default_factory=dict)
+
+    def split_of(self, trial: Trial) -> Path:
+        """The folder of the split ``trial`` trains and is scored on."""
+        return self.split_dir if trial.split_seed is None else self.split_dirs[trial.split_seed]

@@ -10,6 +10,7 @@ from fmnist.errors import FmnistError
 from fmnist.evaluate.figures import (
     confusion_matrix_png,
     disagreement_gallery_png,
+    forest_png,
     learning_curves_png,
     per_class_f1_png,
 )
@@ -130,3 +131,12 @@ def test_whole_test_set_and_prefiltered_disagreements_give_the_same_gallery() ->
     whole = disagreement_gallery_png(images, labels, a, b, "K", "P")
     prefiltered = disagreement_gallery_png(images[keep], labels[keep], a[keep], b[keep], "K", "P")
     assert whole == prefiltered
+
+
+def test_forest_png_grows_with_its_rows_and_needs_one() -> None:
+    rows = [("bn_momentum: keras_to_torch", 0.4, -0.1, 0.9), ("framework: own_defaults", -1.2, -2.0, -0.4)]
+    two, eight = _open(forest_png(rows, 0.5)), _open(forest_png(rows * 4, 0.5))
+    assert _not_blank(two) and eight.height > two.height and eight.width == two.width
+    assert forest_png(rows, 0.5) == forest_png(rows, 0.5)
+    with pytest.raises(FmnistError, match="at least one effect"):
+        forest_png([], 0.5)

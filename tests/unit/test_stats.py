@@ -11,10 +11,14 @@ from fmnist.evaluate.stats import (
     bootstrap_accuracy_ci,
     bootstrap_difference_ci,
     difference_ci_across_seeds,
+    holm,
     mcnemar_exact,
+    min_detectable_difference,
     paired_t_p_value,
     seed_summary,
+    tost_p_value,
     verdict,
+    welch_test,
 )
 
 
@@ -215,3 +219,66 @@ def test_verdict_respects_alpha_and_rejects_bad_p() -> None:
     assert verdict("Keras", "PyTorch", diff, 0.03, alpha=0.01).endswith("no significant difference")
     with pytest.raises(FmnistError):
         verdict("Keras", "PyTorch", diff, math.nan)
+
+
+# Two samples worked by hand: a = 86, 87, 88 and b = 88, 89, 90 (points). Means 87 and 89, variances 1 and 1,
+# so the difference is 2, SE = sqrt(1/3 + 1/3) = 0.8165, Welch's df = (2/3)^2 / (2 (1/3)^2 / 2) = 4, t = 2/SE = 2.449.
+WELCH_A, WELCH_B = [86.0, 87.0, 88.0], [88.0, 89.0, 90.0]
+SE = math.sqrt(2 / 3)
+
+
+def test_welch_interval_and_p_known_answer() -> None:
+    interval, p = welch_test(WELCH_A, WELCH_B)
+    assert interval.estimate == pytest.approx(2.0)
+    # t(0.975, df 4) = 2.7764 (tables): 2 ± 2.7764 × 0.8165 = 2 ± 2.2670.
+    assert (interval.low, interval.high) == pytest.approx((2 - 2.7764 * SE, 2 + 2.7764 * SE), abs=1e-3)
+    # t = 2.449 on 4 df lies between the tables' 2.132 (p = 0.10) and 2.776 (p = 0.05): p = 0.0705.
+    assert p == pytest.approx(0.0705, abs=1e-4)
+    # Swapping the samples flips the sign only.
+    swapped, p_swapped = welch_test(WELCH_B, WELCH_A)
+    assert (swapped.estimate, swapped.low, p_swapped) == pytest.approx((-2.0, -interval.high, p))
+
+
+def test_welch_with_unequal_sizes_and_spreads() -> None:
+    # a = 0, 2 (var 2, n 2), b = 1, 1, 4 (var 3, n 3): SE^2 = 1 + 1 = 2, df = 4 / (1/1 + 1/2) = 8/3.
+    interval, _ = welch_test([0.0, 2.0], [1.0, 1.0, 4.0])
+    assert interval.estimate == pytest.approx(1.0)
+    from scipy import stats as sp
+
+    half = sp.t.ppf(0.975, 8 / 3) * math.sqrt(2)
+    assert (interval.low, interval.high) == pytest.approx((1 - half, 1 + half))
+
+
+def test_welch_without_spread_is_exact() -> None:
+    assert welch_test([87.0, 87.0], [87.0, 87.0]) == (Interval(0.0, 0.0, 0.0), 1.0)
+    interval, p = welch_test([87.0, 87.0], [88.0, 88.0])
+    assert (interval.low, interval.high, p) == (1.0, 1.0, 0.0)
+
+
+def test_welch_needs_two_values_a_side() -> None:
+    with pytest.raises(FmnistError, match="at least 2 values on each side"):
+        welch_test([87.0], [88.0, 89.0])
+
+
+def test_tost_known_answer() -> None:
+    # Margin 5: the larger one-sided p is P(T_4 < (2 - 5) / SE = -3.674) = 0.0107: equivalent at alpha 0.05,
+    # as the 90% interval 2 ± 2.1318 × 0.8165 = [0.26, 3.74] lies inside ±5.
+    assert tost_p_value(WELCH_A, WELCH_B, 5.0) == pytest.approx(0.0107, abs=1e-4)
+    # Margin 0.5: P(T_4 < (2 - 0.5) / SE = 1.837) = 0.93: not equivalent.
+    assert tost_p_value(WELCH_A, WELCH_B, 0.5) == pytest.approx(0.930, abs=1e-3)
+    assert tost_p_value([87.0, 87.0], [87.2, 87.2], 0.5) == 0.0
+    with pytest.raises(FmnistError, match="margin must be positive"):
+        tost_p_value(WELCH_A, WELCH_B, 0.0)
+
+
+def test_holm_known_answer_keeps_the_order() -> None:
+    # Sorted: 0.01 × 3 = 0.03; 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to the running maximum 0.06.
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([0.2]) == [0.2] and holm([]) == []
+
+
+def test_min_detectable_difference_known_answer() -> None:
+    # Pooled SD 1, n 3 + 3, df 4: (t(0.975) 2.7764 + t(0.8) 0.9410) × 1 × sqrt(2/3) = 3.035.
+    assert min_detectable_difference(WELCH_A, WELCH_B) == pytest.approx(3.0353, abs=1e-3)
+    # Twelve trials a side of the same values detect an effect less than half as large.
+    assert min_detectable_difference(WELCH_A * 4, WELCH_B * 4) < 3.0353 / 2

@@ -103,6 +103,13 @@ def test_point_labels_are_short_and_valid_metric_name_parts() -> None:
     assert point_label({"lr": 1e-5}) == "lr-1e-05"
     assert point_label({}) == "preset"
     assert METRIC_NAME.match(point_label({"lr": 1e20}))
+    assert point_label({"init": "shared", "bn_momentum": 0.1}) == "init-shared_bn_momentum-0.1"
+
+
+def test_an_arm_names_its_trials_instead_of_their_values() -> None:
+    assert Trial("torch", 42, {"lr": 0.003}).name == "torch-lr-0.003-seed-42"
+    assert Trial("keras", 1, {"bn_momentum": 0.1}, arm="bn_momentum").name == "keras-bn_momentum-seed-1"
+    assert Trial("keras", 1, {}, arm="baseline", split_seed=7).name == "keras-baseline-split-7-seed-1"
 
 
 def _hand_made() -> list[tuple[Trial, float]]:

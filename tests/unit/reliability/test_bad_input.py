@@ -368,3 +368,27 @@ def test_no_data_source_folder(work: Path, env: dict[str, str]) -> None:
     shutil.rmtree(work / "missing", ignore_errors=True)
     result = run_unchanged(work, env, "split", "--data-source", "missing", "--out", "out")
     assert_one_line_error(result, "missing: no such file or directory (data source)")
+
+
+# --- fmnist ablate: rejected before anything trains (no flow, no MLflow run, no file) ------------------------------
+
+
+def test_ablate_unknown_factor(work: Path, env: dict[str, str]) -> None:
+    result = run_unchanged(work, env, "ablate", "--factors", "bn_momentum,bn_foo")
+    assert_one_line_error(result, "--factors 'bn_momentum,bn_foo'", "unknown factor 'bn_foo'", "choose from init")
+
+
+def test_ablate_factor_listed_twice(work: Path, env: dict[str, str]) -> None:
+    result = run_unchanged(work, env, "ablate", "--factors", "init,bn_epsilon,init")
+    assert_one_line_error(result, "--factors 'init,bn_epsilon,init'", "'init' listed twice")
+
+
+def test_ablate_one_seed(work: Path, env: dict[str, str]) -> None:
+    result = run_unchanged(work, env, "ablate", "--seeds", "1")
+    assert_one_line_error(result, "'--seeds'", "greater than or equal to 2", "fmnist ablate --help")
+
+
+@pytest.mark.parametrize("margin", ["0", "-0.5"])
+def test_ablate_margin_not_positive(work: Path, env: dict[str, str], margin: str) -> None:
+    result = run_unchanged(work, env, "ablate", f"--margin={margin}")
+    assert_one_line_error(result, f"--margin {float(margin):g}", "give a positive number of accuracy points")

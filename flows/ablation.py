@@ -1,0 +1,77 @@
+"""The ``fmnist-ablation`` flow: ingest → split(s) → every arm × seed on Dask → effects of the framework defaults.
+
+Only sequencing lives here, as in ``fmnist-sweep``: the arms come from the factor table
+(`fmnist.experiments.factors`), the trials run through :func:`flows.trials.run_trials`, each retried once and
+reported as missing if it still fails, and the comparison is :func:`fmnist.experiments.ablation.evaluate_ablation`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from prefect import flow
+from pydantic import Field
+
+from flows.trials import parent_run, prepare_data, run_trials
+from fmnist.experiments.ablation import DEFAULT_MARGIN, ablation_summary, plan_ablation
+from fmnist.experiments.factors import select_factors
+from fmnist.experiments.sweep import SCORED_SPLITS
+from fmnist.timing import Stopwatch
+from fmnist.train.trial import TrialSetup
+from tasks.ablation import evaluate_ablation_task
+from tasks.report import report_task
+from tasks.tracking import finish_parent_run_task
+
+
+@flow(name="fmnist-ablation", log_prints=True)
+def fmnist_ablation(
+    data_source: str | None = None,
+    factors: list[str] | None = None,
+    max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
+    seed: Annotated[int, Field(ge=0)] = 42,
+    seeds: Annotated[int, Field(ge=2, le=20)] = 5,
+    split_seeds: Annotated[int, Field(ge=1, le=10)] = 1,
+    margin: Annotated[float, Field(gt=0, le=100)] = DEFAULT_MARGIN,
+    workers: Annotated[int, Field(ge=1, le=256)] | None = None,
+    dask_address: str | None = None,
+    work_dir: str = "data",
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """Train each framework on its own defaults, with each factor switched to the other framework's level, and
+    with all switched, ``seeds`` times each; estimate each factor's effect on official-test accuracy.
+
+    data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
+    factors: the factors to switch (default: all of them).
+    seeds: trials per arm and split (training seeds seed, seed+1, ...).
+    split_seeds: splits to repeat the arms on (split seeds seed, seed+1, ...; 1: the split of seed).
+    margin: accuracy points within which an effect counts as none (TOST equivalence).
+    workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
+    dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    """
+    data_source = data_source or os.environ.get("FMNIST_DATA_SOURCE") or None
+    root = Path(work_dir).absolute()
+    chosen = select_factors(factors)
+    split_seed_list = list(range(seed, seed + split_seeds))
+    trials = plan_ablation(chosen, range(seed, seed + seeds), split_seed_list)
+    params = {"data_source": data_source or "official", "preset": "seed", "factors": ",".join(f.name for f in chosen),
+              "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "split_seeds": split_seeds,
+              "margin_pt": margin, "trials": len(trials),
+              "dask": dask_address or f"local:{workers or os.cpu_count()}"}  # fmt: skip
+    clock = Stopwatch()
+    with parent_run(params, experiment) as (uri, parent):
+        clock.lap("start_tracking")
+        split_dirs = {s: prepare_data(data_source, root, s) for s in split_seed_list}
+        clock.lap("data")
+        setup = TrialSetup(split_dirs[seed], "seed", parent, root / "checkpoints", uri, experiment, max_epochs,
+                           SCORED_SPLITS, split_dirs)  # fmt: skip
+        results = run_trials(trials, setup, workers, dask_address, retries=1, missing_ok=True)
+        clock.lap("trials")
+        names = [f.name for f in chosen]
+        evaluation = evaluate_ablation_task(uri, experiment, parent, trials, results, names, margin)
+        clock.lap("evaluate")
+        finish_parent_run_task(uri, parent, "FINISHED", clock.as_dict())
+        report = report_task(uri, experiment, parent, root / "reports" / parent)
+        clock.lap("report")
+    return {**ablation_summary(parent, uri, results, evaluation, clock.as_dict()), "report": str(report)}
