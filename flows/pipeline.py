@@ -38,6 +38,7 @@ def fmnist_pipeline(
     seeds: Annotated[int, Field(ge=1, le=20)] = 1,
     promotion_alpha: Annotated[float, Field(gt=0, le=0.5)] = DEFAULT_ALPHA,
     promotion_min_gain: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MIN_GAIN,
+    equivalence_margin: Annotated[float, Field(gt=0, le=100)] = 0.5,
     refresh_data: bool = False,
     work_dir: str = "data",
     experiment: str | None = None,
@@ -51,6 +52,7 @@ def fmnist_pipeline(
     promotion_alpha: promote a model only if a one-sided exact McNemar test against the champion, on the official
         test images, gives p below this.
     promotion_min_gain: and only if it gains at least this much official-test accuracy (a fraction).
+    equivalence_margin: with seeds > 1, accuracy points within which the two frameworks count as equivalent (TOST).
     seeds: train each framework with this many seeds (seed, seed+1, ...) and compare across seeds.
     refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
     workers: processes of the local Dask cluster (default: one per CPU, at most one per training).
@@ -61,7 +63,8 @@ def fmnist_pipeline(
     root = Path(work_dir).absolute()
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds,
-              "promotion_alpha": promotion_alpha, "promotion_min_gain": promotion_min_gain}  # fmt: skip
+              "promotion_alpha": promotion_alpha, "promotion_min_gain": promotion_min_gain,
+              "equivalence_margin_pt": equivalence_margin}  # fmt: skip
     trials = plan_trials(frameworks, range(seed, seed + seeds), {})
     clock = Stopwatch()
     with parent_run(params, experiment) as (uri, parent):
@@ -71,7 +74,7 @@ def fmnist_pipeline(
         setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs)
         results = run_trials(trials, setup, workers, dask_address)
         clock.lap("train")
-        evaluation = evaluate_task(uri, experiment, parent, results, split_dir)
+        evaluation = evaluate_task(uri, experiment, parent, results, split_dir, equivalence_margin / 100)
         trained = best_per_framework(results)
         clock.lap("evaluate")
         registrations = register_task(

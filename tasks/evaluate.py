@@ -16,10 +16,16 @@ from fmnist.train.tracked import TrainSummary
 
 @task(name="evaluate", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
 def evaluate_task(
-    tracking_uri: str, experiment: str | None, parent_run_id: str, results: list[TrainSummary], split_dir: Path
+    tracking_uri: str,
+    experiment: str | None,
+    parent_run_id: str,
+    results: list[TrainSummary],
+    split_dir: Path,
+    equivalence_margin: float,
 ) -> Evaluation:
     """Compare the trained frameworks; publish the comparison table as a Prefect artifact."""
-    result = evaluate_trials(Tracker(tracking_uri, experiment), parent_run_id, results, split_dir)
+    tracker = Tracker(tracking_uri, experiment)
+    result = evaluate_trials(tracker, parent_run_id, results, split_dir, equivalence_margin)
     get_run_logger().info(result.verdict)
     create_markdown_artifact(result.markdown, key="fmnist-comparison", description=result.verdict)
     return result

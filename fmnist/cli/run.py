@@ -50,6 +50,9 @@ def run_cmd(
     seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Train with N seeds each; compare across seeds."),
     promotion_alpha: float = PromotionAlpha,
     promotion_min_gain: float = PromotionMinGain,
+    equivalence_margin: float = typer.Option(
+        0.5, "--equivalence-margin", min=0.01, max=100, help="With --seeds > 1: points within which frameworks tie."
+    ),
     refresh_data: bool = typer.Option(False, "--refresh-data", help="Re-ingest and re-split even if cached."),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
@@ -74,6 +77,7 @@ def run_cmd(
         "seed": seed,
         "seeds": seeds,
         "promotion_alpha": promotion_alpha,
+        "equivalence_margin": equivalence_margin,
         "promotion_min_gain": promotion_min_gain,
         "refresh_data": refresh_data,
         "workers": workers,

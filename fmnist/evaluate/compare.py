@@ -160,5 +160,7 @@ def build_comparison(
         if not math.isclose(ci[fw].estimate, accuracies[-1], abs_tol=1e-9):
             raise FmnistError(f"{fw}: CI estimate {ci[fw].estimate} differs from official_test/acc {accuracies[-1]}")
         rows.append(ComparisonRow(fw, "this run", accuracies, ci[fw]))
-    line = verdict(display_name(name_a), display_name(name_b), diff, mcnemar.p_value)
+    # One training per framework compares two models, not two frameworks: the line says so.
+    model_a, model_b = (f"this {display_name(n)} model" for n in (name_a, name_b))
+    line = verdict(model_a, model_b, diff, mcnemar.p_value) + " (one training each; --seeds N compares frameworks)"
     return Comparison(names=(name_a, name_b), rows=tuple(rows), diff=diff, mcnemar=mcnemar, verdict=line)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.data.manifest import read_manifest
-from fmnist.evaluate.scoring import Evaluation, evaluate, evaluate_seeds
+from fmnist.evaluate.scoring import DEFAULT_EQUIVALENCE_MARGIN, Evaluation, evaluate, evaluate_seeds
 from fmnist.registry.registration import Registration
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
@@ -80,14 +80,19 @@ def _registration(r: Registration) -> dict[str, Any]:
 
 
 def evaluate_trials(
-    tracker: Tracker, parent_run_id: str, results: Sequence[TrainSummary], split_dir: Path
+    tracker: Tracker,
+    parent_run_id: str,
+    results: Sequence[TrainSummary],
+    split_dir: Path,
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
 ) -> Evaluation:
-    """Compare the frameworks of a pipeline's scored trials: image by image when each framework trained once
-    (:func:`evaluate`), across seeds when it trained with several (:func:`evaluate_seeds`)."""
+    """Compare the frameworks of a pipeline's scored trials: two models image by image when each framework
+    trained once (:func:`evaluate`), the frameworks across seeds, with an equivalence test at ±``margin``, when
+    each trained with several (:func:`evaluate_seeds`)."""
     scored = {r.run_id: r.scores for r in results if r.scores}
     if len({r.seed for r in results}) == 1:
         return evaluate(tracker, parent_run_id, {r.framework: r.run_id for r in results}, split_dir, scored=scored)
     runs: dict[str, dict[int, str]] = {}
     for r in results:
         runs.setdefault(r.framework, {})[r.seed] = r.run_id
-    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored)
+    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored, margin=margin)

@@ -27,11 +27,9 @@ from fmnist.evaluate.metrics import SplitMetrics, evaluate_predictions
 from fmnist.evaluate.stats import (
     bootstrap_accuracy_ci,
     bootstrap_difference_ci,
-    difference_ci_across_seeds,
+    compare_frameworks,
     mcnemar_exact,
-    paired_t_p_value,
     seed_summary,
-    verdict,
 )
 from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker, layout
@@ -40,6 +38,8 @@ from fmnist.tracking import Tracker, layout
 # weights on those two splits is logged as train_eval/... and val_eval/... so the curves stay clean.
 EVAL_PREFIX = {"train": "train_eval", "val": "val_eval", "test": "test", "official_test": "official_test"}
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
+# Two frameworks whose mean accuracies over seeds differ by less than this (a fraction) count as equivalent.
+DEFAULT_EQUIVALENCE_MARGIN = 0.005
 
 
 @dataclass(frozen=True)
@@ -164,11 +164,14 @@ def evaluate_seeds(
     split_dir: Path,
     *,
     scored: Mapping[str, Mapping[str, SplitMetrics]] | None = None,
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
 ) -> Evaluation:
     """Multi-seed mode: score every (framework, seed) run; compare the frameworks across seeds.
 
     ``runs`` maps framework → training seed → child run id. The comparison is the mean ± std of each
-    framework's official-test accuracy over seeds and a t-interval of the seed-paired difference.
+    framework's official-test accuracy over seeds, and a framework-level verdict
+    (:func:`fmnist.evaluate.stats.compare_frameworks`: Welch interval, TOST equivalence at ±``margin``, the
+    smallest difference the seeds could detect).
     """
     data = load_eval_splits(split_dir)
     scored = scored or {}
@@ -200,18 +203,20 @@ def evaluate_seeds(
         a, b = list(per_seed)[:2]
         seeds = sorted(set(per_seed[a]) & set(per_seed[b]))
         acc_a, acc_b = [per_seed[a][s] for s in seeds], [per_seed[b][s] for s in seeds]
-        diff = difference_ci_across_seeds(acc_a, acc_b)
-        p_value = paired_t_p_value(acc_a, acc_b) if len(seeds) > 1 else float("nan")
-        line = verdict(display_name(a), display_name(b), diff, p_value)
+        frameworks = compare_frameworks(display_name(a), display_name(b), acc_a, acc_b, margin)
+        line = frameworks.verdict
         metrics.update(
             {
-                "seeds/official_test_diff_pt": 100 * diff.estimate,
-                "seeds/diff_ci_low_pt": 100 * diff.low,
-                "seeds/diff_ci_high_pt": 100 * diff.high,
-                "seeds/paired_t_p_value": p_value,
+                "seeds/official_test_diff_pt": 100 * frameworks.diff.estimate,
+                "seeds/diff_ci_low_pt": 100 * frameworks.diff.low,
+                "seeds/diff_ci_high_pt": 100 * frameworks.diff.high,
+                "seeds/welch_p_value": frameworks.p_value,
+                "seeds/tost_p_value": frameworks.p_tost,
+                "seeds/equivalence_margin_pt": 100 * frameworks.margin,
+                "seeds/detectable_diff_pt": 100 * frameworks.detectable,
             }
         )
-    markdown = "\n".join([*lines, "", f"**{line}** (t-interval over seeds, paired by seed)", ""])
+    markdown = "\n".join([*lines, "", f"**{line}** (Welch interval over seeds; official test set)", ""])
     tracker.log_metrics(parent_run_id, {k: v for k, v in metrics.items() if np.isfinite(v)})
     tracker.log_text(parent_run_id, markdown, layout.COMPARISON_MD)
     tracker.set_tags(parent_run_id, {"verdict": line})

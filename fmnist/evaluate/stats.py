@@ -131,36 +131,6 @@ def seed_summary(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
-def _seed_differences(acc_a: Sequence[float], acc_b: Sequence[float]) -> np.ndarray:
-    a, b = _as_values(acc_a, "acc_a"), _as_values(acc_b, "acc_b")
-    if a.size != b.size or a.size < 2:
-        raise FmnistError(f"need the same seeds for both frameworks, at least 2; got {a.size} and {b.size}")
-    return b - a
-
-
-def difference_ci_across_seeds(acc_a: Sequence[float], acc_b: Sequence[float], level: float = 0.95) -> Interval:
-    """Student-t interval of the mean paired difference ``acc_b[i] - acc_a[i]`` over seeds ``i``."""
-    if not 0.0 < level < 1.0:
-        raise FmnistError(f"level must be between 0 and 1, got {level}")
-    from scipy import stats as sp  # imported here, see mcnemar_exact
-
-    d = _seed_differences(acc_a, acc_b)
-    mean = float(d.mean())
-    half = float(sp.t.ppf(0.5 + level / 2.0, df=d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
-    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level)
-
-
-def paired_t_p_value(acc_a: Sequence[float], acc_b: Sequence[float]) -> float:
-    """Two-sided paired t-test p-value across seeds (the multi-seed counterpart of McNemar's test)."""
-    d = _seed_differences(acc_a, acc_b)
-    if d.std(ddof=1) == 0.0:
-        # t is 0/0 or ±inf here; scipy returns NaN. Identical differences are either all zero or all one way.
-        return 1.0 if d[0] == 0.0 else 0.0
-    from scipy import stats as sp  # imported here, see mcnemar_exact
-
-    return float(sp.ttest_1samp(d, 0.0).pvalue)
-
-
 def _two_samples(acc_a: Sequence[float], acc_b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     a, b = _as_values(acc_a, "acc_a"), _as_values(acc_b, "acc_b")
     if a.size < 2 or b.size < 2:
@@ -255,3 +225,41 @@ def verdict(name_a: str, name_b: str, diff: Interval, p_value: float, alpha: flo
         outcome = "no significant difference"
     ci = f"{diff.level * 100:g}% CI [{_pt(diff.low)}, {_pt(diff.high)}]"
     return f"{name_b} vs {name_a}: {_pt(diff.estimate, signed=True)} pt, {ci}, {_format_p(p_value)}: {outcome}"
+
+
+@dataclass(frozen=True)
+class FrameworkComparison:
+    """Two frameworks compared over seeds (accuracies as fractions): ``diff`` is mean(b) - mean(a) with its Welch
+    interval, ``p_value`` its two-sided test, ``p_tost`` the equivalence test at ``margin``, ``detectable`` the
+    smallest true difference these seeds detect with 80% power, and the one-line verdict."""
+
+    diff: Interval
+    p_value: float
+    p_tost: float
+    margin: float
+    detectable: float
+    verdict: str
+
+
+def compare_frameworks(
+    name_a: str, name_b: str, acc_a: Sequence[float], acc_b: Sequence[float], margin: float, alpha: float = 0.05
+) -> FrameworkComparison:
+    """What several seeds per framework can say about the frameworks themselves, not about two trained models:
+    better (Welch p < alpha), equivalent within ±``margin`` (TOST p < alpha) or inconclusive, with the smallest
+    difference the number of seeds could have detected."""
+    diff, p = welch_test(acc_a, acc_b)
+    p_tost = tost_p_value(acc_a, acc_b, margin)
+    detectable = min_detectable_difference(acc_a, acc_b, alpha)
+    if p < alpha:
+        outcome = f"{name_b if diff.estimate > 0 else name_a} better"
+    elif p_tost < alpha:
+        outcome = f"equivalent within ±{_pt(margin)} pt"
+    else:
+        outcome = f"inconclusive: neither a difference nor equivalence within ±{_pt(margin)} pt is shown"
+    seeds = f"{len(acc_a)} and {len(acc_b)} seeds" if len(acc_a) != len(acc_b) else f"{len(acc_a)} seeds each"
+    line = (
+        f"{name_b} vs {name_a} over {seeds}: {_pt(diff.estimate, signed=True)} pt, {diff.level * 100:g}% CI "
+        f"[{_pt(diff.low)}, {_pt(diff.high)}], {_format_p(p)}; TOST ±{_pt(margin)} pt {_format_p(p_tost)}: {outcome}"
+        f" (these seeds detect a difference of {_pt(detectable)} pt or more)"
+    )
+    return FrameworkComparison(diff, p, p_tost, margin, detectable, line)

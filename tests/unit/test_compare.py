@@ -42,9 +42,12 @@ def test_rows_pair_reference_and_this_run_per_framework() -> None:
 
 
 def test_verdict_uses_display_names_second_minus_first() -> None:
-    assert _comparison().verdict == ("PyTorch vs Keras: +0.3 pt, 95% CI [-0.1, 0.7], p=0.19: no significant difference")
+    assert _comparison().verdict == (
+        "this PyTorch model vs this Keras model: +0.3 pt, 95% CI [-0.1, 0.7], p=0.19: no significant difference"
+        " (one training each; --seeds N compares frameworks)"
+    )
     swapped = build_comparison(OURS, CI, Interval(-0.0029, -0.0071, 0.0012), MCNEMAR, names=("torch", "keras"))
-    assert swapped.verdict.startswith("Keras vs PyTorch: -0.3 pt")
+    assert swapped.verdict.startswith("this Keras model vs this PyTorch model: -0.3 pt")
 
 
 def test_markdown_table() -> None:
@@ -55,7 +58,7 @@ def test_markdown_table() -> None:
     assert lines[3] == "| Keras | this run | 93.21 | 89.54 | 89.11 | 88.76 [88.14, 89.37] |"
     assert lines[4] == "| PyTorch | reference study | 82.16 | 87.91 | 87.09 | — |"
     assert all(line.count("|") == 7 for line in lines[:6])
-    assert "**PyTorch vs Keras: +0.3 pt" in md
+    assert "**this PyTorch model vs this Keras model: +0.3 pt" in md
     assert "211 images only Keras got right, 240 only PyTorch" in md
 
 
@@ -85,7 +88,7 @@ def test_html_is_a_parseable_page_with_the_same_cells() -> None:
     parser.feed(page)
     assert len(parser.cells) == 6 * 5  # header + four rows, six columns
     assert parser.cells[6:12] == ["Keras", "reference study", "91.69", "89.01", "89.18", "—"]
-    assert "PyTorch vs Keras: +0.3 pt, 95% CI [-0.1, 0.7], p=0.19: no significant difference" in page
+    assert "this PyTorch model vs this Keras model: +0.3 pt, 95% CI [-0.1, 0.7], p=0.19" in page
 
 
 def test_html_escapes_framework_names() -> None:

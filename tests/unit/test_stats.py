@@ -10,11 +10,10 @@ from fmnist.evaluate.stats import (
     Interval,
     bootstrap_accuracy_ci,
     bootstrap_difference_ci,
-    difference_ci_across_seeds,
+    compare_frameworks,
     holm,
     mcnemar_exact,
     min_detectable_difference,
-    paired_t_p_value,
     seed_summary,
     tost_p_value,
     verdict,
@@ -153,26 +152,37 @@ def test_seed_summary() -> None:
         seed_summary([0.9, math.nan])
 
 
-def test_difference_ci_across_seeds_known_answer() -> None:
-    # Differences 0.01, 0.02, 0.03: mean .02, sd .01, t(0.975, 2) = 4.302653.
-    ci = difference_ci_across_seeds([0.88, 0.88, 0.88], [0.89, 0.90, 0.91])
-    half = 4.302653 * 0.01 / math.sqrt(3)
-    assert ci.estimate == pytest.approx(0.02)
-    assert (ci.low, ci.high) == pytest.approx((0.02 - half, 0.02 + half))
+def test_frameworks_better_by_welch_worked_by_hand() -> None:
+    # Means .882 and .892, each sd .002 over 3 seeds: se = sqrt(2 * .002**2 / 3) = .0016330, Welch df = 4,
+    # t = .01 / .0016330 = 6.1237, two-sided p = 0.0036; t(.975, 4) = 2.7764 gives the interval
+    # .01 ± .004534; TOST at ±.005: max(sf((.01 + .005) / se), cdf((.01 - .005) / se)) = cdf(3.0619) = 0.9812.
+    result = compare_frameworks("Keras", "PyTorch", [0.880, 0.882, 0.884], [0.890, 0.892, 0.894], 0.005)
+    assert (result.diff.low, result.diff.estimate, result.diff.high) == pytest.approx(
+        (0.005466, 0.01, 0.014534), abs=1e-6
+    )
+    assert result.p_value == pytest.approx(0.0036022, abs=1e-6)
+    assert result.p_tost == pytest.approx(0.98120, abs=1e-5)
+    assert "PyTorch better" in result.verdict and "over 3 seeds each" in result.verdict
 
 
-def test_difference_ci_across_seeds_needs_pairs() -> None:
-    with pytest.raises(FmnistError, match="at least 2"):
-        difference_ci_across_seeds([0.9], [0.91])
-    with pytest.raises(FmnistError, match="same seeds"):
-        difference_ci_across_seeds([0.9, 0.91], [0.91])
+def test_frameworks_equivalent_within_the_margin_worked_by_hand() -> None:
+    # Difference .001, se .0016330, df 4: TOST = max(sf(3.6742), cdf(-2.4495)) = 0.035242 < 0.05.
+    result = compare_frameworks("Keras", "PyTorch", [0.880, 0.882, 0.884], [0.881, 0.883, 0.885], 0.005)
+    assert result.p_tost == pytest.approx(0.035242, abs=1e-6)
+    assert result.p_value == pytest.approx(0.57339, abs=1e-5)
+    assert "equivalent within ±0.5 pt" in result.verdict
+    # The control: a tighter margin makes the same seeds inconclusive.
+    assert (
+        "inconclusive"
+        in compare_frameworks("Keras", "PyTorch", [0.880, 0.882, 0.884], [0.881, 0.883, 0.885], 0.002).verdict
+    )
 
 
-def test_paired_t_p_value() -> None:
-    # t = .02 / (.01 / sqrt 3) = 3.4641 with 2 df: two-sided p = 0.07418.
-    assert paired_t_p_value([0.88] * 3, [0.89, 0.90, 0.91]) == pytest.approx(0.07418, abs=1e-4)
-    assert paired_t_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0
-    assert paired_t_p_value([0.9, 0.8], [0.91, 0.81]) == 0.0
+def test_two_seeds_detect_only_large_differences() -> None:
+    # Pooled sd .014142, df 2: (t(.975, 2) + t(.8, 2)) * sd * sqrt(1/2 + 1/2) = (4.3027 + 1.0607) * .014142 = .075849.
+    result = compare_frameworks("Keras", "PyTorch", [0.87, 0.89], [0.88, 0.90], 0.005)
+    assert result.detectable == pytest.approx(0.075849, abs=1e-5)
+    assert "inconclusive" in result.verdict and "7.6 pt or more" in result.verdict
 
 
 def test_verdict_exact_shape_not_significant() -> None:

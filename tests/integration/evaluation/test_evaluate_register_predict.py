@@ -53,7 +53,7 @@ def test_evaluation_logs_metrics_comparison_and_figures(
     assert any("mcnemar" in key for key in parent_run.data.metrics)
     assert 0.0 <= parent_run.data.metrics["compare/mcnemar_p_value"] <= 1.0
     assert parent_run.data.tags["verdict"] == result.verdict
-    assert result.verdict.startswith("PyTorch vs Keras: ")
+    assert result.verdict.startswith("this PyTorch model vs this Keras model: ")
     artifacts = {a.path for a in store.list_artifacts(parent, "figures")}
     assert {
         "figures/learning_curves.png",
