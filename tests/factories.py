@@ -53,3 +53,16 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     if not directory.exists():
         return {}
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def write_splits(out: Path, n_train: int = 60, n_test: int = 20) -> Path:
+    """A split folder as ``fmnist split`` writes it (four Parquet splits + manifest) of a tiny generated release,
+    which is written beside it (``<out>-release``); return ``out``."""
+    from fmnist.data.ingest import ingest
+    from fmnist.data.prepare import prepare_splits
+    from fmnist.data.split import SplitSizes
+
+    release = out.with_name(out.name + "-release")
+    md5 = write_release(release, n_train, n_test)
+    prepare_splits(ingest(release, checksums=md5), out, seed=0, sizes=SplitSizes(val=10, test=10))
+    return out

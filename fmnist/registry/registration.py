@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.parquet import read_split
+from fmnist.data.manifest import read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_MARGIN, decide
 from fmnist.tracking import Tracker, load_pyfunc
@@ -49,7 +49,7 @@ def registered_name(framework: str) -> str:
 
 def official_accuracy(tracker: Tracker, model_uri: str, split_dir: Path) -> float:
     """Accuracy of a logged or registered model on the official test set, through ``mlflow.pyfunc``."""
-    pixels, labels = read_split(Path(split_dir) / "official_test.parquet")
+    pixels, labels = read_verified_split(split_dir, "official_test")
     probabilities = np.asarray(load_pyfunc(model_uri, tracker.uri).predict(pixels))
     return float((probabilities.argmax(axis=1) == labels).mean())
 
@@ -129,7 +129,7 @@ def registry_lock(tracker: Tracker) -> Iterator[None]:
 
 def smoke_test(tracker: Tracker, model_uri: str, split_dir: Path) -> None:
     """Load ``model_uri`` as a pyfunc and check a batch gives one probability row per image."""
-    pixels, _ = read_split(Path(split_dir) / "official_test.parquet")
+    pixels, _ = read_verified_split(split_dir, "official_test")
     out = np.asarray(load_pyfunc(model_uri, tracker.uri).predict(pixels[:SMOKE_BATCH]))
     if out.shape != (SMOKE_BATCH, 10) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
         raise FmnistError(f"{model_uri}: predict gave shape {out.shape}, not {SMOKE_BATCH} rows of 10 probabilities")
