@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -7,7 +9,7 @@ import numpy as np
 import pytest
 
 from fmnist.data import idx
-from fmnist.data.ingest import ingest, load
+from fmnist.data.ingest import ingest, load, source_fingerprint
 from fmnist.data.release import CSV_TEST, RELEASE_FILES
 from fmnist.errors import DataError, SourceError
 from tests.factories import snapshot, write_csv_pair
@@ -124,3 +126,69 @@ def test_download_cut_off_half_way_leaves_no_file(tmp_path: Path, tiny_release: 
 def test_http_404(tmp_path: Path) -> None:
     with serve(tmp_path) as url, pytest.raises(SourceError, match=r"HTTP 404"):
         ingest(url, tmp_path / "cache")
+
+
+# --- the ingest cache key and the re-check of a (cached) result -----------------------------------------------
+
+
+def test_fingerprint_of_a_folder_follows_content_not_names_sizes_or_times(
+    tmp_path: Path, tiny_release: tuple[Path, dict[str, str]]
+) -> None:
+    directory, _ = tiny_release
+    key = source_fingerprint(directory, tmp_path / "cache")
+    first = directory / RELEASE_FILES["train_labels"]
+    os.utime(first, (1, 1))  # touched: same bytes
+    assert source_fingerprint(directory, tmp_path / "cache") == key
+    data = bytearray(first.read_bytes())
+    data[-5] ^= 1  # same name, same size, another byte
+    first.write_bytes(bytes(data))
+    os.utime(first, (1, 1))
+    assert source_fingerprint(directory, tmp_path / "cache") != key
+
+
+def test_fingerprint_of_a_csv_source_follows_both_files(tmp_path: Path) -> None:
+    train_csv = write_csv_pair(tmp_path / "csv")
+    key = source_fingerprint(train_csv, tmp_path / "cache")
+    assert source_fingerprint(tmp_path / "csv", tmp_path / "cache") != key  # another path, another key
+    write_csv_pair(tmp_path / "csv", seed=3)
+    assert source_fingerprint(train_csv, tmp_path / "cache") != key
+
+
+def test_fingerprint_of_a_url_needs_every_cached_file_intact(
+    tmp_path: Path, tiny_release: tuple[Path, dict[str, str]]
+) -> None:
+    directory, md5 = tiny_release
+    url, cache = "http://127.0.0.1:9/", tmp_path / "cache"
+    assert source_fingerprint(url, cache, md5) is None  # nothing cached yet: download
+    shutil.copytree(directory, cache)
+    key = source_fingerprint(url, cache, md5)
+    assert key is not None
+    assert source_fingerprint(url, tmp_path / "elsewhere", md5) is None
+    shutil.copytree(directory, tmp_path / "other")
+    assert source_fingerprint(url, tmp_path / "other", md5) not in {None, key}  # the key names the cache folder
+    assert source_fingerprint(url, cache) is None  # not the official files
+    (cache / RELEASE_FILES["test_labels"]).write_bytes(b"swapped")
+    assert source_fingerprint(url, cache, md5) is None
+    (cache / RELEASE_FILES["test_labels"]).unlink()
+    assert source_fingerprint(url, cache, md5) is None
+
+
+def test_fingerprint_of_a_malformed_url_is_none(tmp_path: Path) -> None:
+    assert source_fingerprint("http://[::1", tmp_path) is None
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+def test_load_refuses_a_result_whose_files_changed_since_ingest(
+    tiny_release: tuple[Path, dict[str, str]], change: str
+) -> None:
+    directory, md5 = tiny_release
+    result = ingest(directory, checksums=md5)
+    victim = directory / RELEASE_FILES["train_images"]
+    if change == "replaced":
+        shutil.copy(directory / RELEASE_FILES["test_images"], victim)
+        expected = r"md5 [0-9a-f]{32}, not the [0-9a-f]{32} it was ingested with"
+    else:
+        victim.unlink()
+        expected = "missing"
+    with pytest.raises(DataError, match=rf"train-images-idx3-ubyte\.gz: {expected}; ingest the source again"):
+        load(result)
