@@ -213,6 +213,8 @@ def source_fingerprint(
     else:
         path = Path(urlparse(text).path if scheme == "file" else str(text)).expanduser().absolute()
         names = (*RELEASE_FILES.values(), CSV_TRAIN, CSV_TEST)
-        files = [path / n for n in names] if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
+        files = (
+            [path / n for n in names] if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
+        )
         key = [str(path), [(p.name, file_digest(p)) for p in files if p.is_file()]]
     return bytes_digest(repr(key).encode())

@@ -110,7 +110,9 @@ def read_verified_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndar
 def _split_file(directory: Path, name: str) -> Path:
     file = Path(directory) / f"{name}.parquet"
     if not file.is_file():
-        raise DataError(f"{file}: listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`")
+        raise DataError(
+            f"{file}: listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`"
+        )
     return file
 
 

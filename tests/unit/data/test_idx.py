@@ -53,7 +53,7 @@ def test_truncated_idx_payload_reports_missing_bytes(tmp_path: Path) -> None:
 
 def test_trailing_bytes_are_rejected(tmp_path: Path) -> None:
     _, labels = make_arrays(4)
-    with pytest.raises(DataError, match=r"byte 12: 3 unexpected bytes"):
+    with pytest.raises(DataError, match=r"byte 12: unexpected bytes after the 4 labels"):
         idx.read_labels(_write(tmp_path / "x.gz", idx.encode_labels(labels) + b"abc"))
 
 

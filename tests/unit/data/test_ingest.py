@@ -3,17 +3,19 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fmnist.data import idx
+from fmnist.data.download import fetch_file
 from fmnist.data.ingest import ingest, load, source_fingerprint
 from fmnist.data.release import CSV_TEST, RELEASE_FILES
 from fmnist.errors import DataError, SourceError
 from tests.factories import snapshot, write_csv_pair
-from tests.http_server import serve
+from tests.http_server import firehose, redirect, serve, trickle
 
 
 def test_directory_source_verifies_and_loads(tiny_release: tuple[Path, dict[str, str]]) -> None:
@@ -192,3 +194,29 @@ def test_load_refuses_a_result_whose_files_changed_since_ingest(
         expected = "missing"
     with pytest.raises(DataError, match=rf"train-images-idx3-ubyte\.gz: {expected}; ingest the source again"):
         load(result)
+
+
+# --- downloads are bounded in time and size ----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("server", "total_timeout", "expected"),
+    [(trickle, 1, r"not complete after 1 s"), (firehose, 600, r"more than 67,108,864 bytes, larger than any")],
+)
+def test_a_download_that_never_ends_is_given_up_on(
+    tmp_path: Path, server: Callable[[], type], total_timeout: float, expected: str
+) -> None:
+    name = RELEASE_FILES["train_labels"]
+    with serve(tmp_path, handler=server()) as url, pytest.raises(SourceError, match=rf"{name}: .*{expected}"):
+        fetch_file(name, (url,), tmp_path / "cache", md5="0" * 32, timeout=5, total_timeout=total_timeout)
+    assert snapshot(tmp_path / "cache") == {}
+
+
+def test_a_redirect_to_a_local_file_is_refused(tmp_path: Path, tiny_release: tuple[Path, dict[str, str]]) -> None:
+    directory, md5 = tiny_release
+    name = RELEASE_FILES["train_labels"]
+    local = (directory / name).as_uri()  # the right bytes, with the right md5: still not read
+    with serve(tmp_path, handler=redirect(local)) as url, pytest.raises(SourceError, match=r"No connection adapters"):
+        fetch_file(name, (url,), tmp_path / "cache", md5=md5[name])
+    assert snapshot(tmp_path / "cache") == {}
