@@ -10,9 +10,8 @@ import typer
 from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
+from fmnist.cli.options import RunId, SplitDir
 from fmnist.errors import FmnistError
-
-RunId = typer.Option(..., "--run-id", "-r", help="The MLflow parent run of a pipeline execution.")
 
 
 def _children(tracker: object, run_id: str) -> list[dict]:
@@ -35,7 +34,7 @@ def _split_dir(children: list[dict], override: Path | None) -> Path:
 def evaluate_cmd(
     ctx: typer.Context,
     run_id: str = RunId,
-    data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
+    data: Path | None = SplitDir,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score each framework's best checkpoint from MLflow and log the comparison to the parent run.
@@ -66,7 +65,7 @@ def register_cmd(
     ctx: typer.Context,
     run_id: str = RunId,
     margin: float | None = typer.Option(None, "--margin", min=0.0, max=1.0, help="Promotion margin (default 0.002)."),
-    data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
+    data: Path | None = SplitDir,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Register each framework's evaluated model and the better one as `fmnist`; move `champion` by the rule.
