@@ -21,6 +21,7 @@ from fmnist.errors import DataError
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 IMAGE_SIDE = 28
+MAX_DATA_BYTES = 100_000 * IMAGE_SIDE * IMAGE_SIDE  # the largest release file holds 60,000 images
 
 
 def read_bytes(path: Path) -> bytes:
@@ -43,9 +44,15 @@ def read_bytes(path: Path) -> bytes:
         stream = gzip.GzipFile(fileobj=raw) if compressed else raw
         try:
             head = stream.read(4)
-            ndim = head[3] if len(head) == 4 else 0  # the magic number's last byte
+            # Only the two magic numbers read here say how much follows; the parser refuses any other, unread.
+            ndim = {IMAGES_MAGIC: 3, LABELS_MAGIC: 1}.get(int.from_bytes(head, "big"), 0)
             head += stream.read(4 * ndim)
             dims = struct.unpack_from(f">{ndim}I", head, 4) if len(head) == 4 + 4 * ndim else ()
+            if math.prod(dims) > MAX_DATA_BYTES:
+                raise DataError(
+                    f"{path}: bytes 4-{3 + 4 * ndim}: the header promises {math.prod(dims):,} bytes of data, more"
+                    f" than {MAX_DATA_BYTES:,} (100,000 images); check that the file is the right one"
+                )
             return _read_at_most(stream, head, len(head) + math.prod(dims) + 1)
         except EOFError:
             raise DataError(
