@@ -12,8 +12,10 @@ from prefect.tasks import exponential_backoff
 from fmnist.data.ingest import IngestResult, ingest, source_fingerprint
 
 
-def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return "ingest-" + source_fingerprint(parameters["data_source"])
+def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    # None (a download missing from the cache folder, or changed there): no cached result is used.
+    key = source_fingerprint(parameters["data_source"], parameters["cache_dir"])
+    return key and "ingest-" + key
 
 
 @task(
@@ -25,5 +27,5 @@ def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 )
 def ingest_task(data_source: str | None, cache_dir: Path = Path("data/raw")) -> IngestResult:
     """Download (if a URL) and checksum the source; retried with backoff because networks fail. Cached on the
-    source (for local files: their names, sizes and modification times)."""
+    content: a local source's file checksums; a URL, its cache folder and the checksums of the files there."""
     return ingest(data_source, cache_dir)

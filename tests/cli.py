@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 FMNIST = [sys.executable, "-m", "fmnist"]
@@ -20,6 +21,26 @@ def user_env(mlflow_dir: Path, **extra: str) -> dict[str, str]:
 def fmnist(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m fmnist ARGS`` in ``cwd``."""
     return subprocess.run([*FMNIST, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+# Runs a command and writes its peak resident memory (KiB) to the file argv[1]. Linux counts, in a process's peak,
+# the memory of the process it was forked from: measured from this small interpreter, not from the test process.
+_MEASURE = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def fmnist_peak_memory(*args: str, cwd: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], int]:
+    """:func:`fmnist`, and the peak resident memory of its process in MiB."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        command = [sys.executable, "-c", _MEASURE, str(peak), *FMNIST, *args]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
+        return result, int(peak.read_text()) // 1024
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +55,45 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     if not directory.exists():
         return {}
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def write_splits(out: Path, n_train: int = 60, n_test: int = 20) -> Path:
+    """A split folder as ``fmnist split`` writes it (four Parquet splits + manifest) of a tiny generated release,
+    which is written beside it (``<out>-release``); return ``out``."""
+    from fmnist.data.ingest import ingest
+    from fmnist.data.prepare import prepare_splits
+    from fmnist.data.split import SplitSizes
+
+    release = out.with_name(out.name + "-release")
+    md5 = write_release(release, n_train, n_test)
+    prepare_splits(ingest(release, checksums=md5), out, seed=0, sizes=SplitSizes(val=10, test=10))
+    return out
+
+
+def png_bomb(side: int) -> bytes:
+    """A valid 8-bit grey PNG of ``side`` x ``side`` black pixels, under a megabyte, that takes side² bytes to decode.
+
+    Its zlib stream is one compressed megabyte of zeros repeated: each copy ends in a full flush, which makes every
+    copy the same bytes, and the checksum of n zero bytes is known (Adler-32: ``(n % 65521) << 16 | 1``).
+    """
+    n = side * (side + 1)  # each row: filter byte 0, then the pixels
+    block, compressor = 1 << 20, zlib.compressobj(9)
+    first = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    again = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    copies, rest = divmod(n, block)
+    tail = compressor.compress(bytes(rest)) + compressor.flush()
+    pixels = first + again * (copies - 1) + tail[:-4] + struct.pack(">I", ((n % 65521) << 16) | 1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def gzip_bomb(prefix: bytes, inflated: int) -> bytes:
+    """gzip data, about a thousandth of ``inflated`` bytes, that inflates to ``prefix`` and then zeros, ``inflated``
+    bytes in all: one member per megabyte of zeros, every one the same bytes (a reader goes on to the next member)."""
+    block = 1 << 20
+    zeros = gzip.compress(bytes(block), mtime=0)
+    return gzip.compress(prefix, mtime=0) + zeros * ((inflated - len(prefix)) // block)

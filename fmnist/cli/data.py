@@ -14,7 +14,7 @@ from fmnist.cli.progress import DownloadBar
 from fmnist.data.ingest import ingest, load
 from fmnist.data.prepare import DEFAULT_SEED, prepare_splits
 
-CacheDir = typer.Option(Path("data/raw"), "--cache-dir", help="Where downloads are cached.")
+CacheDir = typer.Option(Path("data/raw"), "--cache-dir", file_okay=False, help="Where downloads are cached.")
 JsonOut = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
 
 
@@ -52,7 +52,7 @@ def ingest_cmd(
 @app.command("split")
 def split_cmd(
     ctx: typer.Context,
-    out: Path = typer.Option(Path("data/splits"), "--out", "-o", help="Folder for the Parquet splits."),
+    out: Path = typer.Option(Path("data/splits"), "--out", "-o", file_okay=False, help="Folder for the splits."),
     data_source: str | None = DataSource,
     seed: int = typer.Option(DEFAULT_SEED, "--seed", min=0, help="Seed of the stratified split."),
     cache_dir: Path = CacheDir,

@@ -11,11 +11,10 @@ import typer
 from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
-from fmnist.cli.options import PromotionAlpha, PromotionMinGain
+from fmnist.cli.options import PromotionAlpha, PromotionMinGain, RunId, SplitDir
 from fmnist.errors import FmnistError
 
 SELECTION_METRIC = "val_eval/acc"  # the best checkpoint scored on the validation split
-RunId = typer.Option(..., "--run-id", "-r", help="The MLflow parent run of a pipeline execution.")
 
 
 def _children(tracker: object, run_id: str) -> list[dict]:
@@ -38,7 +37,7 @@ def _split_dir(children: list[dict], override: Path | None) -> Path:
 def evaluate_cmd(
     ctx: typer.Context,
     run_id: str = RunId,
-    data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
+    data: Path | None = SplitDir,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score each framework's best checkpoint from MLflow and log the comparison to the parent run.
@@ -70,7 +69,7 @@ def register_cmd(
     run_id: str = RunId,
     alpha: float = PromotionAlpha,
     min_gain: float = PromotionMinGain,
-    data: Path | None = typer.Option(None, "--data", "-d", help="Split folder (default: the one the runs used)."),
+    data: Path | None = SplitDir,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Register each framework's evaluated model and the better one as `fmnist`; move `champion` by the rule.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -17,7 +18,7 @@ DataSource = typer.Option(None, "--data-source", "-s", envvar=SOURCE_ENV, help=S
 Preset = typer.Option("seed", "--preset", "-p", help="Training recipe: seed, parity or tuned.")
 Frameworks = typer.Option("keras,torch", "--frameworks", "-f", help="Comma-separated frameworks.")
 MaxEpochs = typer.Option(None, "--max-epochs", min=1, help="Override the preset's epochs.")
-WorkDir = typer.Option(Path("data"), "--work-dir", help="Downloads, splits and checkpoints.")
+WorkDir = typer.Option(Path("data"), "--work-dir", file_okay=False, help="Downloads, splits and checkpoints.")
 Experiment = typer.Option(None, "--experiment", help="MLflow experiment (default fmnist-pipeline).")
 Workers = typer.Option(None, "--workers", "-w", min=1, help="Local Dask workers (default: one per CPU).")
 DaskAddress = typer.Option(
@@ -32,3 +33,16 @@ PromotionMinGain = typer.Option(
     DEFAULT_MIN_GAIN, "--promotion-min-gain", "--min-gain", min=0.0, max=1.0,
     help="Promote only if official-test accuracy rises by at least this fraction (0.002 = 0.2 points).",
 )  # fmt: skip
+SplitDir = typer.Option(
+    None, "--data", "-d", exists=True, file_okay=False, help="Split folder (default: the one the runs used)."
+)
+
+
+def _run_id(value: str) -> str:
+    # Checked here, before MLflow is imported: an id is also pasted into MLflow's search filters.
+    if not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise typer.BadParameter(f"{value!r} is not an MLflow run id (32 hex digits, e.g. from `fmnist run --json`)")
+    return value
+
+
+RunId = typer.Option(..., "--run-id", "-r", callback=_run_id, help="The MLflow parent run of a pipeline execution.")

@@ -27,7 +27,9 @@ class FrameworkName(StrEnum):
 def train_cmd(
     ctx: typer.Context,
     framework: FrameworkName = typer.Argument(..., help="keras or torch."),
-    data: Path = typer.Option(Path("data/splits"), "--data", "-d", help="Folder written by `fmnist split`."),
+    data: Path = typer.Option(
+        Path("data/splits"), "--data", "-d", exists=True, file_okay=False, help="Folder written by `fmnist split`."
+    ),
     preset: PresetName = Preset,  # type: ignore[valid-type]
     max_epochs: int | None = MaxEpochs,
     seed: int | None = typer.Option(None, "--seed", min=0, help="Override the preset's seed."),
@@ -42,6 +44,9 @@ def train_cmd(
 
     Example: fmnist train torch --data data/splits --preset seed --max-epochs 5
     """
+    from fmnist.train.data import load_train_data
+
+    load_train_data(data)  # bad splits fail here, before MLflow is imported and a run is left behind
     from fmnist.tracking import Tracker
     from fmnist.train.tracked import train_framework, with_overrides
 

@@ -7,9 +7,11 @@ one big-endian uint32 per dimension, then the raw values. Images are magic 2051 
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -19,29 +21,55 @@ from fmnist.errors import DataError
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 IMAGE_SIDE = 28
+MAX_DATA_BYTES = 100_000 * IMAGE_SIDE * IMAGE_SIDE  # the largest release file holds 60,000 images
 
 
 def read_bytes(path: Path) -> bytes:
-    """Return the decompressed contents of an IDX file (``.gz`` or plain), with clear errors."""
+    """Return the decompressed contents of an IDX file (``.gz`` or plain), with clear errors.
+
+    Reads no more than the header promises, plus one byte to tell that more follows: a file that inflates to
+    gigabytes is refused after that byte, never read whole.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
-    if not raw:
+    size = path.stat().st_size
+    if not size:
         raise DataError(f"{path}: empty file (0 bytes); download it again")
-    if not raw.startswith(b"\x1f\x8b"):
-        if path.suffix == ".gz":
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        if not compressed and path.suffix == ".gz":
             raise DataError(f"{path}: byte 0: not a gzip file (no gzip signature); download it again")
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise DataError(
-            f"{path}: truncated gzip file: the compressed stream ends at byte {len(raw)} before its end marker;"
-            " download it again"
-        ) from None
-    except (gzip.BadGzipFile, zlib.error) as exc:
-        raise DataError(f"{path}: corrupt gzip data ({exc}); download it again") from None
+        stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+        try:
+            head = stream.read(4)
+            # Only the two magic numbers read here say how much follows; the parser refuses any other, unread.
+            ndim = {IMAGES_MAGIC: 3, LABELS_MAGIC: 1}.get(int.from_bytes(head, "big"), 0)
+            head += stream.read(4 * ndim)
+            dims = struct.unpack_from(f">{ndim}I", head, 4) if len(head) == 4 + 4 * ndim else ()
+            if math.prod(dims) > MAX_DATA_BYTES:
+                raise DataError(
+                    f"{path}: bytes 4-{3 + 4 * ndim}: the header promises {math.prod(dims):,} bytes of data, more"
+                    f" than {MAX_DATA_BYTES:,} (100,000 images); check that the file is the right one"
+                )
+            return _read_at_most(stream, head, len(head) + math.prod(dims) + 1)
+        except EOFError:
+            raise DataError(
+                f"{path}: truncated gzip file: the compressed stream ends at byte {size} before its end marker;"
+                " download it again"
+            ) from None
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt gzip data ({exc}); download it again") from None
+
+
+def _read_at_most(stream: BinaryIO, head: bytes, limit: int) -> bytes:
+    """``head`` followed by what ``stream`` holds, up to ``limit`` bytes in all, read in bounded chunks."""
+    parts, left = [head], limit - len(head)
+    while left > 0 and (part := stream.read(min(left, 1 << 20))):
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
 def parse_images(data: bytes, path: Path | str = "<bytes>") -> np.ndarray:
@@ -117,7 +145,5 @@ def _body(data: bytes, path: Path | str, header: int, expected: int, what: str) 
             f" header) but the data ends at byte {len(data)} ({expected - got} bytes missing)"
         )
     if got > expected:
-        raise DataError(
-            f"{path}: byte {header + expected}: {got - expected} unexpected bytes after the {what} the header promises"
-        )
+        raise DataError(f"{path}: byte {header + expected}: unexpected bytes after the {what} the header promises")
     return memoryview(data)[header:]

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.checksum import file_digest
+from fmnist.data.checksum import bytes_digest, file_digest
 from fmnist.data.download import ProgressFactory, fetch_file
 from fmnist.data.release import CSV_TEST, CSV_TRAIN, DEFAULT_BASE_URLS, OFFICIAL_MD5, RELEASE_FILES
 from fmnist.errors import DataError, SourceError
@@ -77,7 +77,7 @@ def ingest(
     if source is None:
         return _from_urls(DEFAULT_BASE_URLS, cache_dir, "official download", progress, checksums)
     text = os.fspath(source)
-    scheme = urlparse(text).scheme
+    scheme = _scheme(text)
     if scheme in {"http", "https", "file"}:
         return _from_urls((text,), cache_dir, text, progress, checksums)
     path = Path(text).expanduser()
@@ -97,8 +97,29 @@ def ingest(
     raise SourceError(f"{path}: no such file or directory (data source)")
 
 
+def _scheme(text: str) -> str:
+    """The URL scheme of ``text`` ('' for a plain path); a malformed http(s) URL is a SourceError."""
+    try:
+        parsed = urlparse(text)
+        _ = parsed.port  # a port that is not a number, or out of range, raises here
+    except ValueError as exc:
+        raise SourceError(f"{text}: malformed URL ({exc}); expected e.g. https://host/folder/") from None
+    if parsed.scheme in {"http", "https"} and not parsed.hostname:
+        raise SourceError(f"{text}: malformed URL (no host); expected e.g. https://host/folder/")
+    return parsed.scheme
+
+
 def load(result: IngestResult) -> RawDataset:
-    """Parse and validate the files of an ingest result into arrays."""
+    """Parse and validate the files of an ingest result into arrays.
+
+    Each file is first checked against the md5 it was ingested with: a result can be used long after it was made
+    (a cached task result), and its files may be gone or replaced by then.
+    """
+    for name, path in result.files.items():
+        found = file_digest(path) if path.is_file() else None
+        if found != result.md5.get(name):
+            what = f"md5 {found}, not the {result.md5.get(name)} it was ingested with" if found else "missing"
+            raise DataError(f"{path}: {what}; ingest the source again (`fmnist run --refresh-data`)")
     if result.kind == "idx":
         f = {role: result.files[name] for role, name in RELEASE_FILES.items()}
         data = RawDataset(
@@ -170,19 +191,30 @@ def _check_counts(images: np.ndarray, labels: np.ndarray, image_path: Path, labe
         )
 
 
-def source_fingerprint(source: str | os.PathLike[str] | None) -> str:
-    """A cheap hex key that changes when the source does: URLs as given, local files by name, size, mtime."""
-    import hashlib
+def source_fingerprint(
+    source: str | os.PathLike[str] | None, cache_dir: Path, checksums: Mapping[str, str] = OFFICIAL_MD5
+) -> str | None:
+    """A key that changes whenever the data ``ingest(source, cache_dir)`` gives does, or None: use no cached result.
 
-    if source is None:
-        key = "official:" + ",".join(DEFAULT_BASE_URLS)
+    A local source (or ``file://`` URL): its absolute path and the md5 of each file it resolves to. A URL (or the
+    official download): the URL and the absolute cache folder, but only while all four files sit in that folder
+    with the official md5 (``checksums``; checked here); otherwise None, and ingest downloads them again.
+    """
+    text = None if source is None else os.fspath(source)
+    try:
+        scheme = "http" if text is None else _scheme(text)
+    except SourceError:
+        return None  # ingest says what is wrong with it
+    if scheme in {"http", "https"}:
+        cached = [Path(cache_dir) / name for name in RELEASE_FILES.values()]
+        if not all(p.is_file() and file_digest(p) == checksums[p.name] for p in cached):
+            return None
+        key: list[object] = [text or DEFAULT_BASE_URLS, str(Path(cache_dir).absolute())]
     else:
-        text = os.fspath(source)
-        path = Path(text).expanduser()
-        if urlparse(text).scheme in {"http", "https"} or not path.exists():
-            key = text
-        else:
-            files = sorted(path.iterdir()) if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
-            stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
-            key = f"{path.absolute()}:{stats}"
-    return hashlib.sha256(key.encode()).hexdigest()
+        path = Path(urlparse(text).path if scheme == "file" else str(text)).expanduser().absolute()
+        names = (*RELEASE_FILES.values(), CSV_TRAIN, CSV_TEST)
+        files = (
+            [path / n for n in names] if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
+        )
+        key = [str(path), [(p.name, file_digest(p)) for p in files if p.is_file()]]
+    return bytes_digest(repr(key).encode())

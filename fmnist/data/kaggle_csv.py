@@ -21,6 +21,10 @@ from fmnist.classes import NUM_CLASSES, NUM_PIXELS
 from fmnist.errors import DataError
 
 HEADER: tuple[str, ...] = ("label", *(f"pixel{i}" for i in range(1, NUM_PIXELS + 1)))
+# The Kaggle train file has 60,000 rows (about 130 MB). A file larger than this many rows of three-digit cells is
+# refused before it is read: parsing holds it in memory several times over.
+MAX_ROWS = 100_000
+MAX_BYTES = MAX_ROWS * 4 * len(HEADER)
 _INT = re.compile(r"[0-9]+")
 _LINE_END = re.compile(rb"[\r\n]")  # the parser ends a line at \n, \r\n or a bare \r
 
@@ -30,6 +34,12 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise DataError(
+            f"{path}: {size:,} bytes, more than a CSV of {MAX_ROWS:,} images can hold (the Kaggle train file has"
+            " 60,000); pass a smaller file, or the images as IDX or Parquet"
+        )
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: empty file; expected a header 'label,pixel1,...,pixel784' and one row per image")

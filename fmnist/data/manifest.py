@@ -1,31 +1,44 @@
-"""The manifest of a split folder: what each Parquet file holds and how to check it is intact."""
+"""The manifest of a split folder: what each Parquet file holds and how to check it is intact.
+
+The manifest is a contract: exactly the four splits, each ``<split>.parquet`` in the manifest's own folder with
+its sha256, and no key unknown, missing or of the wrong type. Readers get a split through
+:func:`read_verified_split`, which checks the bytes it parses against the manifest.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from fmnist.atomic import atomic_write_text
-from fmnist.data.checksum import file_digest
+from fmnist.data.checksum import bytes_digest, file_digest
+from fmnist.data.parquet import parse_split
 from fmnist.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test", "official_test")
+SplitName = Literal["train", "val", "test", "official_test"]
+# Strict: no type coercion ("3" is not 3, true is not 1), and a key the schema does not know is an error.
+_STRICT = ConfigDict(strict=True, extra="forbid")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class SplitInfo:
     """One split file: its name in the folder, row count, rows per class and sha256."""
 
     file: str
     rows: int
     class_counts: list[int]
-    sha256: str
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Manifest:
     """Everything needed to reproduce and verify a split folder."""
 
@@ -33,7 +46,7 @@ class Manifest:
     seed: int
     sizes: dict[str, int]
     source: dict[str, Any]
-    splits: dict[str, SplitInfo]
+    splits: dict[SplitName, SplitInfo]
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys), so the same split always gives the same manifest bytes."""
@@ -42,8 +55,6 @@ class Manifest:
     @property
     def sha256(self) -> str:
         """A hash of the manifest itself: identifies the exact data a model was trained on."""
-        from fmnist.data.checksum import bytes_digest
-
         return bytes_digest(self.to_json().encode())
 
 
@@ -55,21 +66,22 @@ def write_manifest(directory: Path, manifest: Manifest) -> Path:
 
 
 def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
-    """Read a folder's manifest; with ``verify``, check every split file against its recorded sha256."""
+    """Read a folder's manifest, checking its schema; with ``verify``, check every split file's sha256 too."""
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
         raise DataError(f"{path}: no manifest; run `fmnist split --out {directory}` to create the splits")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        manifest = Manifest(
-            format_version=int(raw["format_version"]),
-            seed=int(raw["seed"]),
-            sizes=dict(raw["sizes"]),
-            source=dict(raw["source"]),
-            splits={name: SplitInfo(**info) for name, info in raw["splits"].items()},
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: malformed manifest ({exc}); re-create it with `fmnist split`") from None
+        manifest = TypeAdapter(Manifest).validate_json(path.read_bytes())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        problem = "unknown key" if error["type"] in {"unexpected_keyword_argument", "extra_forbidden"} else error["msg"]
+        raise DataError(
+            f"{path}: malformed manifest ({where + ': ' if where else ''}{problem}); re-create it with `fmnist split`"
+        ) from None
+    missing = [name for name in SPLIT_NAMES if name not in manifest.splits]
+    if missing:
+        raise DataError(f"{path}: no split {', '.join(missing)}; re-create it with `fmnist split`")
     for name, info in manifest.splits.items():
         # Readers open `<folder>/<split>.parquet`: a manifest naming any other file (`../x.parquet`) would have the
         # hash check vouch for a file that is never read, and send the check outside the folder.
@@ -79,14 +91,34 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
                 " re-create it with `fmnist split`"
             )
     if verify:
-        for name, info in manifest.splits.items():
-            file = Path(directory) / info.file
-            if not file.is_file():
-                raise DataError(f"{file}: listed in {path.name} as split {name!r} but missing")
-            digest = file_digest(file, "sha256")
-            if digest != info.sha256:
-                raise DataError(
-                    f"{file}: sha256 {digest[:12]}… does not match {info.sha256[:12]}… recorded in"
-                    f" {path.name}; the file changed after the split. Re-create it with `fmnist split`"
-                )
+        for name in SPLIT_NAMES:
+            file = _split_file(directory, name)
+            _check_sha256(file, file_digest(file, "sha256"), manifest.splits[name].sha256)
     return manifest
+
+
+def read_verified_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``name`` of ``split_dir`` as ``(pixels (N, 784), labels (N,))``, uint8, checked against the folder's
+    manifest. The file is read once: the bytes whose sha256 is checked are the bytes parsed."""
+    manifest = read_manifest(split_dir, verify=False)
+    file = _split_file(split_dir, name)
+    data = file.read_bytes()
+    _check_sha256(file, bytes_digest(data), manifest.splits[name].sha256)
+    return parse_split(data, file)
+
+
+def _split_file(directory: Path, name: str) -> Path:
+    file = Path(directory) / f"{name}.parquet"
+    if not file.is_file():
+        raise DataError(
+            f"{file}: listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`"
+        )
+    return file
+
+
+def _check_sha256(file: Path, digest: str, recorded: str) -> None:
+    if digest != recorded:
+        raise DataError(
+            f"{file}: sha256 {digest[:12]}… does not match {recorded[:12]}… recorded in {MANIFEST_NAME}; the file"
+            " changed after the split. Re-create it with `fmnist split`"
+        )

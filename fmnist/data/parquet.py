@@ -52,20 +52,29 @@ def write_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 
 
 def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(pixels (N, 784) uint8, labels (N,) uint8)``, checking the schema first."""
+    """Return ``(pixels (N, 784) uint8, labels (N,) uint8)`` from a Parquet file, checking the schema first."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: split file not found; run `fmnist split` to create it")
+    return _decode(str(path), path)  # the schema comes from the footer: a wrong file is refused unread
+
+
+def parse_split(data: bytes, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """`read_split` on the bytes of the file ``path`` (named in errors)."""
+    return _decode(pa.py_buffer(data), path)
+
+
+def _decode(source: str | pa.Buffer, path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        schema = pq.read_schema(path)
+        schema = pq.read_schema(source)
+        if not schema.remove_metadata().equals(SCHEMA.remove_metadata()):
+            raise DataError(
+                f"{path}: unexpected Parquet schema ({_describe(schema)}); expected label: uint8,"
+                f" pixels: fixed_size_binary[{NUM_PIXELS}]. Re-create it with `fmnist split`"
+            )
+        table = pq.read_table(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc}); run `fmnist split` again") from None
-    if not schema.remove_metadata().equals(SCHEMA.remove_metadata()):
-        raise DataError(
-            f"{path}: unexpected Parquet schema ({_describe(schema)}); expected label: uint8,"
-            f" pixels: fixed_size_binary[{NUM_PIXELS}]. Re-create it with `fmnist split`"
-        )
-    table = pq.read_table(path)
     labels = table.column("label").to_numpy()
     column = table.column("pixels").combine_chunks()
     # buffers() is [validity, data]; the data buffer holds the rows back to back (offset for sliced arrays).

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.manifest import SPLIT_NAMES, read_manifest
-from fmnist.data.parquet import read_split
+from fmnist.data.manifest import SPLIT_NAMES, read_verified_split
 from fmnist.evaluate.compare import build_comparison, display_name
 from fmnist.evaluate.figures import (
     confusion_matrix_png,
@@ -55,9 +54,8 @@ class Evaluation:
 
 
 def load_eval_splits(split_dir: Path, names: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every split of a verified split folder (or those ``names``), as (pixels, labels)."""
-    read_manifest(split_dir)  # verifies the split files before they are used
-    return {name: read_split(Path(split_dir) / f"{name}.parquet") for name in (names or SPLIT_NAMES)}
+    """Every split of a split folder (or those ``names``), as (pixels, labels), each checked against its manifest."""
+    return {name: read_verified_split(split_dir, name) for name in (names or SPLIT_NAMES)}
 
 
 def score_run(

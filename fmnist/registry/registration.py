@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.parquet import read_split
+from fmnist.data.manifest import read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
 from fmnist.serve.model import predict_proba
@@ -98,7 +98,7 @@ def register_and_promote(
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it."""
     rule = rule_text(alpha, min_gain)  # bad parameters fail here, before anything is registered
-    pixels, labels = read_split(Path(split_dir) / "official_test.parquet")
+    pixels, labels = read_verified_split(split_dir, "official_test")
     version = tracker.register(model_uri, candidate, {"framework": framework, "run_id": run_id})
     champion = tracker.alias_version(candidate, CHAMPION)
     challenger_correct = champion_correct = None

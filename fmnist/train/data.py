@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fmnist.data.parquet import read_split
+from fmnist.data.manifest import read_verified_split
 from fmnist.train.types import TrainData
 
 
 def load_train_data(split_dir: Path | str) -> TrainData:
-    """Read ``train.parquet`` and ``val.parquet`` from ``split_dir`` (see `fmnist.data.parquet` for the layout)."""
-    split_dir = Path(split_dir)
-    x_train, y_train = read_split(split_dir / "train.parquet")
-    x_val, y_val = read_split(split_dir / "val.parquet")
+    """Read ``train`` and ``val`` from ``split_dir``, each checked against the folder's manifest."""
+    x_train, y_train = read_verified_split(Path(split_dir), "train")
+    x_val, y_val = read_verified_split(Path(split_dir), "val")
     return TrainData(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)

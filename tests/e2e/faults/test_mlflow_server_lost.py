@@ -50,7 +50,7 @@ def test_server_unreachable_at_start_fails_fast_with_one_clear_error(real_splits
         env={**os.environ, "MLFLOW_TRACKING_URI": uri}, cwd=work, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     elapsed = time.monotonic() - started
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == 3, done.stderr[-3000:]
     line = _error_line(done.stderr)
     assert line.startswith(f"error: MLflow tracking server {uri} unreachable (Connection refused"), line
     assert "check that the server is running" in line
@@ -81,7 +81,7 @@ def test_server_killed_mid_training_fails_cleanly_and_loses_no_logged_metric(rea
 
         stdout, stderr = training.communicate(timeout=GIVE_UP_S)
         gave_up_after = time.monotonic() - killed_at
-        assert training.returncode == 2, stderr[-3000:]
+        assert training.returncode == 3, stderr[-3000:]
         assert stdout == ""  # no summary: the training did not pretend to finish
         line = _error_line(stderr)
         assert line.startswith(f"error: MLflow tracking server {uri} unreachable ("), line

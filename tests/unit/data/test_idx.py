@@ -53,8 +53,14 @@ def test_truncated_idx_payload_reports_missing_bytes(tmp_path: Path) -> None:
 
 def test_trailing_bytes_are_rejected(tmp_path: Path) -> None:
     _, labels = make_arrays(4)
-    with pytest.raises(DataError, match=r"byte 12: 3 unexpected bytes"):
+    with pytest.raises(DataError, match=r"byte 12: unexpected bytes after the 4 labels"):
         idx.read_labels(_write(tmp_path / "x.gz", idx.encode_labels(labels) + b"abc"))
+
+
+def test_a_header_promising_more_than_any_release_file_is_refused_unread(tmp_path: Path) -> None:
+    data = struct.pack(">IIII", idx.IMAGES_MAGIC, 10**9, 28, 28)  # 784 GB promised; the stream never gets read
+    with pytest.raises(DataError, match=r"bytes 4-15: the header promises 784,000,000,000 bytes of data, more than"):
+        idx.read_images(_write(tmp_path / "x.gz", data))
 
 
 def test_truncated_header(tmp_path: Path) -> None:

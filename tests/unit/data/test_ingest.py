@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fmnist.data import idx
-from fmnist.data.ingest import ingest, load
+from fmnist.data.download import fetch_file
+from fmnist.data.ingest import ingest, load, source_fingerprint
 from fmnist.data.release import CSV_TEST, RELEASE_FILES
 from fmnist.errors import DataError, SourceError
 from tests.factories import snapshot, write_csv_pair
-from tests.http_server import serve
+from tests.http_server import firehose, redirect, serve, trickle
 
 
 def test_directory_source_verifies_and_loads(tiny_release: tuple[Path, dict[str, str]]) -> None:
@@ -124,3 +128,95 @@ def test_download_cut_off_half_way_leaves_no_file(tmp_path: Path, tiny_release: 
 def test_http_404(tmp_path: Path) -> None:
     with serve(tmp_path) as url, pytest.raises(SourceError, match=r"HTTP 404"):
         ingest(url, tmp_path / "cache")
+
+
+# --- the ingest cache key and the re-check of a (cached) result -----------------------------------------------
+
+
+def test_fingerprint_of_a_folder_follows_content_not_names_sizes_or_times(
+    tmp_path: Path, tiny_release: tuple[Path, dict[str, str]]
+) -> None:
+    directory, _ = tiny_release
+    key = source_fingerprint(directory, tmp_path / "cache")
+    first = directory / RELEASE_FILES["train_labels"]
+    os.utime(first, (1, 1))  # touched: same bytes
+    assert source_fingerprint(directory, tmp_path / "cache") == key
+    data = bytearray(first.read_bytes())
+    data[-5] ^= 1  # same name, same size, another byte
+    first.write_bytes(bytes(data))
+    os.utime(first, (1, 1))
+    assert source_fingerprint(directory, tmp_path / "cache") != key
+
+
+def test_fingerprint_of_a_csv_source_follows_both_files(tmp_path: Path) -> None:
+    train_csv = write_csv_pair(tmp_path / "csv")
+    key = source_fingerprint(train_csv, tmp_path / "cache")
+    assert source_fingerprint(tmp_path / "csv", tmp_path / "cache") != key  # another path, another key
+    write_csv_pair(tmp_path / "csv", seed=3)
+    assert source_fingerprint(train_csv, tmp_path / "cache") != key
+
+
+def test_fingerprint_of_a_url_needs_every_cached_file_intact(
+    tmp_path: Path, tiny_release: tuple[Path, dict[str, str]]
+) -> None:
+    directory, md5 = tiny_release
+    url, cache = "http://127.0.0.1:9/", tmp_path / "cache"
+    assert source_fingerprint(url, cache, md5) is None  # nothing cached yet: download
+    shutil.copytree(directory, cache)
+    key = source_fingerprint(url, cache, md5)
+    assert key is not None
+    assert source_fingerprint(url, tmp_path / "elsewhere", md5) is None
+    shutil.copytree(directory, tmp_path / "other")
+    assert source_fingerprint(url, tmp_path / "other", md5) not in {None, key}  # the key names the cache folder
+    assert source_fingerprint(url, cache) is None  # not the official files
+    (cache / RELEASE_FILES["test_labels"]).write_bytes(b"swapped")
+    assert source_fingerprint(url, cache, md5) is None
+    (cache / RELEASE_FILES["test_labels"]).unlink()
+    assert source_fingerprint(url, cache, md5) is None
+
+
+def test_fingerprint_of_a_malformed_url_is_none(tmp_path: Path) -> None:
+    assert source_fingerprint("http://[::1", tmp_path) is None
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+def test_load_refuses_a_result_whose_files_changed_since_ingest(
+    tiny_release: tuple[Path, dict[str, str]], change: str
+) -> None:
+    directory, md5 = tiny_release
+    result = ingest(directory, checksums=md5)
+    victim = directory / RELEASE_FILES["train_images"]
+    if change == "replaced":
+        shutil.copy(directory / RELEASE_FILES["test_images"], victim)
+        expected = r"md5 [0-9a-f]{32}, not the [0-9a-f]{32} it was ingested with"
+    else:
+        victim.unlink()
+        expected = "missing"
+    with pytest.raises(DataError, match=rf"train-images-idx3-ubyte\.gz: {expected}; ingest the source again"):
+        load(result)
+
+
+# --- downloads are bounded in time and size ----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("server", "total_timeout", "expected"),
+    [(trickle, 1, r"not complete after 1 s"), (firehose, 600, r"more than 67,108,864 bytes, larger than any")],
+)
+def test_a_download_that_never_ends_is_given_up_on(
+    tmp_path: Path, server: Callable[[], type], total_timeout: float, expected: str
+) -> None:
+    name = RELEASE_FILES["train_labels"]
+    with serve(tmp_path, handler=server()) as url, pytest.raises(SourceError, match=rf"{name}: .*{expected}"):
+        fetch_file(name, (url,), tmp_path / "cache", md5="0" * 32, timeout=5, total_timeout=total_timeout)
+    assert snapshot(tmp_path / "cache") == {}
+
+
+def test_a_redirect_to_a_local_file_is_refused(tmp_path: Path, tiny_release: tuple[Path, dict[str, str]]) -> None:
+    directory, md5 = tiny_release
+    name = RELEASE_FILES["train_labels"]
+    local = (directory / name).as_uri()  # the right bytes, with the right md5: still not read
+    with serve(tmp_path, handler=redirect(local)) as url, pytest.raises(SourceError, match=r"No connection adapters"):
+        fetch_file(name, (url,), tmp_path / "cache", md5=md5[name])
+    assert snapshot(tmp_path / "cache") == {}

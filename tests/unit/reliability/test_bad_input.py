@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import shutil
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fmnist.data import idx
+from fmnist.data import idx, kaggle_csv
 from fmnist.data.release import CSV_TRAIN, RELEASE_FILES
-from tests.cli import assert_one_line_error, fmnist, user_env
-from tests.factories import make_arrays, snapshot, write_csv_pair, write_release
-from tests.http_server import serve
+from tests.cli import assert_one_line_error, fmnist, fmnist_peak_memory, user_env
+from tests.factories import gzip_bomb, make_arrays, png_bomb, snapshot, write_csv_pair, write_release, write_splits
+from tests.http_server import closed_port, redirect, serve
 
 
 @pytest.fixture()
@@ -46,6 +46,29 @@ def run_unchanged(work: Path, env: dict[str, str], *args: str):
     before = snapshot(work)
     result = fmnist(*args, cwd=work, env=env)
     assert snapshot(work) == before, "a failed command left files behind"
+    return result
+
+
+# Each input below that could take hundreds of MiB or more to read must cost no more than this over what the
+# command needs to refuse a missing file.
+MEMORY_MARGIN_MIB = 64
+
+
+@pytest.fixture(scope="module")
+def baseline_mib(tmp_path_factory: pytest.TempPathFactory) -> int:
+    """Peak memory of ``fmnist predict`` refusing a missing file: the command's own cost, whatever the input."""
+    work = tmp_path_factory.mktemp("baseline")
+    result, peak = fmnist_peak_memory("predict", "missing.png", cwd=work, env=user_env(work))
+    assert_one_line_error(result, "missing.png: no such file")
+    return peak
+
+
+def run_bounded(work: Path, env: dict[str, str], baseline_mib: int, *args: str):
+    """:func:`run_unchanged`, also asserting the command's peak memory stayed within the margin."""
+    before = snapshot(work)
+    result, peak = fmnist_peak_memory(*args, cwd=work, env=env)
+    assert snapshot(work) == before, "a failed command left files behind"
+    assert peak < baseline_mib + MEMORY_MARGIN_MIB, (peak, baseline_mib)
     return result
 
 
@@ -181,6 +204,26 @@ def test_idx_data_shorter_than_header_says(work: Path, env: dict[str, str]) -> N
     assert_one_line_error(result, path.name, "truncated IDX data", "5 images", "100 bytes missing")
 
 
+def test_idx_gzip_inflating_to_gigabytes(work: Path, env: dict[str, str], baseline_mib: int) -> None:
+    # 10 images as the header says, then 2 GiB of zeros: reading stops one byte past what the header promises.
+    path = work / "images-idx3-ubyte.gz"
+    path.write_bytes(gzip_bomb(idx.encode_images(make_arrays(10)[0]), 2 << 30))
+    result = run_bounded(work, env, baseline_mib, "predict", path.name)
+    assert_one_line_error(result, path.name, "byte 7856: unexpected bytes after the 10 images of 28x28")
+
+
+@pytest.mark.slow  # writes a 1.6 GB file
+def test_csv_of_a_million_rows(work: Path, env: dict[str, str], baseline_mib: int, tmp_path: Path) -> None:
+    row = ("0," * 784 + "0\n").encode()
+    with open(tmp_path / "million.csv", "wb") as fh:  # outside `work`: its snapshot would hold it in memory
+        fh.write(",".join(kaggle_csv.HEADER).encode() + b"\n")
+        for _ in range(100):
+            fh.write(row * 10_000)
+    result = run_bounded(work, env, baseline_mib, "predict", str(tmp_path / "million.csv"))
+    size = (tmp_path / "million.csv").stat().st_size
+    assert_one_line_error(result, f"million.csv: {size:,} bytes, more than a CSV of 100,000 images can hold")
+
+
 def tiny_release_splits(folder: Path, payloads: dict[str, bytes], out: Path) -> None:
     """``prepare_splits`` on a tiny release with some files replaced (their md5s accepted as official)."""
     from fmnist.data.ingest import ingest
@@ -240,12 +283,6 @@ def test_release_folder_missing_one_file(work: Path, env: dict[str, str]) -> Non
     assert_one_line_error(result, "release: missing t10k-labels-idx1-ubyte.gz", "four official")
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again on leaving: nothing listens there
-
-
 def test_unreachable_url(work: Path, env: dict[str, str]) -> None:
     url = f"http://127.0.0.1:{closed_port()}/"
     result = run_unchanged(work, env, "ingest", "--data-source", url, "--cache-dir", "cache")
@@ -257,6 +294,22 @@ def test_download_cut_off_half_way(work: Path, env: dict[str, str], tmp_path: Pa
     with serve(tmp_path / "served", cut_off=True) as url:
         result = run_unchanged(work, env, "ingest", "--data-source", url, "--cache-dir", "cache")
     assert_one_line_error(result, "could not download train-images-idx3-ubyte.gz", "cut off")
+
+
+def test_url_redirecting_to_a_local_file(work: Path, env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("not for the server to choose\n")
+    with serve(tmp_path, handler=redirect((tmp_path / "secret.txt").as_uri())) as url:
+        result = run_unchanged(work, env, "ingest", "--data-source", url, "--cache-dir", "cache")
+    assert_one_line_error(result, "train-images-idx3-ubyte.gz: unreachable", "No connection adapters", "file://")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("http://[::1/", "Invalid IPv6 URL"), ("http:///fashion/", "no host"), ("http://127.0.0.1:99999/", "Port out")],
+)
+def test_malformed_url(work: Path, env: dict[str, str], url: str, problem: str) -> None:
+    result = run_unchanged(work, env, "ingest", "--data-source", url, "--cache-dir", "cache")
+    assert_one_line_error(result, f"{url}: malformed URL", problem)
 
 
 # --- Parquet splits ---------------------------------------------------------------------------------------------
@@ -273,7 +326,28 @@ def test_parquet_changed_schema(work: Path, env: dict[str, str]) -> None:
     assert_one_line_error(result, "test.parquet: unexpected Parquet schema", "label: int64", "fixed_size_binary[784]")
 
 
-@pytest.mark.slow  # starts a training command (imports PyTorch and MLflow)
+def test_train_data_of_another_schema(work: Path, env: dict[str, str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fmnist.data.checksum import file_digest
+
+    splits = write_splits(work / "splits")
+    table = pa.table({"label": pa.array([1, 2], pa.int64()), "pixels": pa.array([b"\0" * 784] * 2, pa.binary())})
+    pq.write_table(table, splits / "train.parquet")
+    manifest = json.loads((splits / "manifest.json").read_text())  # a manifest that vouches for it
+    manifest["splits"]["train"]["sha256"] = file_digest(splits / "train.parquet", "sha256")
+    (splits / "manifest.json").write_text(json.dumps(manifest))
+    result = run_unchanged(work, env, "train", "torch", "--data", "splits")
+    assert_one_line_error(result, "splits/train.parquet: unexpected Parquet schema", "label: int64")
+
+
+def test_train_data_naming_a_parquet_file(work: Path, env: dict[str, str]) -> None:
+    write_splits(work / "splits")
+    result = run_unchanged(work, env, "train", "torch", "--data", "splits/train.parquet")
+    assert_one_line_error(result, "'--data'", "'splits/train.parquet' is a file")
+
+
 def test_manifest_hash_mismatch(work: Path, env: dict[str, str], tmp_path: Path) -> None:
     from fmnist.data.parquet import write_split
 
@@ -309,6 +383,13 @@ def test_predict_text_named_png(work: Path, env: dict[str, str]) -> None:
     (work / "note.png").write_text("not an image\n")
     result = run_unchanged(work, env, "predict", "note.png")
     assert_one_line_error(result, "note.png: not a readable PNG/JPEG image")
+
+
+@pytest.mark.parametrize("side", [30_000, 12_000])  # past twice Pillow's own limit; between once and twice
+def test_predict_png_declaring_a_huge_size(work: Path, env: dict[str, str], baseline_mib: int, side: int) -> None:
+    (work / "bomb.png").write_bytes(png_bomb(side))  # under a MB; decoded, side² bytes
+    result = run_bounded(work, env, baseline_mib, "predict", "bomb.png")
+    assert_one_line_error(result, "bomb.png: image too large to decode", f"({side * side} pixels)", "expected 28x28")
 
 
 def test_predict_missing_input_with_brackets_in_its_name(work: Path, env: dict[str, str]) -> None:
@@ -392,3 +473,23 @@ def test_ablate_one_seed(work: Path, env: dict[str, str]) -> None:
 def test_ablate_margin_not_positive(work: Path, env: dict[str, str], margin: str) -> None:
     result = run_unchanged(work, env, "ablate", f"--margin={margin}")
     assert_one_line_error(result, f"--margin {float(margin):g}", "give a positive number of accuracy points")
+
+
+@pytest.mark.parametrize("command", [["split", "--data-source", "missing"], ["report", "--run-id", "0" * 32]])
+def test_out_naming_an_existing_file(work: Path, env: dict[str, str], command: list[str]) -> None:
+    (work / "keep.txt").write_text("not to be replaced\n")
+    result = run_unchanged(work, env, *command, "--out", "keep.txt")
+    assert_one_line_error(result, "'--out'", "'keep.txt' is a file")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "register", "report"])
+def test_run_id_that_is_not_one(work: Path, env: dict[str, str], command: str) -> None:
+    result = run_unchanged(work, env, command, "--run-id", "nope")
+    assert_one_line_error(result, "'--run-id'", "'nope' is not an MLflow run id", f"fmnist {command} --help")
+
+
+@pytest.mark.slow  # imports MLflow and creates its store: 3-10 s each
+@pytest.mark.parametrize(("command", "says"), [("evaluate", "no finished framework runs"), ("report", "no pipeline")])
+def test_run_id_that_does_not_exist(work: Path, env: dict[str, str], command: str, says: str) -> None:
+    result = run_unchanged(work, env, command, "--run-id", "0" * 32)
+    assert_one_line_error(result, f"run {'0' * 32}", says)

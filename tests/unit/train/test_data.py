@@ -1,18 +1,25 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from fmnist.data.parquet import write_split
+from fmnist.data.parquet import read_split, write_split
+from fmnist.errors import DataError
 from fmnist.train.data import load_train_data
+from tests.factories import make_arrays, write_splits
 
 
 def test_load_train_data_reads_train_and_val(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (30, 784), dtype=np.uint8)
-    y = rng.integers(0, 10, 30).astype(np.uint8)
-    write_split(tmp_path / "train.parquet", x[:20], y[:20])
-    write_split(tmp_path / "val.parquet", x[20:], y[20:])
-    data = load_train_data(tmp_path)
-    np.testing.assert_array_equal(data.x_train, x[:20])
-    np.testing.assert_array_equal(data.y_val, y[20:])
-    assert data.x_train.dtype == np.uint8 and data.x_train.shape == (20, 784)
+    splits = write_splits(tmp_path / "splits")
+    data = load_train_data(splits)
+    x_val, y_val = read_split(splits / "val.parquet")
+    np.testing.assert_array_equal(data.x_val, x_val)
+    np.testing.assert_array_equal(data.y_val, y_val)
+    assert data.x_train.dtype == np.uint8 and data.x_train.shape == (40, 784)
+
+
+def test_load_train_data_refuses_a_split_that_changed_after_the_manifest(tmp_path: Path) -> None:
+    splits = write_splits(tmp_path / "splits")
+    write_split(splits / "train.parquet", *make_arrays(40, seed=9))  # a valid split, not the one recorded
+    with pytest.raises(DataError, match=r"train\.parquet: sha256 .* does not match"):
+        load_train_data(splits)
