@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.stack import free_port
+from fmnist.ops.loopback import free_port
 from tests.e2e.faults.processes import start_mlflow_server, stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

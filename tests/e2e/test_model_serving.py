@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from fmnist.config import ModelConfig
+from fmnist.ops.loopback import free_port
 from fmnist.serve.model import Classifier
-from fmnist.stack import free_port
 from fmnist.tracking import Tracker
 from tests.e2e.faults.processes import stop_group
 from tests.factories import make_arrays
