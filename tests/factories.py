@@ -97,3 +97,22 @@ def gzip_bomb(prefix: bytes, inflated: int) -> bytes:
     block = 1 << 20
     zeros = gzip.compress(bytes(block), mtime=0)
     return gzip.compress(prefix, mtime=0) + zeros * ((inflated - len(prefix)) // block)
+
+
+def write_split_folder(out: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """A split folder whose four splits all hold ``images``/``labels``, with a manifest every reader accepts: for
+    tests that need particular images in one split (e.g. the official test set a registry scores on)."""
+    from fmnist.data.checksum import file_digest
+    from fmnist.data.manifest import Manifest, SplitInfo, write_manifest
+    from fmnist.data.parquet import FORMAT_VERSION, write_split
+
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for name in ("train", "val", "test", "official_test"):
+        write_split(out / f"{name}.parquet", images, labels)
+        counts = np.bincount(labels, minlength=10).tolist()
+        sha = file_digest(out / f"{name}.parquet", "sha256")
+        splits[name] = SplitInfo(file=f"{name}.parquet", rows=len(labels), class_counts=counts, sha256=sha)
+    sizes = {"train": len(labels), "val": len(labels), "test": len(labels)}
+    write_manifest(out, Manifest(FORMAT_VERSION, 0, sizes, {"kind": "generated"}, splits))
+    return out

@@ -16,10 +16,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fmnist.ops.loopback import free_port
 from tests.e2e.faults.processes import start_mlflow_server, stop_group
+from tests.factories import write_split_folder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -62,26 +64,24 @@ def prefect_api() -> Iterator[str]:
 
 
 def _log_models(uri: str, split_dir: Path) -> list[tuple[str, str]]:
-    """Four PyTorch models of different quality (1 to 4 epochs on a small learnable set), logged to MLflow,
-    and an official test set of that kind in ``split_dir``."""
+    """Four PyTorch models of different quality (1 to 4 epochs on a small learnable set), trained and logged as
+    the pipeline does, and a split folder of that kind in ``split_dir`` (its official test set is the gate)."""
     from fmnist.config import ModelConfig, TrainConfig
-    from fmnist.data.parquet import write_split
     from fmnist.tracking import Tracker
-    from fmnist.train.torch_backend import TorchBackend
+    from fmnist.train.tracked import train_framework
     from tests.unit.train.synthetic import make_data
 
     data = make_data(n_train=256, n_val=1_000, noise=120.0)
-    write_split(split_dir / "official_test.parquet", data.x_val, data.y_val)
+    write_split_folder(split_dir, data.x_val, data.y_val.astype(np.uint8))
     tracker = Tracker(uri, EXPERIMENT)
     parent = tracker.start_parent("models")
     models = []
     for epochs in range(1, PROCESSES + 1):
-        run_id = tracker.start_child(parent, f"epochs-{epochs}")
-        result = TorchBackend.fit(
-            data, ModelConfig(), TrainConfig(max_epochs=epochs, seed=epochs), checkpoint_dir=split_dir / str(epochs)
-        )
-        models.append((tracker.log_model(run_id, "torch", Path(result.best_checkpoint), ModelConfig()), run_id))
-        tracker.end_run(run_id)
+        trained = train_framework(
+            "torch", split_dir, ModelConfig(), TrainConfig(max_epochs=epochs, seed=epochs), tracker=tracker,
+            parent_run_id=parent, checkpoint_root=split_dir / "checkpoints", run_name=f"epochs-{epochs}",
+        )  # fmt: skip
+        models.append((trained.model_uri, trained.run_id))
     return models
 
 

@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 VIEWPORT = {"width": 1400, "height": 900}
 FRAMEWORKS = ("keras", "torch")
+RUN_NAMES = tuple(f"{fw}-seed-42" for fw in FRAMEWORKS)  # each training is named after its framework and seed
 METRICS = ("val/acc", "official_test/acc")
 MAX_PNG_BYTES = 1024 * 1024
 
@@ -100,8 +101,8 @@ def page(pipeline_run: dict, tmp_path: Path) -> Iterator[Page]:
 
 def test_experiment_page_lists_both_runs_with_their_metrics(page: Page, mlflow_url: str, pipeline_run: dict) -> None:
     page.goto(f"{mlflow_url}/#/experiments/{pipeline_run['experiment_id']}/runs")
-    for framework in FRAMEWORKS:
-        page.get_by_role("link", name=framework, exact=True).wait_for()
+    for name in RUN_NAMES:
+        page.get_by_role("link", name=name, exact=True).wait_for()
     for metric in METRICS:
         header = page.locator(f'.ag-header-cell[col-id="metrics.`{metric}`"]')
         assert header.inner_text().strip() == metric
@@ -121,7 +122,7 @@ def test_compare_page_shows_both_runs_side_by_side(page: Page, mlflow_url: str, 
     page.get_by_text("Comparing 2 Runs from 1 Experiment").wait_for()
     names = page.get_by_role("row").filter(has_text="Run Name:")
     names.wait_for()
-    assert names.inner_text().split() == ["Run", "Name:", *FRAMEWORKS]
+    assert names.inner_text().split() == ["Run", "Name:", *RUN_NAMES]
     page.get_by_role("link", name="official_test/acc", exact=True).wait_for()  # the metrics table
 
     # The parallel-coordinates plot: one axis for the framework, one per metric, a line per run.
