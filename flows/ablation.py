@@ -15,6 +15,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials
+from fmnist.data.ingest import default_source
 from fmnist.experiments.ablation import DEFAULT_MARGIN, ablation_summary, plan_ablation
 from fmnist.experiments.factors import select_factors
 from fmnist.experiments.sweep import SCORED_SPLITS
@@ -50,7 +51,7 @@ def fmnist_ablation(
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
     """
-    data_source = data_source or os.environ.get("FMNIST_DATA_SOURCE") or None
+    data_source = data_source or default_source()
     root = Path(work_dir).absolute()
     chosen = select_factors(factors)
     split_seed_list = list(range(seed, seed + split_seeds))

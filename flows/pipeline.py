@@ -6,7 +6,6 @@ one-point sweep (:func:`flows.trials.run_trials`), each in a Dask worker process
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,6 +13,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials
+from fmnist.data.ingest import default_source
 from fmnist.evaluate.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
@@ -58,7 +58,7 @@ def fmnist_pipeline(
     workers: processes of the local Dask cluster (default: one per CPU, at most one per training).
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
     """
-    data_source = data_source or os.environ.get("FMNIST_DATA_SOURCE") or None
+    data_source = data_source or default_source()
     frameworks = list(dict.fromkeys(frameworks))
     root = Path(work_dir).absolute()
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),

@@ -15,6 +15,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials
+from fmnist.data.ingest import default_source
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
 from fmnist.train.trial import TrialSetup
@@ -48,7 +49,7 @@ def fmnist_sweep(
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
     """
-    data_source = data_source or os.environ.get("FMNIST_DATA_SOURCE") or None
+    data_source = data_source or default_source()
     root = Path(work_dir).absolute()
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "grid.lr": lr or "preset",

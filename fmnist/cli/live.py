@@ -48,6 +48,7 @@ class LiveRun:
             console=console,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._tracker: Tracker | None = None  # made by the first poll: the store may not exist before the flow runs
         self._live = Live(Group(self._status, self._bars), console=console, refresh_per_second=4, transient=False)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll_loop, name="fmnist-live", daemon=True)
@@ -76,7 +77,9 @@ class LiveRun:
 
     def poll_once(self) -> None:
         """Read the parent run and its trainings once and update the view."""
-        tracker = Tracker(self._uri, self._experiment)
+        if self._tracker is None:
+            self._tracker = Tracker(self._uri, self._experiment)
+        tracker = self._tracker
         parent = tracker.find_run(FLOW_RUN_TAG, self._name)
         children = sorted(tracker.children(parent), key=lambda c: c["name"]) if parent else []
         self._status.plain = stage(parent is not None, [c["status"] for c in children])
