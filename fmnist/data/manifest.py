@@ -57,6 +57,11 @@ class Manifest:
         """A hash of the manifest itself: identifies the exact data a model was trained on."""
         return bytes_digest(self.to_json().encode())
 
+    @property
+    def dataset_digests(self) -> dict[str, str]:
+        """Each split's short digest (the first 16 hex digits of its sha256), as MLflow records datasets."""
+        return {name: info.sha256[:16] for name, info in self.splits.items()}
+
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
     """Write ``manifest.json`` atomically into ``directory``."""

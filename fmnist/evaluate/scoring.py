@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.manifest import SPLIT_NAMES, read_verified_split
+from fmnist.data.manifest import SPLIT_NAMES, read_manifest, read_verified_split
 from fmnist.evaluate.compare import build_comparison, display_name
 from fmnist.evaluate.figures import (
     confusion_matrix_png,
@@ -59,15 +59,20 @@ def load_eval_splits(split_dir: Path, names: Sequence[str] | None = None) -> dic
 
 
 def score_run(
-    tracker: Tracker, run_id: str, framework: str, data: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    tracker: Tracker,
+    run_id: str,
+    framework: str,
+    data: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    digests: Mapping[str, str],
 ) -> dict[str, SplitMetrics]:
-    """Score one child run's best checkpoint on every split and log the metrics to that run."""
+    """Score one child run's best checkpoint on every split and log the metrics to that run, each split's also
+    as metrics of the run's logged model on that split's dataset (``digests``: split → dataset digest)."""
     classifier = Classifier.from_run(tracker, run_id, framework)
     results = {split: evaluate_predictions(y, classifier.predict_proba(x)) for split, (x, y) in data.items()}
-    flat: dict[str, float] = {}
+    model_id = tracker.logged_model_id(run_id)
     for split, metrics in results.items():
-        flat.update(metrics.as_flat(EVAL_PREFIX[split]))
-    tracker.log_metrics(run_id, flat)
+        dataset = (layout.dataset_name(split), digests[split])
+        tracker.log_metrics(run_id, metrics.as_flat(EVAL_PREFIX[split]), model_id=model_id, dataset=dataset)
     return results
 
 
@@ -87,10 +92,12 @@ def evaluate(
     process right after training; only the others are scored here.
     """
     data = load_eval_splits(split_dir)
+    digests = read_manifest(split_dir, verify=False).dataset_digests
     scored = scored or {}
     results: dict[str, dict[str, SplitMetrics]] = {}
     for framework, run_id in child_runs.items():
-        results[framework] = dict(scored[run_id]) if run_id in scored else score_run(tracker, run_id, framework, data)
+        done = run_id in scored
+        results[framework] = dict(scored[run_id]) if done else score_run(tracker, run_id, framework, data, digests)
     accuracy = {fw: {f"{s}/acc": m.accuracy for s, m in res.items()} for fw, res in results.items()}
     artifacts = _log_figures(tracker, parent_run_id, child_runs, results, data["official_test"])
     if len(results) < 2:
@@ -172,10 +179,11 @@ def evaluate_seeds(
     smallest difference the seeds could detect).
     """
     data = load_eval_splits(split_dir)
+    digests = read_manifest(split_dir, verify=False).dataset_digests
     scored = scored or {}
 
     def score(run: str, fw: str) -> dict[str, SplitMetrics]:
-        return dict(scored[run]) if run in scored else score_run(tracker, run, fw, data)
+        return dict(scored[run]) if run in scored else score_run(tracker, run, fw, data, digests)
 
     results = {fw: {seed: score(run, fw) for seed, run in by_seed.items()} for fw, by_seed in runs.items()}
     per_seed = {

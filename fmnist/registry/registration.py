@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.manifest import read_verified_split
+from fmnist.data.manifest import read_manifest, read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
 from fmnist.serve.model import predict_proba
@@ -27,6 +27,8 @@ from fmnist.tracking import Tracker
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 CROSS_FRAMEWORK_NAME = "fmnist"
+# What chose the model offered for registration (its seed, and for ``fmnist`` its framework): validation data.
+SELECTION_METRIC = "val_eval/acc"
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,16 @@ def register_and_promote(
     *,
     alpha: float = DEFAULT_ALPHA,
     min_gain: float = DEFAULT_MIN_GAIN,
+    evidence: Mapping[str, str] | None = None,
 ) -> Registration:
-    """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it."""
+    """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it.
+
+    ``evidence`` (e.g. the data version and the metric the model was selected by) becomes tags of the version.
+    """
     rule = rule_text(alpha, min_gain)  # bad parameters fail here, before anything is registered
     pixels, labels = read_verified_split(split_dir, "official_test")
-    version = tracker.register(model_uri, candidate, {"framework": framework, "run_id": run_id})
+    tags = {"framework": framework, "run_id": run_id, **(evidence or {})}
+    version = tracker.register(model_uri, candidate, tags)
     champion = tracker.alias_version(candidate, CHAMPION)
     challenger_correct = champion_correct = None
     try:
@@ -139,11 +146,22 @@ def register_all(
     if not models:
         raise FmnistError("nothing to register: no trained model")
     rule = {"alpha": alpha, "min_gain": min_gain}
+    data_version = read_manifest(split_dir, verify=False).sha256
+
+    def evidence(fw: str) -> dict[str, str]:
+        return {
+            "data.manifest_sha256": data_version,
+            "selection.metric": SELECTION_METRIC,
+            "selection.value": f"{val_accuracy[fw]:.6f}",
+        }
+
     out = [
-        register_and_promote(tracker, registered_name(fw), fw, uri, run, split_dir, **rule)
+        register_and_promote(tracker, registered_name(fw), fw, uri, run, split_dir, **rule, evidence=evidence(fw))
         for fw, (uri, run) in models.items()
     ]
     best = max(models, key=lambda fw: val_accuracy[fw])
     uri, run = models[best]
-    out.append(register_and_promote(tracker, CROSS_FRAMEWORK_NAME, best, uri, run, split_dir, **rule))
+    out.append(
+        register_and_promote(tracker, CROSS_FRAMEWORK_NAME, best, uri, run, split_dir, **rule, evidence=evidence(best))
+    )
     return out

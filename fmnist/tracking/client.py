@@ -24,7 +24,7 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunTag
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -32,6 +32,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from fmnist.config import ModelConfig
 from fmnist.data.manifest import Manifest
 from fmnist.errors import FmnistError, ServerUnreachableError
+from fmnist.tracking import layout
 from fmnist.tracking.environment import pip_requirements
 from fmnist.tracking.model_uri import parse_model_uri
 from fmnist.tracking.sender import OrderedSender
@@ -226,15 +227,30 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int = 0,
+        *,
+        model_id: str | None = None,
+        dataset: tuple[str, str] | None = None,
+    ) -> None:
         """Log a dict of metrics at ``step`` in one asynchronous batch: training never waits for the store.
+
+        With ``model_id`` (a logged model's id) and ``dataset`` (its name and digest) the metrics are also the
+        model's metrics on that dataset: the Models tab of the MLflow UI lists them side by side.
 
         The batch is written by this tracker's own sender thread rather than by MLflow's asynchronous logging,
         whose thread idles in a one-second queue poll that every flush and every ``set_terminated`` waits out:
         about a second at each stage of each run.
         """
         ts = int(time.time() * 1000)
-        batch = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
+        name, digest = dataset or (None, None)
+        batch = [
+            Metric(k, float(v), ts, step, model_id=model_id, dataset_name=name, dataset_digest=digest)
+            for k, v in metrics.items()
+        ]
         self._metrics.submit(self._client.log_batch, run_id, metrics=batch)
 
     @_server_call
@@ -273,9 +289,10 @@ class Tracker:
                 # file:// matches two equivalent registered source types; MLflow warns and picks one.
                 warnings.simplefilter("ignore", UserWarning)
                 source = resolve_dataset_source((Path(split_dir).absolute() / info.file).as_uri())
-            dataset = MetaDataset(source=source, name=f"fmnist-{name}", digest=info.sha256[:16])
+            meta = MetaDataset(source=source, name=layout.dataset_name(name), digest=manifest.dataset_digests[name])
+            dataset = Dataset(**meta.to_dict())
             tags = [InputTag("mlflow.data.context", name)]
-            inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags))
+            inputs.append(DatasetInput(dataset=dataset, tags=tags))
         self._client.log_inputs(run_id, datasets=inputs)
 
     # Models -----------------------------------------------------------------------------------------------
@@ -321,12 +338,20 @@ class Tracker:
 
     def logged_model_uri(self, run_id: str, name: str = "model") -> str:
         """The URI of the model called ``name`` that a run logged."""
+        return self._logged_model(run_id, name).model_uri
+
+    def logged_model_id(self, run_id: str, name: str = "model") -> str:
+        """The id (``m-…``) of the model called ``name`` that a run logged."""
+        return self._logged_model(run_id, name).model_id
+
+    @_server_call
+    def _logged_model(self, run_id: str, name: str) -> Any:
         models = self._client.search_logged_models(
             experiment_ids=[self.experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{name}'"
         )
         if not models:
             raise FmnistError(f"run {run_id} logged no model called {name!r}")
-        return models[0].model_uri
+        return models[0]
 
     @_server_call
     def source_run(self, model_uri: str) -> str:

@@ -12,6 +12,12 @@ BEST_CHECKPOINT_DIR = "checkpoints/best"
 MODEL_CONFIG_ARTIFACT = "model_config.json"
 MODEL_NAME = "model"
 
+
+def dataset_name(split: str) -> str:
+    """The MLflow dataset name of a split: the run's input and the dataset its evaluation metrics name."""
+    return f"fmnist-{split}"
+
+
 # Parent run.
 COMPARISON_MD = "comparison/comparison.md"
 COMPARISON_HTML = "comparison/comparison.html"

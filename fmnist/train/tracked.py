@@ -205,7 +205,9 @@ def run_trial(
         tags=tags,
     )
     scoring = time.perf_counter()
-    scores = score_run(tracker, summary.run_id, trial.framework, load_eval_splits(split_dir, setup.score_splits))
+    data = load_eval_splits(split_dir, setup.score_splits)
+    digests = read_manifest(split_dir, verify=False).dataset_digests
+    scores = score_run(tracker, summary.run_id, trial.framework, data, digests)
     tracker.flush()
     return replace(
         summary,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from fmnist.data.manifest import read_manifest
 from fmnist.data.parquet import read_split
 from fmnist.evaluate.scoring import evaluate
 from fmnist.registry.promotion import decide
@@ -21,6 +22,7 @@ from fmnist.registry.registration import (
     CHAMPION,
     Registration,
     correct_per_image,
+    register_all,
     register_and_promote,
 )
 from fmnist.tracking import Tracker
@@ -49,6 +51,16 @@ def test_evaluation_logs_metrics_comparison_and_figures(
             assert key in metrics, (fw, key)
         assert metrics["official_test/acc"] == pytest.approx(result.accuracy[fw]["official_test/acc"])
         assert 0.7 < metrics["official_test/acc"] < 1.0
+        # The same numbers are the logged model's, each tied to the dataset (split and digest) it was measured on.
+        model = store.get_logged_model(tracker.logged_model_id(summary.run_id))
+        linked = {m.key: (m.value, m.dataset_name, m.dataset_digest) for m in model.metrics}
+        digests = read_manifest(real_splits).dataset_digests
+        assert linked["official_test/acc"] == (
+            pytest.approx(metrics["official_test/acc"]),
+            "fmnist-official_test",
+            digests["official_test"],
+        )
+        assert linked["val_eval/acc"][1:] == ("fmnist-val", digests["val"])
     parent_run = store.get_run(parent)
     assert any("mcnemar" in key for key in parent_run.data.metrics)
     assert 0.0 <= parent_run.data.metrics["compare/mcnemar_p_value"] <= 1.0
@@ -109,6 +121,24 @@ def test_aliases_move_only_by_the_rule_and_tags_record_it(
 
     fourth = register(better, min_gain=1.0)  # an impossible gain: nothing is promoted
     assert not fourth.promoted and tracker.alias_version(name, CHAMPION) == champion
+
+
+def test_registered_versions_carry_the_data_version_and_the_selection_metric(
+    trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path
+) -> None:
+    tracker, _, summaries = trained
+    pixels, labels = read_split(real_splits / "val.parquet")
+    val = {fw: float(correct_per_image(tracker, s.model_uri, pixels, labels).mean()) for fw, s in summaries.items()}
+    models = {fw: (s.model_uri, s.run_id) for fw, s in summaries.items()}
+    registrations = register_all(tracker, models, val, real_splits)
+    chosen = max(val, key=val.__getitem__)
+    for r in registrations:
+        tags = tracker.version_tags(r.name, r.version)
+        assert tags["data.manifest_sha256"] == read_manifest(real_splits).sha256
+        assert tags["selection.metric"] == "val_eval/acc"
+        assert float(tags["selection.value"]) == pytest.approx(val[r.framework], abs=1e-6)
+        assert tags["promotion.promoted"] == str(r.promoted)
+    assert registrations[-1].name == "fmnist" and registrations[-1].framework == chosen
 
 
 def test_predict_cli_gives_the_classes_the_evaluation_gave(
