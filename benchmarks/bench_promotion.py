@@ -9,6 +9,12 @@
 every ordered (champion, challenger) pair: two seeds of the same recipe (a challenger no better by construction:
 it should be promoted in at most 5 % of pairs), and every ``tuned`` challenger against every ``seed`` champion (a
 clearly better recipe: it should be promoted every time). Prints both rates, and the decisions that break them.
+
+Two seeds of one recipe are two different models, and a paired test compares models: a seed that early stopping
+cut short is a worse model, and promoting a better seed over it is right. So ``measure`` also prints the rate
+under the null hypothesis the test is built for, on the same pairs: for each same-recipe pair, each image's two
+outcomes are swapped between the models with probability 1/2 (``--null-draws`` times, seeded), which makes the
+two models equally good by construction while keeping their agreement structure.
 """
 
 from __future__ import annotations
@@ -61,7 +67,23 @@ def load(predictions: Path) -> dict[str, list[np.ndarray]]:
     return {r: [np.load(p) == labels for p in paths] for r, paths in found.items()}
 
 
-def measure(predictions: Path, alpha: float, min_gain: float) -> None:
+def exchangeable_null_rate(
+    pairs: list[tuple[np.ndarray, np.ndarray]], alpha: float, min_gain: float, draws: int, seed: int = 0
+) -> float:
+    """The share of promotions when each image's two outcomes are swapped at random: two equally good models."""
+    from fmnist.registry.promotion import decide
+
+    rng = np.random.default_rng(seed)
+    promoted = 0
+    for champion, challenger in pairs:
+        for _ in range(draws):
+            swap = rng.random(len(champion)) < 0.5
+            a, b = np.where(swap, challenger, champion), np.where(swap, champion, challenger)
+            promoted += decide(b, a, alpha=alpha, min_gain=min_gain).promote
+    return promoted / (len(pairs) * draws)
+
+
+def measure(predictions: Path, alpha: float, min_gain: float, null_draws: int) -> None:
     from fmnist.evaluate.stats import seed_summary
     from fmnist.registry.promotion import decide
 
@@ -88,6 +110,11 @@ def measure(predictions: Path, alpha: float, min_gain: float) -> None:
         for recipe, i, j, d in pairs:
             if d.promote != wanted:
                 print(f"  {recipe}: champion seed {i}, challenger seed {j}: {d.reason}")
+    if null_draws:
+        pairs = [(correct[r][i], correct[r][j]) for r, i, j, _ in same]
+        rate = exchangeable_null_rate(pairs, alpha, min_gain, null_draws)
+        print(f"equally good by construction (outcomes swapped per image, {null_draws} draws per pair): "
+              f"promoted in {100 * rate:.2f} % of decisions")  # fmt: skip
 
 
 def main() -> None:
@@ -102,11 +129,12 @@ def main() -> None:
     mes.add_argument("--predictions", type=Path, required=True)
     mes.add_argument("--alpha", type=float, default=0.05)
     mes.add_argument("--min-gain", type=float, default=0.0)
+    mes.add_argument("--null-draws", type=int, default=200, help="swap draws per pair for the null rate (0: skip)")
     args = parser.parse_args()
     if args.step == "record":
         record(args.data, args.out, args.seeds, args.epochs)
     else:
-        measure(args.predictions, args.alpha, args.min_gain)
+        measure(args.predictions, args.alpha, args.min_gain, args.null_draws)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,9 @@ def sweep_cmd(
     seeds: int = typer.Option(3, "--seeds", min=1, max=20, help="Trainings per grid point (seeds seed…seed+N-1)."),
     lr: str | None = typer.Option(None, "--lr", help="Learning rates to try, comma-separated (default: preset's)."),
     dropout: str | None = typer.Option(None, "--dropout", help="Dropout rates to try, comma-separated."),
+    label_smoothing: str | None = typer.Option(
+        None, "--label-smoothing", help="Label smoothing values to try, comma-separated."
+    ),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
     work_dir: Path = WorkDir,
@@ -74,6 +77,7 @@ def sweep_cmd(
         "seeds": seeds,
         "lr": parse_values("--lr", lr),
         "dropout": parse_values("--dropout", dropout),
+        "label_smoothing": parse_values("--label-smoothing", label_smoothing),
         "workers": workers,
         "dask_address": dask_address,
         "work_dir": str(work_dir),

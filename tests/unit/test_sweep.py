@@ -203,5 +203,5 @@ def test_cli_help_documents_the_scale_out_options(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fmnist", "sweep", "--help"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0
-    for option in ("--seeds", "--lr", "--dropout", "--workers", "--dask-address"):
+    for option in ("--seeds", "--lr", "--dropout", "--label-smoothing", "--workers", "--dask-address"):
         assert option in done.stdout
