@@ -85,14 +85,15 @@ def run_trials(
     setup: TrialSetup,
     workers: int | None = None,
     dask_address: str | None = None,
-    retries: int = 0,
+    retries: int = 1,
     missing_ok: bool = False,
 ) -> list[TrainSummary]:
     """Train and score every trial on a Dask cluster (the one at ``dask_address``, else a local one of
     ``workers`` processes, by default one per CPU but no more than there are trials).
 
-    A failed trial is retried ``retries`` times (it resumes from its last checkpoint); one that still fails
-    fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report.
+    A failed trial is retried ``retries`` times (default once), resuming from its last checkpoint in the same
+    MLflow run; one that still fails fails the flow, or with ``missing_ok`` is left out of the results, which
+    the caller must report.
     """
     runner = dask_task_runner(workers or min(len(trials), os.cpu_count() or 1), dask_address)
     # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
@@ -103,7 +104,7 @@ def run_trials(
 
 @flow(name="fmnist-trials", log_prints=True)
 def train_trials(
-    trials: list[Trial], setup: TrialSetup, retries: int = 0, missing_ok: bool = False
+    trials: list[Trial], setup: TrialSetup, retries: int = 1, missing_ok: bool = False
 ) -> list[TrainSummary]:
     """Submit every trial to this flow's task runner and wait for all.
 

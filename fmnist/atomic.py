@@ -1,16 +1,20 @@
 """Atomic file writes: write to a temporary name in the same folder, then rename.
 
 A reader (or a concurrent pipeline run) sees either the old file or the complete new one, never a partial one;
-a crash mid-write leaves at most a stray ``.tmp-*`` file, which never carries a final name.
+a crash mid-write leaves at most a stray ``.tmp-*`` file, which never carries a final name. A full disk is one
+:class:`~fmnist.errors.DiskFullError` naming the file, with the temporary file removed and the old one intact.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from fmnist.errors import DiskFullError, is_disk_full
 
 
 @contextlib.contextmanager
@@ -30,8 +34,46 @@ def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
         yield tmp
         _fsync(tmp)
         os.replace(tmp, target)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full(target) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def disk_full(target: Path) -> DiskFullError:
+    """The one-line error for a file that did not fit on its file system."""
+    return DiskFullError(
+        f"no space left on the device holding {target}: free some space there (or write to another disk) and run"
+        " again; files written before are intact"
+    )
+
+
+@contextlib.contextmanager
+def staged_files(out_dir: Path) -> Iterator[Path]:
+    """Yield a staging folder inside ``out_dir``; on success move each file written there into ``out_dir``.
+
+    Every byte is written before the first file of ``out_dir`` is replaced, so a full disk (or any other error)
+    while writing a set of files that belong together (a split's Parquet files, a report and its figures) leaves
+    ``out_dir`` as it was, not half old and half new.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))
+    try:
+        yield staging
+        files = sorted(staging.iterdir())
+        for path in files:
+            _fsync(path)
+        for path in files:
+            os.replace(path, out_dir / path.name)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full(out_dir) from exc
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:

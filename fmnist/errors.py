@@ -33,3 +33,20 @@ class ServerUnreachableError(FmnistError):
     """A server the command needs (the MLflow tracking server, the Prefect API) did not answer."""
 
     exit_code = 3
+
+
+class DiskFullError(RunFailedError):
+    """A file could not be written because its file system is full."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a full file system or quota: ``OSError`` ENOSPC/EDQUOT, or a library's own error
+    (PyTorch and HDF5 report it in their message only)."""
+    import errno
+
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text

@@ -51,7 +51,9 @@ def registry_lock() -> Iterator[None]:
         ) from exc
 
 
-@task(name="register", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+# No retries: a registration is not idempotent (a retry would add a second version of the same model). It fails
+# closed instead: an error while scoring moves no alias and is recorded as the version's reason.
+@task(name="register", cache_policy=NO_CACHE)
 def register_task(tracking_uri: str, experiment: str | None, models: dict[str, tuple[str, str]],
                   val_accuracy: dict[str, float], split_dir: Path, alpha: float, min_gain: float,
                   ) -> list[Registration]:  # fmt: skip

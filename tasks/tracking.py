@@ -25,7 +25,8 @@ def start_parent_run_task(params: dict[str, Any], experiment: str | None = None)
         # Only a full URL: an embedded API serves no UI, and Prefect then gives a bare path.
         "prefect.flow_run_url": ui_url if ui_url.startswith(("http://", "https://")) else "",
     }
-    run_id = tracker.start_parent(f"{runtime.flow_run.name}", tags)
+    # Idempotent: a retry (of this task or of the whole flow run) reopens the parent run it already created.
+    run_id = tracker.start_parent(f"{runtime.flow_run.name}", tags, key="prefect.flow_run_id")
     tracker.log_params(run_id, params)
     url = tracker.run_url(run_id)
     if url:

@@ -73,17 +73,22 @@ def train_cmd(
         status = f"loss {m.train_loss:.4f} acc {m.train_acc:.4f} | val loss {m.val_loss:.4f} acc {m.val_acc:.4f}"  # type: ignore[attr-defined]
         progress.update(task, completed=m.epoch, status=status)  # type: ignore[attr-defined]
 
+    status = "FAILED"  # the parent run ends FINISHED only if the training did; interrupted: KILLED
     try:
         with progress:
             summary = train_framework(
                 framework.value, data, chosen.model, train_cfg, tracker=tracker, parent_run_id=parent_run_id,
                 checkpoint_root=checkpoints, preset=chosen.name, on_epoch_end=show,
             )  # fmt: skip
+        status = "FINISHED"
     except (ValueError, FileNotFoundError) as exc:
         raise FmnistError(str(exc)) from exc
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
     finally:
         if own_parent:
-            tracker.end_run(parent_run_id)
+            tracker.end_run(parent_run_id, status)
     if as_json:
         typer.echo(json.dumps({"parent_run_id": parent_run_id, **summary.__dict__}))
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import __version__
+from fmnist.atomic import staged_files
 from fmnist.classes import NUM_CLASSES
 from fmnist.data.checksum import file_digest
 from fmnist.data.ingest import IngestResult, load
@@ -23,8 +24,9 @@ def prepare_splits(
 ) -> Manifest:
     """Validate ``source``, split it and write ``train``/``val``/``test``/``official_test`` + manifest.
 
-    All parsing and validation happens before the first byte is written, and each file is written under a
-    temporary name and renamed, the manifest last: a failure leaves ``out_dir`` as it was.
+    All parsing and validation happens before the first byte is written, and every file is written in a staging
+    folder before any is renamed into place, the manifest last: a failure (a full disk included) leaves
+    ``out_dir`` as it was.
     """
     raw = load(source)
     index = stratified_split(raw.train_labels, sizes, seed)
@@ -32,17 +34,17 @@ def prepare_splits(
     arrays["official_test"] = (raw.test_images, raw.test_labels)
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     splits: dict[str, SplitInfo] = {}
-    for name, (images, labels) in arrays.items():
-        path = out_dir / f"{name}.parquet"
-        write_split(path, images, labels)
-        splits[name] = SplitInfo(
-            file=path.name,
-            rows=int(labels.shape[0]),
-            class_counts=np.bincount(labels, minlength=NUM_CLASSES).tolist(),
-            sha256=file_digest(path, "sha256"),
-        )
+    with staged_files(out_dir) as staging:
+        for name, (images, labels) in arrays.items():
+            path = staging / f"{name}.parquet"
+            write_split(path, images, labels)
+            splits[name] = SplitInfo(
+                file=path.name,
+                rows=int(labels.shape[0]),
+                class_counts=np.bincount(labels, minlength=NUM_CLASSES).tolist(),
+                sha256=file_digest(path, "sha256"),
+            )
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         seed=seed,

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist.atomic import atomic_write_bytes, atomic_write_text
+from fmnist.atomic import staged_files
 from fmnist.evaluate.compare import display_name
 from fmnist.tracking import Tracker, layout
 
@@ -90,13 +90,14 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.html`` (self-contained), ``report.md`` and its images into ``out_dir``, atomically."""
+    """Write ``report.html`` (self-contained), ``report.md`` and its images into ``out_dir``, all or nothing."""
     out_dir = Path(out_dir)
-    for name, data in report.images.items():
-        atomic_write_bytes(out_dir / name, data)
+    with staged_files(out_dir) as staging:
+        for name, data in report.images.items():
+            (staging / name).write_bytes(data)
+        for name, text in zip(layout.REPORT_FILES, (report.html, report.markdown), strict=True):
+            (staging / name).write_text(text, encoding="utf-8")
     html, md = (out_dir / name for name in layout.REPORT_FILES)
-    atomic_write_text(md, report.markdown)
-    atomic_write_text(html, report.html)
     return html, md
 
 

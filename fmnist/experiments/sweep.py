@@ -87,8 +87,13 @@ def framework_workers(trials: Sequence[Trial], workers: Mapping[str, Collection[
     preference: each trial goes to whichever worker is free, which balances the load best. Otherwise each
     framework gets at least one worker and the spare ones go to whichever framework has the most trials per
     worker; a framework takes the workers that have imported it first, then those set up for the fewest others,
-    then the given order. With fewer workers than frameworks, frameworks share them. No workers or no trials: no
-    preference (an empty mapping).
+    then the given order. A single worker, fewer workers than frameworks, or no trials: no preference (an empty
+    mapping).
+
+    A preference names workers by address, and Dask gives a worker it restarts a new address. A trial whose
+    preferred workers are gone runs on any other worker, but if no worker at all was up when it lost its own,
+    Dask keeps it waiting for the old address for ever; so a single worker, which could only prefer itself, gets
+    no preference, and its lost trial runs again on the worker that replaces it.
     """
     counts = Counter(t.framework for t in trials)  # in order of first appearance
     frameworks = list(counts)
@@ -97,8 +102,8 @@ def framework_workers(trials: Sequence[Trial], workers: Mapping[str, Collection[
     if all(set(frameworks) <= set(ready) for ready in workers.values()):
         return {}
     addresses = list(workers)
-    if len(addresses) < len(frameworks):
-        return {fw: [addresses[i % len(addresses)]] for i, fw in enumerate(frameworks)}
+    if len(addresses) < max(2, len(frameworks)):
+        return {}
     shares = dict.fromkeys(frameworks, 1)
     for _ in range(len(addresses) - len(frameworks)):
         busiest = max(frameworks, key=lambda fw: counts[fw] / shares[fw])

@@ -7,6 +7,8 @@ the tracker: callers get plain values back (ids, dicts, paths), never MLflow obj
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -14,7 +16,7 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,20 @@ def tracking_uri(root: Path | None = None) -> str:
     store = (root or Path.cwd()).absolute() / "mlruns"
     store.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{store / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def _sqlite_setup_lock(uri: str) -> Iterator[None]:
+    """For a SQLite store, hold a file lock beside the database: MLflow creates its tables on first use, and
+    processes that open a fresh store at the same moment would all run that migration, all but one failing."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".setup.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _local_artifact_root(uri: str) -> str | None:
@@ -134,22 +150,29 @@ class Tracker:
         self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self._metrics = OrderedSender("fmnist-metrics")
         name = experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
-        found = self._client.get_experiment_by_name(name)
-        if found is None:
-            try:
-                self.experiment_id = self._client.create_experiment(
-                    name, artifact_location=_local_artifact_root(self.uri)
-                )
-            except mlflow.exceptions.MlflowException:  # created concurrently by another process
-                self.experiment_id = self._client.get_experiment_by_name(name).experiment_id
-        else:
-            self.experiment_id = found.experiment_id
+        with _sqlite_setup_lock(self.uri):
+            found = self._client.get_experiment_by_name(name)
+            if found is None:
+                try:
+                    self.experiment_id = self._client.create_experiment(
+                        name, artifact_location=_local_artifact_root(self.uri)
+                    )
+                except mlflow.exceptions.MlflowException:  # created concurrently by another process or host
+                    self.experiment_id = self._client.get_experiment_by_name(name).experiment_id
+            else:
+                self.experiment_id = found.experiment_id
 
     # Runs ---------------------------------------------------------------------------------------------------
     @_server_call
-    def start_parent(self, name: str, tags: Mapping[str, str] | None = None) -> str:
-        """Create the parent run of one pipeline execution; return its id."""
-        run = self._client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
+    def start_parent(self, name: str, tags: Mapping[str, str] | None = None, key: str | None = None) -> str:
+        """The parent run of one pipeline execution; return its id. With ``key`` (one of ``tags``), a run already
+        tagged with that key's value is reopened instead (a retried task or flow run keeps its one parent run)."""
+        tags = dict(tags or {})
+        existing = self.find_run(key, tags[key]) if key else None
+        if existing is not None:
+            self._client.update_run(existing, status="RUNNING")
+            return existing
+        run = self._client.create_run(self.experiment_id, run_name=name, tags=tags)
         return run.info.run_id
 
     @_server_call
@@ -293,7 +316,14 @@ class Tracker:
             dataset = Dataset(**meta.to_dict())
             tags = [InputTag("mlflow.data.context", name)]
             inputs.append(DatasetInput(dataset=dataset, tags=tags))
-        self._client.log_inputs(run_id, datasets=inputs)
+        try:
+            self._client.log_inputs(run_id, datasets=inputs)
+        except mlflow.exceptions.MlflowException as exc:
+            # A SQL store looks a dataset up, then inserts it: two trials starting together both insert it, and
+            # one fails on the unique key. The other has committed it by then, so once more finds it.
+            if not any(word in str(exc).lower() for word in ("unique constraint", "duplicate")):
+                raise
+            self._client.log_inputs(run_id, datasets=inputs)
 
     # Models -----------------------------------------------------------------------------------------------
     @_server_call

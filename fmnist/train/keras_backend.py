@@ -16,8 +16,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fmnist.atomic import atomic_path
+from fmnist.atomic import atomic_path, disk_full
 from fmnist.config import ModelConfig, TrainConfig
+from fmnist.errors import is_disk_full
 from fmnist.models import keras_net
 from fmnist.models.preprocess import preprocess
 from fmnist.train.common import epoch_seed
@@ -186,8 +187,14 @@ class KerasBackend(Backend):
             np.savez(f, *[v.numpy() for v in self.optimizer.variables])
         # Not atomic_path here: Keras insists that the file name end in .weights.h5.
         tmp = path.with_name(f".tmp-{path.name}")
-        self.model.save_weights(tmp)
-        os.replace(tmp, path)
+        try:
+            self.model.save_weights(tmp)
+            os.replace(tmp, path)
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise disk_full(path) from exc
+            raise
 
     def load(self, path: Path, with_optimizer: bool) -> None:
         self.model.load_weights(path)

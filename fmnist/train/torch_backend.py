@@ -6,6 +6,7 @@ Mirror of `keras_backend`.
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmnist.atomic import atomic_path
+from fmnist.atomic import atomic_write_bytes
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import torch_net
 from fmnist.models.preprocess import preprocess
@@ -119,8 +120,11 @@ class TorchBackend(Backend):
         self.model.load_state_dict(weights)
 
     def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, tmp)
+        # Serialised in memory, then written by Python: torch's own file writer reports a full disk as an
+        # unrelated zip-position error, Python's write as ENOSPC.
+        buffer = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
 
     def load(self, path: Path, with_optimizer: bool) -> None:
         state = torch.load(path, weights_only=True)

@@ -119,9 +119,10 @@ def train_framework(
 
     try:
         result = module.fit(data, model_cfg, train_cfg, on_epoch_end=log_epoch, checkpoint_dir=checkpoint_dir)
-    except BaseException:
+    except BaseException as exc:
+        # Interrupted (Ctrl-C, the task cancelled): KILLED; an error: FAILED. Either way never left RUNNING.
         tracker.flush()
-        tracker.end_run(run_id, "KILLED")
+        tracker.end_run(run_id, "FAILED" if isinstance(exc, Exception) else "KILLED")
         raise
     trained = time.perf_counter()
 

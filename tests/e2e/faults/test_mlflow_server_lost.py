@@ -2,7 +2,10 @@
 
 MLflow's client retries each call with backoff (``fmnist/tracking/client.py`` bounds it: 4 retries, about 15 s);
 then the command fails with one clear ``error:`` line naming the tracking URI. Nothing logged before the
-server went away is lost: the server restarted on the same store shows every metric seen before the kill.
+server went away is lost: the server restarted on the same store shows every metric seen before the kill. The
+epochs trained while the server was gone are not lost either: their metrics are in the checkpoint folder, and
+the same command resumed against the server once it is back sends them, with the values they had, to the same
+run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import httpx
 import pytest
 
 from fmnist.ops.loopback import free_port
+from fmnist.train.common import read_state
 from tests.e2e.faults.processes import FMNIST, start_mlflow_server, stop_group
 
 pytestmark = pytest.mark.slow
@@ -97,6 +101,25 @@ def test_server_killed_mid_training_fails_cleanly_and_loses_no_logged_metric(rea
         after_checkpoints = _artifacts(f"http://127.0.0.1:{new_port}", run_id, "checkpoints")
         assert checkpoints <= after_checkpoints
         assert {"checkpoints/epoch-001.pt", "checkpoints/epoch-002.pt"} <= after_checkpoints
+
+        # The epochs trained during the outage: recorded in the checkpoint folder, not yet on the server.
+        new_uri = f"http://127.0.0.1:{new_port}"
+        state = read_state(tmp_path / "ckpt" / parent_of(new_uri, run_id) / "torch", "torch")
+        assert state is not None
+        during = {int(e["epoch"]): float(e["val_acc"]) for e in state["history"]}
+        outage = {epoch: acc for epoch, acc in during.items() if epoch > max(step for step, _ in seen["val/acc"])}
+        assert outage, f"no epoch was trained during the outage: {sorted(during)}"
+        resumed = subprocess.run(
+            [*FMNIST, "train", "torch", "--data", str(real_splits), "--max-epochs", "5", "--checkpoints",
+             str(tmp_path / "ckpt"), "--parent-run-id", parent_of(new_uri, run_id), "--json"],
+            env={**env, "MLFLOW_TRACKING_URI": new_uri}, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        history = dict(_metrics(new_uri, run_id)["val/acc"])
+        assert sorted(history) == [1, 2, 3, 4, 5]  # one run, every epoch once
+        for epoch, acc in outage.items():
+            assert history[epoch] == pytest.approx(acc, abs=1e-6), epoch
+        print(f"epochs trained during the outage, sent after it: {sorted(outage)}")
         print(f"gave up {gave_up_after:.0f} s after the kill; {len(seen)} metric keys, all still there; stderr:")
         print(stderr[-2500:])
     finally:
@@ -109,6 +132,12 @@ def test_server_killed_mid_training_fails_cleanly_and_loses_no_logged_metric(rea
                 stop_group(process.pid, timeout=20)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=10)
+
+
+def parent_of(uri: str, run_id: str) -> str:
+    """The id of the run's parent run."""
+    tags = _get(uri, "/runs/get", run_id=run_id)["run"]["data"]["tags"]
+    return next(t["value"] for t in tags if t["key"] == "mlflow.parentRunId")
 
 
 def _get(uri: str, endpoint: str, **params: str) -> dict:

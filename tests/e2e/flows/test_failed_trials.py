@@ -36,7 +36,7 @@ def test_a_trial_that_fails_twice_is_left_out_and_the_others_kept(harness: None,
                  {"task_runs": {"name": {"any_": [f"train-{bad.name}"]}}})  # type: ignore[misc]  # fmt: skip
     assert run["run_count"] == 2 and run["state"]["type"] == "FAILED"  # tried, retried once, then given up
     statuses = {c["name"]: c["status"] for c in tracker.children(parent)}
-    assert statuses == {good.name: "FINISHED", bad.name: "KILLED"}
+    assert statuses == {good.name: "FINISHED", bad.name: "FAILED"}
 
     with pytest.raises(TypeError):  # without missing_ok, as a pipeline and a sweep run them, the failure propagates
         run_trials([bad], setup, workers=1)
