@@ -20,6 +20,7 @@ from prefect_dask import DaskTaskRunner
 
 from fmnist.data.prepare import splits_ready
 from fmnist.experiments.sweep import framework_workers
+from fmnist.redaction import redact
 from fmnist.train.tracked import TrainSummary
 from fmnist.train.trainers import imported_frameworks
 from fmnist.train.trial import Trial, TrialSetup
@@ -129,7 +130,7 @@ def train_trials(
         try:
             results.append(f.result())
         except Exception as exc:  # the task failed, or the worker running it was lost
-            print(f"trial {t.name} failed, left out: {type(exc).__name__}: {exc}")
+            print(redact(f"trial {t.name} failed, left out: {type(exc).__name__}: {exc}"))
     return results
 
 

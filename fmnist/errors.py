@@ -10,9 +10,15 @@ from __future__ import annotations
 
 class FmnistError(Exception):
     """A problem the user can fix; the message says what and how. The CLI exits with ``exit_code``: 2 for bad
-    usage or bad input, 1 for a failure while running, 3 for a server that could not be reached."""
+    usage or bad input, 1 for a failure while running, 3 for a server that could not be reached. A password in a
+    URL of the message is hidden (:func:`fmnist.redaction.redact`): errors reach logs and terminals."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "") -> None:
+        from fmnist.redaction import redact
+
+        super().__init__(redact(str(message)))
 
 
 class DataError(FmnistError):

@@ -3,6 +3,7 @@ answers every request with a body that never ends, or with a redirect."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.server
@@ -64,6 +65,26 @@ class _RedirectHandler(_QuietHandler):
         self.send_response(302)
         self.send_header("Location", self.location)
         self.end_headers()
+
+
+class _BasicAuthHandler(_QuietHandler):
+    """Serves the folder only to a request with HTTP basic auth ``credentials`` (``user:password``)."""
+
+    credentials = ""
+
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(self.credentials.encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="fmnist"')
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def basic_auth(credentials: str) -> type[http.server.BaseHTTPRequestHandler]:
+    """A handler that serves the folder only with HTTP basic auth ``user:password``."""
+    return type("BasicAuth", (_BasicAuthHandler,), {"credentials": credentials})
 
 
 def trickle() -> type[http.server.BaseHTTPRequestHandler]:

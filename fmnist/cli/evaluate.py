@@ -14,8 +14,6 @@ from fmnist.cli.app import app, settings
 from fmnist.cli.options import PromotionAlpha, PromotionMinGain, RunId, SplitDir
 from fmnist.errors import FmnistError
 
-SELECTION_METRIC = "val_eval/acc"  # the best checkpoint scored on the validation split
-
 
 def _children(tracker: object, run_id: str) -> list[dict]:
     children = [c for c in tracker.children(run_id) if c["status"] == "FINISHED"]  # type: ignore[attr-defined]
@@ -44,7 +42,7 @@ def evaluate_cmd(
 
     Example: fmnist evaluate --run-id 0a1b2c3d4e5f...
     """
-    from fmnist.evaluate.scoring import evaluate, evaluate_seeds
+    from fmnist.evaluate.pipeline import evaluate_runs
     from fmnist.tracking import Tracker
 
     tracker = Tracker()
@@ -53,10 +51,7 @@ def evaluate_cmd(
     by_fw: dict[str, dict[int, str]] = defaultdict(dict)
     for c in children:
         by_fw[c["framework"]][c["seed"] if c["seed"] is not None else 0] = c["run_id"]
-    if all(len(v) == 1 for v in by_fw.values()):
-        result = evaluate(tracker, run_id, {fw: next(iter(v.values())) for fw, v in by_fw.items()}, split_dir)
-    else:
-        result = evaluate_seeds(tracker, run_id, by_fw, split_dir)
+    result = evaluate_runs(tracker, run_id, by_fw, split_dir)
     if as_json:
         typer.echo(json.dumps({"verdict": result.verdict, "accuracy": result.accuracy, "metrics": result.metrics}))
         return
@@ -79,6 +74,7 @@ def register_cmd(
     Example: fmnist register --run-id 0a1b2c3d4e5f... --alpha 0.05
     """
     from fmnist.cli.flows import quiet_logs
+    from fmnist.registry.registration import SELECTION_METRIC
     from fmnist.tracking import Tracker
 
     quiet_logs()

@@ -46,7 +46,9 @@ def main() -> None:
 
 
 def _print_error(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    from fmnist.redaction import redact
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 def _quiet_libraries() -> None:

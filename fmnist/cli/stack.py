@@ -77,3 +77,21 @@ def down_cmd(ctx: typer.Context, state_dir: Path = StateDir) -> None:
 
     stopped = down(state_dir)
     settings(ctx).console().print("stopped: " + (", ".join(stopped) or "nothing was running"))
+
+
+@stack_app.command("automations")
+def automations_cmd() -> None:
+    """Create the automations a stack relies on, once, on $PREFECT_API_URL: a flow run whose heartbeats stop
+    (its worker died) is marked Crashed. `stack up` does it for the local stack; Compose's deploy job runs this.
+
+    Example: fmnist stack automations
+    """
+    import os
+
+    from fmnist.errors import FmnistError
+    from fmnist.ops.stack import ensure_zombie_automation
+
+    api_url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    if not api_url:
+        raise FmnistError("PREFECT_API_URL is not set: point it at the Prefect server's API (http://host:4200/api)")
+    ensure_zombie_automation(api_url, os.environ.get("PREFECT_API_AUTH_STRING", ""))

@@ -24,6 +24,7 @@ from fmnist.data.checksum import bytes_digest, file_digest
 from fmnist.data.download import ProgressFactory, fetch_file
 from fmnist.data.release import CSV_TEST, CSV_TRAIN, DEFAULT_BASE_URLS, OFFICIAL_MD5, RELEASE_FILES
 from fmnist.errors import DataError, SourceError
+from fmnist.redaction import redact
 
 SOURCE_ENV = "FMNIST_DATA_SOURCE"
 
@@ -79,7 +80,7 @@ def ingest(
     text = os.fspath(source)
     scheme = _scheme(text)
     if scheme in {"http", "https", "file"}:
-        return _from_urls((text,), cache_dir, text, progress, checksums)
+        return _from_urls((text,), cache_dir, redact(text), progress, checksums)
     path = Path(text).expanduser()
     if path.is_dir():
         if all((path / name).exists() for name in RELEASE_FILES.values()):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.data.manifest import read_manifest
+from fmnist.evaluate.metrics import SplitMetrics
 from fmnist.evaluate.scoring import DEFAULT_EQUIVALENCE_MARGIN, Evaluation, evaluate, evaluate_seeds
 from fmnist.registry.registration import Registration
 from fmnist.tracking import Tracker
@@ -79,6 +80,24 @@ def _registration(r: Registration) -> dict[str, Any]:
     }
 
 
+def evaluate_runs(
+    tracker: Tracker,
+    parent_run_id: str,
+    runs: Mapping[str, Mapping[int, str]],
+    split_dir: Path,
+    *,
+    scored: Mapping[str, Mapping[str, SplitMetrics]] | None = None,
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
+) -> Evaluation:
+    """Compare the frameworks of a parent run's trainings (framework → seed → run id): two models image by image
+    when each framework trained once (:func:`evaluate`), the frameworks across seeds, with an equivalence test at
+    ±``margin``, when each trained with several (:func:`evaluate_seeds`). ``scored``: runs scored already."""
+    if all(len(by_seed) == 1 for by_seed in runs.values()):
+        single = {fw: next(iter(by_seed.values())) for fw, by_seed in runs.items()}
+        return evaluate(tracker, parent_run_id, single, split_dir, scored=scored)
+    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored, margin=margin)
+
+
 def evaluate_trials(
     tracker: Tracker,
     parent_run_id: str,
@@ -86,13 +105,9 @@ def evaluate_trials(
     split_dir: Path,
     margin: float = DEFAULT_EQUIVALENCE_MARGIN,
 ) -> Evaluation:
-    """Compare the frameworks of a pipeline's scored trials: two models image by image when each framework
-    trained once (:func:`evaluate`), the frameworks across seeds, with an equivalence test at ±``margin``, when
-    each trained with several (:func:`evaluate_seeds`)."""
-    scored = {r.run_id: r.scores for r in results if r.scores}
-    if len({r.seed for r in results}) == 1:
-        return evaluate(tracker, parent_run_id, {r.framework: r.run_id for r in results}, split_dir, scored=scored)
+    """:func:`evaluate_runs` on a flow's scored trials."""
     runs: dict[str, dict[int, str]] = {}
     for r in results:
         runs.setdefault(r.framework, {})[r.seed] = r.run_id
-    return evaluate_seeds(tracker, parent_run_id, runs, split_dir, scored=scored, margin=margin)
+    scored = {r.run_id: r.scores for r in results if r.scores}
+    return evaluate_runs(tracker, parent_run_id, runs, split_dir, scored=scored, margin=margin)

@@ -156,7 +156,7 @@ def up(config: StackConfig) -> StackState:
         _wait_http(state, "prefect-server", f"{state.prefect_api_url}/health", deadline)
         _wait_http(state, "mlflow-server", f"{state.mlflow_url}/health", deadline)
         _prefect(["work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env, config.project_dir)
-        _ensure_zombie_automation(state, client["PREFECT_API_AUTH_STRING"])
+        ensure_zombie_automation(state.prefect_api_url, client["PREFECT_API_AUTH_STRING"])
         deploy_env = {**env, "FMNIST_PROJECT_DIR": str(config.project_dir.absolute())}
         _prefect(["--no-prompt", "deploy", "--all"], deploy_env, config.project_dir)
         start_worker(config, state)
@@ -255,10 +255,11 @@ def _wait_http(state: StackState, name: str, url: str, deadline: float) -> None:
     raise FmnistError(f"{name} did not answer at {url}; see its log {state.path(f'logs/{name}.log')}")
 
 
-def _ensure_zombie_automation(state: StackState, auth_string: str) -> None:
-    existing = _post_json(f"{state.prefect_api_url}/automations/filter", {}, auth_string)
+def ensure_zombie_automation(api_url: str, auth_string: str) -> None:
+    """Create the zombie-flow-run automation on the Prefect API at ``api_url`` unless it is there already."""
+    existing = _post_json(f"{api_url}/automations/filter", {}, auth_string)
     if not any(a.get("name") == ZOMBIE_AUTOMATION_NAME for a in existing):
-        _post_json(f"{state.prefect_api_url}/automations/", zombie_automation(), auth_string)
+        _post_json(f"{api_url}/automations/", zombie_automation(), auth_string)
 
 
 def _post_json(url: str, body: object, auth_string: str) -> list[dict[str, object]] | dict[str, object]:
@@ -267,5 +268,5 @@ def _post_json(url: str, body: object, auth_string: str) -> list[dict[str, objec
         "Authorization": f"Basic {base64.b64encode(auth_string.encode()).decode()}",
     }
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:  # a loopback URL this module built
+    with urllib.request.urlopen(request, timeout=30) as response:  # the stack's own Prefect API
         return json.loads(response.read() or b"null")

@@ -34,6 +34,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from fmnist.config import ModelConfig
 from fmnist.data.manifest import Manifest
 from fmnist.errors import FmnistError, ServerUnreachableError
+from fmnist.redaction import redact
 from fmnist.tracking import layout
 from fmnist.tracking.environment import pip_requirements
 from fmnist.tracking.model_uri import parse_model_uri
@@ -217,7 +218,7 @@ class Tracker:
     def run_url(self, run_id: str) -> str | None:
         """The MLflow UI address of a run when the store is a server, else None."""
         if self.uri.startswith(("http://", "https://")):
-            return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+            return f"{redact(self.uri).rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
         return None
 
     @_server_call
@@ -238,17 +239,14 @@ class Tracker:
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Log params in one batch; a param already logged with the same value is left alone (resume)."""
         logged = self._client.get_run(run_id).data.params
-        fresh = [
-            Param(key, str(value)[:MAX_PARAM_LENGTH])
-            for key, value in params.items()
-            if logged.get(key) != str(value)[:MAX_PARAM_LENGTH]
-        ]
+        values = {key: redact(str(value))[:MAX_PARAM_LENGTH] for key, value in params.items()}
+        fresh = [Param(key, value) for key, value in values.items() if logged.get(key) != value]
         for i in range(0, len(fresh), 100):  # MLflow accepts at most 100 params per batch
             self._client.log_batch(run_id, params=fresh[i : i + 100])
 
     @_server_call
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._client.log_batch(run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
 
     def log_metrics(
         self,
@@ -297,7 +295,7 @@ class Tracker:
 
     @_server_call
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self._client.log_text(run_id, text, artifact_file)
+        self._client.log_text(run_id, redact(text), artifact_file)
 
     def download_artifact(self, run_id: str, artifact_path: str, dst: Path) -> Path:
         dst.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,61 @@ def resolved(project_env: dict[str, str]) -> dict[str, Any]:
 
 
 def test_compose_file_is_valid_and_resolves(resolved: dict[str, Any]) -> None:
-    assert set(resolved["services"]) == {"postgres", "mlflow", "prefect-server", "deploy", "worker"}
+    assert set(resolved["services"]) == {"secrets-check", "postgres", "mlflow", "prefect-server", "deploy", "worker"}
+
+
+def test_nothing_starts_before_the_secrets_check_succeeds(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    check = services["secrets-check"]
+    assert check["command"][:3] == ["python", "-m", "fmnist.ops.placeholders"]
+    assert set(check["command"][3:]) == set(SECRETS)  # every secret of .env.example is checked
+    assert check.get("network_mode") == "none"
+    waits = {name for name, s in services.items() if "secrets-check" in s.get("depends_on", {})}
+    assert waits == {"postgres"}  # the root of every other service's dependencies
+    assert services["postgres"]["depends_on"]["secrets-check"]["condition"] == "service_completed_successfully"
+    for name in set(services) - {"secrets-check", "postgres"}:
+        assert "postgres" in _dependencies(services, name), name
+
+
+def _dependencies(services: dict[str, Any], name: str) -> set[str]:
+    direct = set(services[name].get("depends_on", {}))
+    return direct.union(*(_dependencies(services, d) for d in direct))
+
+
+def test_the_secrets_check_refuses_the_example_s_placeholders() -> None:
+    from fmnist.ops.placeholders import weak_secrets
+
+    example = {name: value or "" for name, value in dotenv_values(ENV_EXAMPLE).items()}
+    assert weak_secrets(example, list(SECRETS)) == list(SECRETS)
+    strong = {name: "admin:" + "k" * 24 if name.endswith("AUTH_STRING") else "k" * 24 for name in SECRETS}
+    assert weak_secrets(strong, list(SECRETS)) == []
+    assert weak_secrets({**strong, "PREFECT_API_AUTH_STRING": "admin:short"}, list(SECRETS)) == [
+        "PREFECT_API_AUTH_STRING"
+    ]
+    assert weak_secrets({}, ["POSTGRES_PASSWORD"]) == ["POSTGRES_PASSWORD"]
+    done = subprocess.run(
+        [sys.executable, "-m", "fmnist.ops.placeholders", *SECRETS], env={**os.environ, **example},
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: docker/.env: POSTGRES_PASSWORD, ") and "change-me" in line
+
+
+def test_every_service_has_a_memory_limit(resolved: dict[str, Any]) -> None:
+    for name, service in resolved["services"].items():
+        assert int(service.get("mem_limit", 0)) > 0, name
+
+
+def test_the_deploy_job_creates_the_dead_worker_automation_and_workers_send_heartbeats(
+    resolved: dict[str, Any],
+) -> None:
+    from fmnist.ops.zombies import HEARTBEAT_SECONDS
+
+    services = resolved["services"]
+    assert "fmnist stack automations" in " ".join(services["deploy"]["command"])
+    heartbeat = services["worker"]["environment"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]
+    assert int(heartbeat) == HEARTBEAT_SECONDS
 
 
 def test_missing_secrets_stop_compose_before_anything_starts() -> None:
@@ -98,7 +152,7 @@ def test_only_the_two_uis_are_published_on_loopback(resolved: dict[str, Any], on
 def test_postgres_is_reachable_only_on_an_internal_network(resolved: dict[str, Any]) -> None:
     assert set(resolved["services"]["postgres"]["networks"]) == {"backend"}
     assert resolved["networks"]["backend"]["internal"] is True
-    on_backend = {name for name, service in resolved["services"].items() if "backend" in service["networks"]}
+    on_backend = {name for name, service in resolved["services"].items() if "backend" in service.get("networks", {})}
     assert on_backend == {"postgres", "mlflow", "prefect-server"}
 
 
@@ -150,6 +204,7 @@ def test_prefect_server_requires_the_auth_string_and_clients_send_it(resolved: d
 
 def test_each_service_gets_only_the_secrets_it_uses(resolved: dict[str, Any]) -> None:
     needs = {
+        "secrets-check": set(SECRETS),
         "postgres": {"POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD", "PREFECT_DB_PASSWORD"},
         "mlflow": {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"},
         "prefect-server": {"PREFECT_DB_PASSWORD", "PREFECT_API_AUTH_STRING"},
