@@ -52,7 +52,8 @@ def disk_full(target: Path) -> DiskFullError:
 
 @contextlib.contextmanager
 def staged_files(out_dir: Path) -> Iterator[Path]:
-    """Yield a staging folder inside ``out_dir``; on success move each file written there into ``out_dir``.
+    """Yield a staging folder inside ``out_dir``; on success move each file written there (sub-folders too) to the
+    same place in ``out_dir``.
 
     Every byte is written before the first file of ``out_dir`` is replaced, so a full disk (or any other error)
     while writing a set of files that belong together (a split's Parquet files, a report and its figures) leaves
@@ -63,11 +64,13 @@ def staged_files(out_dir: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))
     try:
         yield staging
-        files = sorted(staging.iterdir())
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
         for path in files:
             _fsync(path)
         for path in files:
-            os.replace(path, out_dir / path.name)
+            target = out_dir / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
     except Exception as exc:
         if is_disk_full(exc):
             raise disk_full(out_dir) from exc

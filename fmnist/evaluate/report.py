@@ -93,7 +93,8 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained), ``report.md`` and its images into ``out_dir``, all or nothing."""
     out_dir = Path(out_dir)
     with staged_files(out_dir) as staging:
-        for name, data in report.images.items():
+        for name, data in report.images.items():  # names may hold a folder: figures/<name>.png
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
         for name, text in zip(layout.REPORT_FILES, (report.html, report.markdown), strict=True):
             (staging / name).write_text(text, encoding="utf-8")

@@ -139,7 +139,7 @@ def test_a_report_that_does_not_fit_leaves_the_earlier_report_intact(tmp_path: P
         "from fmnist.errors import DiskFullError",
         "from fmnist.evaluate.report import Report, write_report",
         "size = int(sys.argv[1])",
-        "report = Report('# report ' + 'x' * size, '<html>' + 'y' * size, {'figure.png': b'z' * size})",
+        "report = Report('# report ' + 'x' * size, '<html>' + 'y' * size, {'figures/figure.png': b'z' * size})",
         "try:",
         "    write_report(report, Path(sys.argv[2]))",
         "except DiskFullError as exc:",
@@ -156,7 +156,7 @@ def test_a_report_that_does_not_fit_leaves_the_earlier_report_intact(tmp_path: P
         {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
     )
     assert earlier["returncode"] == 0, earlier["stderr"]
-    assert sorted(earlier["files"]) == ["report/figure.png", "report/report.html", "report/report.md"]
+    assert sorted(earlier["files"]) == ["report/figures/figure.png", "report/report.html", "report/report.md"]
     assert full["returncode"] == 1, full["stderr"]
     assert "no space left on the device holding" in one_error_line(full["stderr"])
     assert full["files"] == earlier["files"]  # all of the earlier report, none of the new one, no temporary file
