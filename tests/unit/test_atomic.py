@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.atomic import atomic_path, atomic_write_text
+from fmnist.atomic import atomic_path, atomic_write_text, disk_full, staged_files
 
 
 def test_success_replaces_target(tmp_path: Path) -> None:
@@ -39,3 +39,37 @@ def test_final_file_has_ordinary_permissions(tmp_path: Path) -> None:
     reference = tmp_path / "plain.txt"
     reference.write_text("x")
     assert os.stat(target).st_mode == os.stat(reference).st_mode
+
+
+def test_staged_files_move_in_together_sub_folders_included(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    with staged_files(out) as staging:
+        (staging / "figures").mkdir()
+        (staging / "figures" / "a.png").write_bytes(b"png")
+        (staging / "report.md").write_text("md")
+        assert not (out / "report.md").exists()  # nothing is in place before the block ends
+    assert (out / "figures" / "a.png").read_bytes() == b"png" and (out / "report.md").read_text() == "md"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["figures", "figures/a.png", "report.md"]
+
+
+def test_staged_files_leave_the_folder_as_it_was_when_writing_fails(tmp_path: Path) -> None:
+    out = tmp_path / "splits"
+    out.mkdir()
+    (out / "train.parquet").write_text("old train")
+    with pytest.raises(RuntimeError), staged_files(out) as staging:
+        (staging / "train.parquet").write_text("new train")
+        raise RuntimeError("the second file failed")
+    assert [p.name for p in out.iterdir()] == ["train.parquet"]
+    assert (out / "train.parquet").read_text() == "old train"
+
+
+def test_a_full_disk_is_one_error_naming_the_file() -> None:
+    import errno
+
+    from fmnist.errors import DiskFullError, is_disk_full
+
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(RuntimeError("file write failed (errno = 28, error message = 'No space left on device')"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert "no space left on the device holding /x/y.pt" in str(disk_full(Path("/x/y.pt")))
+    assert isinstance(disk_full(Path("/x")), DiskFullError) and DiskFullError.exit_code == 1
