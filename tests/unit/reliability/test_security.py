@@ -190,7 +190,7 @@ def test_stack_binds_every_server_to_loopback(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(stack, "spawn", fake_spawn)
     monkeypatch.setattr(stack, "_wait_http", lambda *args, **kwargs: None)
     monkeypatch.setattr(stack, "_prefect", lambda *args, **kwargs: None)
-    monkeypatch.setattr(stack, "_ensure_zombie_automation", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stack, "ensure_zombie_automation", lambda *args, **kwargs: None)
     config = stack.StackConfig(project_dir=tmp_path, state_dir=tmp_path / "state", mlruns_dir=tmp_path / "mlruns")
     state = stack.up(config)
 
