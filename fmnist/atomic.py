@@ -31,13 +31,10 @@ def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
     # mkstemp creates 0600, so a private file is never readable by others, not even while it is empty.
     os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
     try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, target)
-    except Exception as exc:
-        if is_disk_full(exc):
-            raise disk_full(target) from exc
-        raise
+        with disk_full_as_error(target):
+            yield tmp
+            _fsync(tmp)
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -48,6 +45,17 @@ def disk_full(target: Path) -> DiskFullError:
         f"no space left on the device holding {target}: free some space there (or write to another disk) and run"
         " again; files written before are intact"
     )
+
+
+@contextlib.contextmanager
+def disk_full_as_error(target: Path) -> Iterator[None]:
+    """Turn a full disk while writing ``target``, however the writing library reports it, into :func:`disk_full`."""
+    try:
+        yield
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full(target) from exc
+        raise
 
 
 @contextlib.contextmanager
@@ -63,18 +71,15 @@ def staged_files(out_dir: Path) -> Iterator[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))
     try:
-        yield staging
-        files = sorted(p for p in staging.rglob("*") if p.is_file())
-        for path in files:
-            _fsync(path)
-        for path in files:
-            target = out_dir / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-    except Exception as exc:
-        if is_disk_full(exc):
-            raise disk_full(out_dir) from exc
-        raise
+        with disk_full_as_error(out_dir):
+            yield staging
+            files = sorted(p for p in staging.rglob("*") if p.is_file())
+            for path in files:
+                _fsync(path)
+            for path in files:
+                target = out_dir / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

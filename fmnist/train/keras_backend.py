@@ -16,9 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fmnist.atomic import atomic_path, disk_full
+from fmnist.atomic import atomic_path, disk_full_as_error
 from fmnist.config import ModelConfig, TrainConfig
-from fmnist.errors import is_disk_full
 from fmnist.models import keras_net
 from fmnist.models.preprocess import preprocess
 from fmnist.train.common import epoch_seed
@@ -188,13 +187,11 @@ class KerasBackend(Backend):
         # Not atomic_path here: Keras insists that the file name end in .weights.h5.
         tmp = path.with_name(f".tmp-{path.name}")
         try:
-            self.model.save_weights(tmp)
-            os.replace(tmp, path)
-        except Exception as exc:
+            with disk_full_as_error(path):
+                self.model.save_weights(tmp)
+                os.replace(tmp, path)
+        finally:
             tmp.unlink(missing_ok=True)
-            if is_disk_full(exc):
-                raise disk_full(path) from exc
-            raise
 
     def load(self, path: Path, with_optimizer: bool) -> None:
         self.model.load_weights(path)
