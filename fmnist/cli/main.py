@@ -7,6 +7,7 @@ traceback. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -24,6 +25,8 @@ def main() -> None:
 
     _quiet_libraries()
     _register_commands()
+    # `kill` (SIGTERM) stops a command as Ctrl-C does, so its MLflow runs end KILLED instead of staying RUNNING.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         # Not standalone: click would print a bad option as a multi-line usage box; it gets one line here.
         code = app(prog_name="fmnist", standalone_mode=False)
@@ -43,6 +46,10 @@ def main() -> None:
         Console(stderr=True).print("Aborted.")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_error(message: str) -> None:

@@ -65,3 +65,27 @@ def test_sigkill_mid_epoch_then_rerun_resumes_in_the_same_run(
         # Epoch 2 started once before the kill but was never logged; every epoch appears with its final value.
         last = {step: value for step, value in got}
         np.testing.assert_allclose([last[s] for s in (1, 2, 3)], [v for _, v in want], rtol=1e-6, err_msg=key)
+
+
+def test_sigterm_mid_epoch_ends_the_runs_killed_not_running(real_splits: Path, tmp_path: Path) -> None:
+    import signal
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "FMNIST_EXPERIMENT": "terminated"}
+    command = [*FMNIST, "train", "torch", "--data", str(real_splits), "--max-epochs", "5",
+               "--checkpoints", str(tmp_path / "ckpt")]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "ckpt").glob("*/torch/state.json")):
+        assert process.poll() is None and time.monotonic() < deadline, "epoch 1 was never checkpointed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # `kill PID`, as a scheduler or a user stops a command
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0 and "Traceback" not in stderr, stderr[-3000:]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("terminated")
+    runs = client.search_runs([experiment.experiment_id], "")
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]  # the training and its parent
