@@ -67,7 +67,7 @@ def fmnist_ablation(
         clock.lap("data")
         setup = TrialSetup(split_dirs[seed], "seed", parent, root / "checkpoints", uri, experiment, max_epochs,
                            SCORED_SPLITS, split_dirs)  # fmt: skip
-        results = run_trials(trials, setup, workers, dask_address, retries=1, missing_ok=True)
+        results = run_trials(trials, setup, workers, dask_address, missing_ok=True)
         clock.lap("trials")
         names = [f.name for f in chosen]
         evaluation = evaluate_ablation_task(uri, experiment, parent, trials, results, names, margin)

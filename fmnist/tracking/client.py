@@ -305,12 +305,13 @@ class Tracker:
     def log_split_inputs(self, run_id: str, split_dir: Path, manifest: Manifest) -> None:
         """Record each Parquet split as an input dataset of the run (by reference, with its sha256)."""
         inputs = []
+        digests = manifest.dataset_digests
         for name, info in manifest.splits.items():
             with warnings.catch_warnings():
                 # file:// matches two equivalent registered source types; MLflow warns and picks one.
                 warnings.simplefilter("ignore", UserWarning)
                 source = resolve_dataset_source((Path(split_dir).absolute() / info.file).as_uri())
-            meta = MetaDataset(source=source, name=layout.dataset_name(name), digest=manifest.dataset_digests[name])
+            meta = MetaDataset(source=source, name=layout.dataset_name(name), digest=digests[name])
             dataset = Dataset(**meta.to_dict())
             tags = [InputTag("mlflow.data.context", name)]
             inputs.append(DatasetInput(dataset=dataset, tags=tags))
