@@ -37,6 +37,7 @@ def fmnist_sweep(
     lr: Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=1)] | None = None,
     dropout: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=1)] | None = None,
     label_smoothing: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=1)] | None = None,
+    epochs: Annotated[list[Annotated[int, Field(ge=1, le=500)]], Field(min_length=1)] | None = None,
     workers: Annotated[int, Field(ge=1, le=256)] | None = None,
     dask_address: str | None = None,
     work_dir: str = "data",
@@ -46,7 +47,8 @@ def fmnist_sweep(
 
     data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
     seeds: trials per grid point (training seeds seed, seed+1, ...; the split always uses seed).
-    lr, dropout, label_smoothing: the grid (each value list crossed with the others); unset: the preset's value.
+    lr, dropout, label_smoothing, epochs: the grid (each value list crossed with the others); unset: the preset's
+        value (epochs: max_epochs, else the preset's).
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
     """
@@ -55,8 +57,9 @@ def fmnist_sweep(
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "grid.lr": lr or "preset",
               "grid.dropout": dropout or "preset", "grid.label_smoothing": label_smoothing or "preset",
+              "grid.max_epochs": epochs or "preset",
               "dask": dask_address or f"local:{workers or os.cpu_count()}"}  # fmt: skip
-    grid = {"lr": lr, "dropout": dropout, "label_smoothing": label_smoothing}
+    grid = {"lr": lr, "dropout": dropout, "label_smoothing": label_smoothing, "max_epochs": epochs}
     trials = plan_trials(frameworks, range(seed, seed + seeds), grid)
     clock = Stopwatch()
     with parent_run(params, experiment) as (uri, parent):

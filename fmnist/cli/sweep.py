@@ -39,6 +39,16 @@ def parse_values(option: str, value: str | None) -> list[float] | None:
     return values
 
 
+def parse_epochs(value: str | None) -> list[int] | None:
+    """``"30,50"`` → ``[30, 50]``; None stays None."""
+    values = parse_values("--epochs", value)
+    if values is None:
+        return None
+    if any(v != int(v) or v < 1 for v in values):
+        raise FmnistError(f"--epochs {value!r}: give whole numbers of epochs, e.g. --epochs 30,50")
+    return [int(v) for v in values]
+
+
 @app.command("sweep")
 def sweep_cmd(
     ctx: typer.Context,
@@ -52,6 +62,9 @@ def sweep_cmd(
     dropout: str | None = typer.Option(None, "--dropout", help="Dropout rates to try, comma-separated."),
     label_smoothing: str | None = typer.Option(
         None, "--label-smoothing", help="Label smoothing values to try, comma-separated."
+    ),
+    epochs: str | None = typer.Option(
+        None, "--epochs", help="Epoch budgets to try, comma-separated (default: --max-epochs or preset's)."
     ),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
@@ -78,6 +91,7 @@ def sweep_cmd(
         "lr": parse_values("--lr", lr),
         "dropout": parse_values("--dropout", dropout),
         "label_smoothing": parse_values("--label-smoothing", label_smoothing),
+        "epochs": parse_epochs(epochs),
         "workers": workers,
         "dask_address": dask_address,
         "work_dir": str(work_dir),

@@ -168,6 +168,16 @@ def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def trial_configs(trial: Trial, setup: TrialSetup) -> tuple[ModelConfig, TrainConfig]:
+    """The configs ``trial`` trains with: the setup's preset, its epoch budget, the trial's seed, then the trial's
+    values, which win (a sweep may vary the epoch budget itself)."""
+    from fmnist.config import get_preset
+
+    chosen = get_preset(setup.preset)
+    base = with_overrides(chosen.train, max_epochs=setup.max_epochs, seed=trial.seed)
+    return override(chosen.model, base, trial.values)
+
+
 def run_trial(
     trial: Trial, setup: TrialSetup, on_epoch_end: Callable[[EpochMetrics], None] | None = None
 ) -> TrainSummary:
@@ -177,10 +187,7 @@ def run_trial(
 
     The child run is tagged with the trial's values, arm and labels, and the process (pid, host) that trains it.
     """
-    from fmnist.config import get_preset
-
     started = time.time()
-    chosen = get_preset(setup.preset)
     tracker = Tracker(setup.tracking_uri, setup.experiment)
     tags = {key: value_label(value) for key, value in trial.values.items()}
     tags |= {
@@ -190,13 +197,13 @@ def run_trial(
         "trial.worker_pid": str(os.getpid()),
         "trial.worker_host": socket.gethostname(),
     }
-    model_cfg, train_cfg = override(chosen.model, chosen.train, trial.values)
+    model_cfg, train_cfg = trial_configs(trial, setup)
     split_dir = setup.split_of(trial)
     summary = train_framework(
         trial.framework,
         split_dir,
         model_cfg,
-        with_overrides(train_cfg, max_epochs=setup.max_epochs, seed=trial.seed),
+        train_cfg,
         tracker=tracker,
         parent_run_id=setup.parent_run_id,
         checkpoint_root=setup.checkpoint_root,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # What a sweep's grid may vary.
-GRID_KEYS = frozenset({"dropout", "label_smoothing", "lr"})
+GRID_KEYS = frozenset({"dropout", "label_smoothing", "lr", "max_epochs"})
 
 
 def value_label(value: float | str) -> str:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from fmnist.cli.sweep import parse_epochs
 from fmnist.errors import FmnistError
 from fmnist.experiments.sweep import (
     aggregate,
@@ -21,8 +22,8 @@ from fmnist.experiments.sweep import (
     sweep_markdown,
     sweep_metrics,
 )
-from fmnist.train.tracked import TrainSummary
-from fmnist.train.trial import Trial, point_label
+from fmnist.train.tracked import TrainSummary, trial_configs
+from fmnist.train.trial import Trial, TrialSetup, point_label
 
 # MLflow's rule for metric names.
 METRIC_NAME = re.compile(r"^[\w\-./ ]+$")
@@ -201,9 +202,25 @@ def test_cli_rejects_a_bad_grid_value_in_one_line(tmp_path: Path) -> None:
     assert "--lr '1e-3,fast'" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_an_epoch_grid_wins_over_the_setups_budget_and_leaves_the_rest_of_the_preset() -> None:
+    setup = TrialSetup(Path("split"), "tuned", "parent", Path("ckpt"), "file:mlruns", max_epochs=5)
+    _, budget = trial_configs(Trial("torch", 7), setup)
+    assert (budget.max_epochs, budget.seed, budget.lr) == (5, 7, 3e-3)
+    _, grid = trial_configs(Trial("torch", 7, {"max_epochs": 30, "lr": 1e-3}), setup)
+    assert (grid.max_epochs, grid.seed, grid.lr, grid.batch_size) == (30, 7, 1e-3, 256)
+    assert Trial("torch", 7, {"max_epochs": 30}).name == "torch-max_epochs-30-seed-7"
+
+
+def test_epoch_budgets_are_whole_numbers() -> None:
+    assert parse_epochs("20, 50") == [20, 50] and parse_epochs(None) is None
+    for bad in ("20.5", "0", "many"):
+        with pytest.raises(FmnistError, match="--epochs"):
+            parse_epochs(bad)
+
+
 def test_cli_help_documents_the_scale_out_options(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fmnist", "sweep", "--help"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0
-    for option in ("--seeds", "--lr", "--dropout", "--label-smoothing", "--workers", "--dask-address"):
+    for option in ("--seeds", "--lr", "--dropout", "--label-smoothing", "--epochs", "--workers", "--dask-address"):
         assert option in done.stdout
