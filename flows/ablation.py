@@ -17,6 +17,7 @@ from pydantic import Field
 from flows.trials import parent_run, prepare_data, run_trials
 from fmnist.data.ingest import default_source
 from fmnist.experiments.ablation import DEFAULT_MARGIN, ablation_summary, plan_ablation
+from fmnist.experiments.cluster import cluster_spec
 from fmnist.experiments.factors import select_factors
 from fmnist.experiments.sweep import SCORED_SPLITS
 from fmnist.timing import Stopwatch
@@ -37,6 +38,10 @@ def fmnist_ablation(
     margin: Annotated[float, Field(gt=0, le=100)] = DEFAULT_MARGIN,
     workers: Annotated[int, Field(ge=1, le=256)] | None = None,
     dask_address: str | None = None,
+    cluster_class: str | None = None,
+    cluster_kwargs: dict[str, Any] | None = None,
+    adapt_min: Annotated[int, Field(ge=0)] | None = None,
+    adapt_max: Annotated[int, Field(ge=1)] | None = None,
     work_dir: str = "data",
     experiment: str | None = None,
 ) -> dict[str, Any]:
@@ -50,16 +55,20 @@ def fmnist_ablation(
     margin: accuracy points within which an effect counts as none (TOST equivalence).
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    cluster_class: import path of a Dask cluster class to start for the run instead (dask_jobqueue.SLURMCluster),
+        built with cluster_kwargs alone; not with dask_address or workers.
+    adapt_min, adapt_max: scale the started cluster (that class's or the local one) between these many workers.
     """
     data_source = data_source or default_source()
     root = Path(work_dir).absolute()
+    cluster = cluster_spec(cluster_class, cluster_kwargs, adapt_min, adapt_max, address=dask_address, workers=workers)
     chosen = select_factors(factors)
     split_seed_list = list(range(seed, seed + split_seeds))
     trials = plan_ablation(chosen, range(seed, seed + seeds), split_seed_list)
     params = {"data_source": data_source or "official", "preset": "seed", "factors": ",".join(f.name for f in chosen),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "split_seeds": split_seeds,
               "margin_pt": margin, "trials": len(trials),
-              "dask": dask_address or f"local:{workers or os.cpu_count()}"}  # fmt: skip
+              "dask": dask_address or cluster.describe(workers or os.cpu_count())}  # fmt: skip
     clock = Stopwatch()
     with parent_run(params, experiment) as (uri, parent):
         clock.lap("start_tracking")
@@ -67,7 +76,7 @@ def fmnist_ablation(
         clock.lap("data")
         setup = TrialSetup(split_dirs[seed], "seed", parent, root / "checkpoints", uri, experiment, max_epochs,
                            SCORED_SPLITS, split_dirs)  # fmt: skip
-        results = run_trials(trials, setup, workers, dask_address, missing_ok=True)
+        results = run_trials(trials, setup, workers, dask_address, missing_ok=True, cluster=cluster)
         clock.lap("trials")
         names = [f.name for f in chosen]
         evaluation = evaluate_ablation_task(uri, experiment, parent, trials, results, names, margin)

@@ -1,8 +1,8 @@
 """The ``fmnist-sweep`` flow: ingest → split → one training per (framework, grid point, seed) on Dask → compare.
 
 Only sequencing lives here. The trials run in a sub-flow whose task runner is built from the flow's own
-parameters (a local Dask cluster of ``workers`` processes, or the cluster at ``dask_address``), so a deployment
-run and a direct call scale out the same way.
+parameters (a local Dask cluster of ``workers`` processes, one that ``cluster_class`` starts, or the cluster at
+``dask_address``), so a deployment run and a direct call scale out the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials
 from fmnist.data.ingest import default_source
+from fmnist.experiments.cluster import cluster_spec
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
 from fmnist.timing import Stopwatch
 from fmnist.train.trial import TrialSetup
@@ -40,6 +41,10 @@ def fmnist_sweep(
     epochs: Annotated[list[Annotated[int, Field(ge=1, le=500)]], Field(min_length=1)] | None = None,
     workers: Annotated[int, Field(ge=1, le=256)] | None = None,
     dask_address: str | None = None,
+    cluster_class: str | None = None,
+    cluster_kwargs: dict[str, Any] | None = None,
+    adapt_min: Annotated[int, Field(ge=0)] | None = None,
+    adapt_max: Annotated[int, Field(ge=1)] | None = None,
     work_dir: str = "data",
     experiment: str | None = None,
 ) -> dict[str, Any]:
@@ -51,14 +56,18 @@ def fmnist_sweep(
         value (epochs: max_epochs, else the preset's).
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    cluster_class: import path of a Dask cluster class to start for the run instead (dask_jobqueue.SLURMCluster),
+        built with cluster_kwargs alone; not with dask_address or workers.
+    adapt_min, adapt_max: scale the started cluster (that class's or the local one) between these many workers.
     """
     data_source = data_source or default_source()
     root = Path(work_dir).absolute()
+    cluster = cluster_spec(cluster_class, cluster_kwargs, adapt_min, adapt_max, address=dask_address, workers=workers)
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "grid.lr": lr or "preset",
               "grid.dropout": dropout or "preset", "grid.label_smoothing": label_smoothing or "preset",
               "grid.max_epochs": epochs or "preset",
-              "dask": dask_address or f"local:{workers or os.cpu_count()}"}  # fmt: skip
+              "dask": dask_address or cluster.describe(workers or os.cpu_count())}  # fmt: skip
     grid = {"lr": lr, "dropout": dropout, "label_smoothing": label_smoothing, "max_epochs": epochs}
     trials = plan_trials(frameworks, range(seed, seed + seeds), grid)
     clock = Stopwatch()
@@ -67,7 +76,7 @@ def fmnist_sweep(
         split_dir = prepare_data(data_source, root, seed)
         clock.lap("data")
         setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs, SCORED_SPLITS)
-        results = run_trials(trials, setup, workers, dask_address)
+        results = run_trials(trials, setup, workers, dask_address, cluster=cluster)
         clock.lap("trials")
         evaluation = evaluate_sweep_task(uri, experiment, parent, results)
         clock.lap("evaluate")

@@ -18,7 +18,9 @@ from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
+from fmnist.data.batch_store import BATCHES_DIR
 from fmnist.data.prepare import splits_ready
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.sweep import framework_workers
 from fmnist.redaction import redact
 from fmnist.train.tracked import TrainSummary
@@ -43,24 +45,36 @@ def parent_run(params: Mapping[str, object], experiment: str | None) -> Iterator
 
 
 def prepare_data(data_source: str | None, root: Path, seed: int, refresh: bool = False) -> Path:
-    """Ingest ``data_source`` and split it with ``seed`` under ``root``; return the split folder. Both steps are
-    cached: a rerun on unchanged data skips them unless ``refresh``."""
+    """Ingest ``data_source`` and split it with ``seed``, with the labelled batches accepted under ``root``; return
+    the split folder. Both steps are cached: a rerun on unchanged data skips them unless ``refresh``."""
     source = ingest_task.with_options(refresh_cache=refresh)(data_source, root / "raw")
-    split_dir = root / "splits" / f"seed-{seed}"
-    fresh = refresh or not splits_ready(source, split_dir, seed)
-    return split_task.with_options(refresh_cache=fresh)(source, split_dir, seed).parent
+    split_dir, batches_root = root / "splits" / f"seed-{seed}", root / BATCHES_DIR
+    fresh = refresh or not splits_ready(source, split_dir, seed, batches_root)
+    return split_task.with_options(refresh_cache=fresh)(source, split_dir, seed, batches_root).parent
 
 
-def dask_task_runner(workers: int | None = None, address: str | None = None) -> DaskTaskRunner:
-    """The cluster at ``address``, else a local one: ``workers`` processes (default: one per CPU), one thread
-    each, since every trial trains on one thread; started through :mod:`flows.dask_nanny` (PyTorch trains
-    faster); its dashboard on a free loopback port (Dask's default is port 8787 on every interface)."""
+def dask_task_runner(
+    workers: int | None = None, address: str | None = None, cluster: ClusterSpec | None = None
+) -> DaskTaskRunner:
+    """The cluster at ``address``; else one of ``cluster.cluster_class``, built from its kwargs alone; else a
+    local one: ``workers`` processes (default: one per CPU), one thread each, since every trial trains on one
+    thread; started through :mod:`flows.dask_nanny` (PyTorch trains faster); its dashboard on a free loopback port
+    (Dask's default is port 8787 on every interface). A cluster started here scales between ``cluster``'s
+    adaptive bounds, if it has any."""
+    cluster = cluster or ClusterSpec()
     if address:
         return DaskTaskRunner(address=address)
+    if cluster.cluster_class:
+        return DaskTaskRunner(
+            cluster_class=cluster.cluster_class,
+            cluster_kwargs=dict(cluster.cluster_kwargs),
+            adapt_kwargs=cluster.adapt_kwargs,
+        )
     n_workers = workers or os.cpu_count() or 1
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True,
                         "dashboard_address": "127.0.0.1:0", "preload_nanny": ["flows.dask_nanny"]},
+        adapt_kwargs=cluster.adapt_kwargs,
     )  # fmt: skip
 
 
@@ -88,15 +102,16 @@ def run_trials(
     dask_address: str | None = None,
     retries: int = 1,
     missing_ok: bool = False,
+    cluster: ClusterSpec | None = None,
 ) -> list[TrainSummary]:
-    """Train and score every trial on a Dask cluster (the one at ``dask_address``, else a local one of
-    ``workers`` processes, by default one per CPU but no more than there are trials).
+    """Train and score every trial on a Dask cluster (the one at ``dask_address``, else one that ``cluster``
+    names, else a local one of ``workers`` processes, by default one per CPU but no more than there are trials).
 
     A failed trial is retried ``retries`` times (default once), resuming from its last checkpoint in the same
     MLflow run; one that still fails fails the flow, or with ``missing_ok`` is left out of the results, which
     the caller must report.
     """
-    runner = dask_task_runner(workers or min(len(trials), os.cpu_count() or 1), dask_address)
+    runner = dask_task_runner(workers or min(len(trials), os.cpu_count() or 1), dask_address, cluster)
     # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
     # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
     with api_for_workers(), temporary_settings(updates={"flows.heartbeat_frequency": None}):
@@ -136,9 +151,10 @@ def train_trials(
 
 def dask_workers() -> dict[str, list[str]]:
     """The workers of the running flow's Dask task runner, by address (sorted), each with the frameworks it has
-    imported; none for another runner."""
+    imported; none for another runner, or for an adaptive cluster: its workers come and go, and a trial that
+    prefers only retired ones waits for ever while no other worker is up."""
     context = FlowRunContext.get()
     runner = context.task_runner if context else None
-    if not isinstance(runner, DaskTaskRunner):
+    if not isinstance(runner, DaskTaskRunner) or runner.adapt_kwargs:
         return {}
     return dict(sorted(runner.client.run(imported_frameworks).items()))

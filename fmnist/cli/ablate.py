@@ -10,9 +10,22 @@ from rich.markdown import Markdown
 
 from fmnist.cli.app import app, settings
 from fmnist.cli.flows import run_flow
-from fmnist.cli.options import DaskAddress, DataSource, Experiment, MaxEpochs, Verbose, WorkDir, Workers
+from fmnist.cli.options import (
+    AdaptMax,
+    AdaptMin,
+    ClusterClass,
+    ClusterKwargs,
+    DaskAddress,
+    DataSource,
+    Experiment,
+    MaxEpochs,
+    Verbose,
+    WorkDir,
+    Workers,
+)
 from fmnist.errors import FmnistError
 from fmnist.experiments.ablation import DEFAULT_MARGIN
+from fmnist.experiments.cluster import cluster_spec, parse_cluster_kwargs
 from fmnist.experiments.factors import factor_table, select_factors
 
 
@@ -44,6 +57,10 @@ def ablate_cmd(
     margin: float = typer.Option(DEFAULT_MARGIN, "--margin", help="Accuracy points within which an effect is none."),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
+    cluster_class: str | None = ClusterClass,
+    cluster_kwargs: str | None = ClusterKwargs,
+    adapt_min: int | None = AdaptMin,
+    adapt_max: int | None = AdaptMax,
     work_dir: Path = WorkDir,
     experiment: str | None = Experiment,
     verbose: bool = Verbose,
@@ -60,6 +77,9 @@ def ablate_cmd(
     """
     if not margin > 0:
         raise FmnistError(f"--margin {margin:g}: give a positive number of accuracy points, e.g. --margin 0.5")
+    kwargs = parse_cluster_kwargs(cluster_kwargs)
+    # The flow checks these again (a deployment sets them without the CLI); here a mistake costs no flow run.
+    cluster_spec(cluster_class, kwargs, adapt_min, adapt_max, address=dask_address, workers=workers)
     opts = settings(ctx)
     params = {
         "data_source": data_source,
@@ -71,6 +91,10 @@ def ablate_cmd(
         "margin": margin,
         "workers": workers,
         "dask_address": dask_address,
+        "cluster_class": cluster_class,
+        "cluster_kwargs": kwargs,
+        "adapt_min": adapt_min,
+        "adapt_max": adapt_max,
         "work_dir": str(work_dir),
         "experiment": experiment,
     }

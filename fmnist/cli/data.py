@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fmnist.cli.app import app, settings
-from fmnist.cli.options import DataSource
+from fmnist.cli.options import DataSource, Experiment, WorkDir
 from fmnist.cli.progress import DownloadBar
 from fmnist.data.ingest import ingest, load
 from fmnist.data.prepare import DEFAULT_SEED, prepare_splits
@@ -23,13 +23,28 @@ def ingest_cmd(
     ctx: typer.Context,
     data_source: str | None = DataSource,
     cache_dir: Path = CacheDir,
+    add: Path | None = typer.Option(
+        None, "--add", help="Add this labelled batch: a PNG folder with labels.csv, a Kaggle-style CSV or an IDX pair."
+    ),
+    work_dir: Path = WorkDir,
+    experiment: str | None = Experiment,
+    drift_alpha: float = typer.Option(0.01, "--drift-alpha", min=1e-9, max=0.5, help="Significance of drift tests."),
+    drift_accuracy_drop: float = typer.Option(
+        0.02, "--drift-accuracy-drop", min=0.0, max=1.0, help="Champion accuracy lost on the batch that is drift."
+    ),
     as_json: bool = JsonOut,
 ) -> None:
-    """Fetch (if needed), checksum and validate a data source; print what it holds.
+    """Fetch (if needed), checksum and validate a data source; print what it holds. With --add, add a labelled
+    batch: validate it, refuse images already held, record it, check it for drift, announce it to Prefect.
 
-    Example: fmnist ingest --data-source ../shared/data/fashion-mnist
+    Example: fmnist ingest --data-source ../shared/data/fashion-mnist --add new-photos/
     """
     opts = settings(ctx)
+    if add is not None:
+        from fmnist.cli.batches import add_batch
+
+        add_batch(opts, add, data_source, work_dir, experiment, drift_alpha, drift_accuracy_drop, as_json)
+        return
     result = ingest(data_source, cache_dir, progress=lambda name: DownloadBar(name, quiet=opts.quiet or as_json))
     raw = load(result)
     counts = {

@@ -1,5 +1,5 @@
-"""Run a Prefect flow in this process: ``fmnist run``, ``sweep`` and ``ablate`` are the pipeline, sweep and ablation
-flows.
+"""Run a Prefect flow in this process: ``fmnist run``, ``sweep``, ``ablate`` and ``score-batch`` are the pipeline,
+sweep, ablation and batch-scoring flows.
 
 Prefect serves its own ephemeral API for the duration of the command unless ``PREFECT_API_URL`` names a server
 (``fmnist stack up`` starts one). The flow's logs go to that API and, with ``--verbose``, to the terminal;
@@ -25,6 +25,9 @@ FLOWS = {
     "pipeline": ("flows.pipeline", "fmnist_pipeline"),
     "sweep": ("flows.sweep", "fmnist_sweep"),
     "ablation": ("flows.ablation", "fmnist_ablation"),
+    "score-batch": ("flows.score_batch", "fmnist_score_batch"),
+    "add-batch": ("flows.batches", "fmnist_add_batch"),
+    "retrain": ("flows.retrain", "fmnist_retrain"),
 }
 
 

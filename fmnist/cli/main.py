@@ -78,4 +78,4 @@ def _quiet_libraries() -> None:
 
 def _register_commands() -> None:
     # Imported here so `fmnist --help` does not pay for importing TensorFlow and PyTorch.
-    from fmnist.cli import ablate, data, evaluate, predict, report, run, stack, sweep, train  # noqa: F401
+    from fmnist.cli import ablate, batches, data, evaluate, predict, report, run, score, stack, sweep, train  # noqa: F401

@@ -24,6 +24,15 @@ Workers = typer.Option(None, "--workers", "-w", min=1, help="Local Dask workers 
 DaskAddress = typer.Option(
     None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
 )
+ClusterClass = typer.Option(
+    None, "--cluster-class",
+    help="Start this Dask cluster class for the run instead of a local cluster, e.g. dask_jobqueue.SLURMCluster.",
+)  # fmt: skip
+ClusterKwargs = typer.Option(
+    None, "--cluster-kwargs", help="""Keyword arguments of --cluster-class as a JSON object, e.g. '{"n_workers": 2}'."""
+)
+AdaptMin = typer.Option(None, "--adapt-min", help="Scale the started cluster adaptively, down to this many workers.")
+AdaptMax = typer.Option(None, "--adapt-max", help="Scale the started cluster adaptively, up to this many workers.")
 Verbose = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs instead of the live view.")
 PromotionAlpha = typer.Option(
     DEFAULT_ALPHA, "--promotion-alpha", "--alpha", min=0.0, max=0.5,

@@ -11,6 +11,10 @@ from rich.markdown import Markdown
 from fmnist.cli.app import app, settings
 from fmnist.cli.flows import run_flow
 from fmnist.cli.options import (
+    AdaptMax,
+    AdaptMin,
+    ClusterClass,
+    ClusterKwargs,
     DaskAddress,
     DataSource,
     Experiment,
@@ -24,6 +28,7 @@ from fmnist.cli.options import (
 from fmnist.cli.run import parse_frameworks
 from fmnist.cli.train import PresetName
 from fmnist.errors import FmnistError
+from fmnist.experiments.cluster import cluster_spec, parse_cluster_kwargs
 
 
 def parse_values(option: str, value: str | None) -> list[float] | None:
@@ -68,6 +73,10 @@ def sweep_cmd(
     ),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
+    cluster_class: str | None = ClusterClass,
+    cluster_kwargs: str | None = ClusterKwargs,
+    adapt_min: int | None = AdaptMin,
+    adapt_max: int | None = AdaptMax,
     work_dir: Path = WorkDir,
     experiment: str | None = Experiment,
     verbose: bool = Verbose,
@@ -80,6 +89,9 @@ def sweep_cmd(
 
     Example: fmnist sweep --data-source ../shared/data/fashion-mnist --seeds 3 --lr 1e-3,3e-3 --dropout 0.1,0.2
     """
+    kwargs = parse_cluster_kwargs(cluster_kwargs)
+    # The flow checks these again (a deployment sets them without the CLI); here a mistake costs no flow run.
+    cluster_spec(cluster_class, kwargs, adapt_min, adapt_max, address=dask_address, workers=workers)
     opts = settings(ctx)
     params = {
         "data_source": data_source,
@@ -94,6 +106,10 @@ def sweep_cmd(
         "epochs": parse_epochs(epochs),
         "workers": workers,
         "dask_address": dask_address,
+        "cluster_class": cluster_class,
+        "cluster_kwargs": kwargs,
+        "adapt_min": adapt_min,
+        "adapt_max": adapt_max,
         "work_dir": str(work_dir),
         "experiment": experiment,
     }

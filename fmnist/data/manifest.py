@@ -8,7 +8,7 @@ its sha256, and no key unknown, missing or of the wrong type. Readers get a spli
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +23,9 @@ from fmnist.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test", "official_test")
-SplitName = Literal["train", "val", "test", "official_test"]
+# Present once labelled batches were added: a stratified slice of each batch, kept out of training.
+RECENT = "recent"
+SplitName = Literal["train", "val", "test", "official_test", "recent"]
 # Strict: no type coercion ("3" is not 3, true is not 1), and a key the schema does not know is an error.
 _STRICT = ConfigDict(strict=True, extra="forbid")
 
@@ -40,13 +42,21 @@ class SplitInfo:
 
 @dataclass(frozen=True, config=_STRICT)
 class Manifest:
-    """Everything needed to reproduce and verify a split folder."""
+    """Everything needed to reproduce and verify a split folder.
+
+    With labelled batches, ``train`` holds the base release's training rows first (``base_train_rows``), then
+    each batch's training rows in the order of ``batches``; ``data_version`` names the base release and the
+    batches (:func:`fmnist.data.batch_store.data_version`).
+    """
 
     format_version: int
     seed: int
     sizes: dict[str, int]
     source: dict[str, Any]
     splits: dict[SplitName, SplitInfo]
+    data_version: str = ""
+    batches: list[str] = field(default_factory=list)
+    base_train_rows: int = 0
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys), so the same split always gives the same manifest bytes."""
@@ -96,7 +106,7 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
                 " re-create it with `fmnist split`"
             )
     if verify:
-        for name in SPLIT_NAMES:
+        for name in manifest.splits:
             file = _split_file(directory, name)
             _check_sha256(file, file_digest(file, "sha256"), manifest.splits[name].sha256)
     return manifest

@@ -1,10 +1,11 @@
 """Register trained models and move the ``champion`` alias by the promotion rule.
 
-Each new version is loaded from the registry and scored on the official test set, and the current champion is
-re-scored on the same images in the same process; :func:`fmnist.registry.promotion.decide` compares the two.
-The rule fails closed: when either model cannot be loaded or scored, nothing is promoted and the error is the
-recorded reason, and a version that cannot be scored holds no alias at all. Every decision is written as tags
-on the new version, so the alias's history can be read back from the registry.
+Each new version is loaded from the registry and scored on the gate images (the official test set, plus the recent
+slices of any labelled batches), and the current champion is re-scored on the same images in the same process;
+:func:`fmnist.registry.promotion.decide` compares the two. The rule fails closed: when either model cannot be
+loaded or scored, nothing is promoted and the error is the recorded reason, and a version that cannot be scored
+holds no alias at all. Every decision is written as tags on the new version, so the alias's history can be read
+back from the registry.
 
 Reading the champion, deciding and moving the alias must not interleave with another registration of the same
 model: callers hold a lock that every registering process shares (``tasks.register``).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.manifest import read_manifest, read_verified_split
+from fmnist.data.manifest import RECENT, read_manifest, read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
 from fmnist.serve.model import predict_proba
@@ -66,6 +67,17 @@ def correct_per_image(tracker: Tracker, model_uri: str, pixels: np.ndarray, labe
     return probabilities.argmax(axis=1) == labels
 
 
+def gate_images(split_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """The images champion and challenger are compared on: the official test set, plus the recent slices of the
+    labelled batches when there are any; and a description of them for the version's tags."""
+    pixels, labels = read_verified_split(split_dir, "official_test")
+    if RECENT not in read_manifest(split_dir, verify=False).splits:
+        return pixels, labels, f"official_test ({len(labels)} images)"
+    recent_x, recent_y = read_verified_split(split_dir, RECENT)
+    gate = f"official_test+recent ({len(labels)} + {len(recent_y)} images)"
+    return np.concatenate([pixels, recent_x]), np.concatenate([labels, recent_y]), gate
+
+
 def _failed(which: str, exc: Exception, rule: str) -> Decision:
     error = f"{type(exc).__name__}: {exc}"[:500]  # a tag holds the reason; the traceback is in the task's log
     return Decision(False, f"not promoted: {which} could not be loaded or scored: {error}", rule)
@@ -104,8 +116,8 @@ def register_and_promote(
     ``evidence`` (e.g. the data version and the metric the model was selected by) becomes tags of the version.
     """
     rule = rule_text(alpha, min_gain)  # bad parameters fail here, before anything is registered
-    pixels, labels = read_verified_split(split_dir, "official_test")
-    tags = {"framework": framework, "run_id": run_id, **(evidence or {})}
+    pixels, labels, gate = gate_images(split_dir)
+    tags = {"framework": framework, "run_id": run_id, "promotion.gate": gate, **(evidence or {})}
     version = tracker.register(model_uri, candidate, tags)
     champion = tracker.alias_version(candidate, CHAMPION)
     challenger_correct = champion_correct = None
@@ -146,11 +158,13 @@ def register_all(
     if not models:
         raise FmnistError("nothing to register: no trained model")
     rule = {"alpha": alpha, "min_gain": min_gain}
-    data_version = read_manifest(split_dir, verify=False).sha256
+    manifest = read_manifest(split_dir, verify=False)
 
     def evidence(fw: str) -> dict[str, str]:
         return {
-            "data.manifest_sha256": data_version,
+            "data.manifest_sha256": manifest.sha256,
+            "data.version": manifest.data_version,
+            "data.batches": ",".join(manifest.batches),
             "selection.metric": SELECTION_METRIC,
             "selection.value": f"{val_accuracy[fw]:.6f}",
         }

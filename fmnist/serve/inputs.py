@@ -8,7 +8,6 @@ Files are parsed by Pillow, numpy and pyarrow only: nothing user-supplied is eve
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from fmnist.data import idx, kaggle_csv
 from fmnist.data.parquet import read_split
+from fmnist.data.png import read_image
 from fmnist.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -66,35 +66,6 @@ def _read_one(path: Path) -> Batch:
         f"{path}: unsupported input; use PNG/JPEG images (28x28 grey), an IDX image file, a CSV"
         " (label,pixel1..pixel784) or a Parquet split"
     )
-
-
-def read_image(path: Path) -> np.ndarray:
-    """A 28x28 grey PNG/JPEG as 784 uint8 values. Size and mode come from the header and are checked before any
-    pixel is decoded: an image that declares a huge size (a decompression bomb) is refused unread."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns (and past twice its limit, raises) when a header declares a huge image: refuse both.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{path}: image too large to decode ({str(exc).split(',')[0]}); expected 28x28") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{path}: not a readable PNG/JPEG image") from None
-    with image:
-        if image.size != (28, 28):
-            width, height = image.size
-            raise DataError(f"{path}: image is {width}x{height}, expected 28x28; resize it to 28x28 first")
-        if image.mode != "L":
-            raise DataError(
-                f"{path}: image mode {image.mode}, expected 8-bit grey (L); convert it first, e.g. with Pillow"
-                " `Image.open(p).convert('L')`"
-            )
-        try:
-            return np.asarray(image, dtype=np.uint8).reshape(784)
-        except OSError as exc:  # e.g. pixel data cut short
-            raise DataError(f"{path}: not a readable PNG/JPEG image ({exc})") from None
 
 
 def _rows(path: Path, pixels: np.ndarray) -> Batch:

@@ -36,13 +36,23 @@ class Predictions:
     def class_ids(self) -> np.ndarray:
         return self.probabilities.argmax(axis=1)
 
-    def to_csv(self) -> str:
-        """``source,class_id,class_name,p_0..p_9`` with a header."""
+    @property
+    def confidences(self) -> np.ndarray:
+        """The probability of each row's predicted class (its largest)."""
+        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0, np.float32)
+
+    def to_csv(self, with_confidence: bool = False) -> str:
+        """``source,class_id,class_name,p_0..p_9`` with a header; ``with_confidence`` adds ``confidence`` before
+        the probabilities."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["source", "class_id", "class_name", *(f"p_{i}" for i in range(len(CLASS_NAMES)))])
-        for source, cls, row in zip(self.sources, self.class_ids, self.probabilities, strict=True):
-            writer.writerow([source, int(cls), CLASS_NAMES[cls], *(f"{p:.6f}" for p in row)])
+        extra = ["confidence"] if with_confidence else []
+        writer.writerow(["source", "class_id", "class_name", *extra, *(f"p_{i}" for i in range(len(CLASS_NAMES)))])
+        for source, cls, conf, row in zip(
+            self.sources, self.class_ids, self.confidences, self.probabilities, strict=True
+        ):
+            extra = [f"{conf:.6f}"] if with_confidence else []
+            writer.writerow([source, int(cls), CLASS_NAMES[cls], *extra, *(f"{p:.6f}" for p in row)])
         return buf.getvalue()
 
 

@@ -301,20 +301,28 @@ class Tracker:
         dst.mkdir(parents=True, exist_ok=True)
         return Path(self._client.download_artifacts(run_id, artifact_path, str(dst)))
 
-    @_server_call
     def log_split_inputs(self, run_id: str, split_dir: Path, manifest: Manifest) -> None:
         """Record each Parquet split as an input dataset of the run (by reference, with its sha256)."""
-        inputs = []
         digests = manifest.dataset_digests
-        for name, info in manifest.splits.items():
+        self.log_datasets(
+            run_id,
+            [
+                (layout.dataset_name(name), digests[name], Path(split_dir).absolute() / info.file, name)
+                for name, info in manifest.splits.items()
+            ],
+        )
+
+    @_server_call
+    def log_datasets(self, run_id: str, datasets: list[tuple[str, str, Path, str]]) -> None:
+        """Record files as input datasets of the run, by reference: each (name, digest, path, context)."""
+        inputs = []
+        for name, digest, path, context in datasets:
             with warnings.catch_warnings():
                 # file:// matches two equivalent registered source types; MLflow warns and picks one.
                 warnings.simplefilter("ignore", UserWarning)
-                source = resolve_dataset_source((Path(split_dir).absolute() / info.file).as_uri())
-            meta = MetaDataset(source=source, name=layout.dataset_name(name), digest=digests[name])
-            dataset = Dataset(**meta.to_dict())
-            tags = [InputTag("mlflow.data.context", name)]
-            inputs.append(DatasetInput(dataset=dataset, tags=tags))
+                source = resolve_dataset_source(Path(path).absolute().as_uri())
+            meta = MetaDataset(source=source, name=name, digest=digest)
+            inputs.append(DatasetInput(Dataset(**meta.to_dict()), [InputTag("mlflow.data.context", context)]))
         try:
             self._client.log_inputs(run_id, datasets=inputs)
         except mlflow.exceptions.MlflowException as exc:
@@ -413,6 +421,17 @@ class Tracker:
             warnings.simplefilter("ignore", UserWarning)
             version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()})
         return str(version.version)
+
+    @_server_call
+    def registered_version(self, model_uri: str) -> str | None:
+        """The registered version ``model_uri`` names now: the version of ``models:/<name>/<version>``, the one
+        ``models:/<name>@<alias>`` points at (None if no such alias), None for a logged model or a run's."""
+        ref = parse_model_uri(model_uri)
+        if ref.kind == "version":
+            return ref.ref
+        if ref.kind == "alias":
+            return self.alias_version(ref.name, ref.ref)
+        return None
 
     def alias_version(self, name: str, alias: str) -> str | None:
         """The version ``alias`` points at, or None (no such model or alias)."""

@@ -36,3 +36,13 @@ PER_CLASS_F1_FIGURE = f"{FIGURES_DIR}/per_class_f1.png"
 LEARNING_CURVES_FIGURE = f"{FIGURES_DIR}/learning_curves.png"
 DISAGREEMENTS_FIGURE = f"{FIGURES_DIR}/disagreements.png"
 ABLATION_FOREST_FIGURE = f"{FIGURES_DIR}/ablation_forest.png"
+
+
+# A batch-scoring run (``fmnist score-batch``): a run of its own, tagged with its kind.
+RUN_KIND_TAG = "fmnist.run_kind"
+SCORE_BATCH_KIND = "score-batch"
+SCORES_DIR = "scores"
+
+
+# A labelled-batch run (``fmnist ingest --add``): the batch's drift checks.
+DRIFT_MD = "drift/drift.md"

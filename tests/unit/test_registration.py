@@ -56,14 +56,14 @@ def one_hot(n_correct: int) -> np.ndarray:
 
 @pytest.fixture()
 def split_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The official test images the registry scores on (its manifest check is tested with the data layer)."""
+    """The gate images the registry scores on (which images they are is tested below, on a real split)."""
     images = np.zeros((N, 784), dtype=np.uint8)
 
-    def official_test(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-        assert (split_dir, name) == (tmp_path, "official_test")
-        return images, LABELS.astype(np.uint8)
+    def gate(split_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
+        assert split_dir == tmp_path
+        return images, LABELS.astype(np.uint8), f"official_test ({N} images)"
 
-    monkeypatch.setattr(registration, "read_verified_split", official_test)
+    monkeypatch.setattr(registration, "gate_images", gate)
     return tmp_path
 
 
@@ -149,3 +149,32 @@ def test_a_champion_that_cannot_be_rescored_is_not_replaced(registry: Registry, 
         "not promoted: champion v1 could not be loaded or scored: RuntimeError: artifact store unreachable"
     )
     assert registry.tags("2")["promotion.challenger_acc"] == "0.900000"
+
+
+def test_the_gate_is_the_official_test_set_plus_the_recent_slices_of_labelled_batches(tmp_path: Path) -> None:
+    from fmnist.data.batch_store import accept_batch
+    from fmnist.data.labelled_batch import LabelledBatch
+    from fmnist.data.manifest import read_verified_split
+    from fmnist.data.prepare import prepare_splits
+    from fmnist.data.split import SplitSizes
+    from tests.factories import make_arrays, write_splits
+
+    plain = write_splits(tmp_path / "plain")
+    official = read_verified_split(plain, "official_test")
+    pixels, labels, gate = registration.gate_images(plain)
+    np.testing.assert_array_equal(pixels, official[0])
+    assert gate == f"official_test ({len(labels)} images)"
+
+    images, batch_labels = make_arrays(50, seed=9)
+    batch = LabelledBatch(images.reshape(50, 784), batch_labels, [str(i) for i in range(50)], "idx")
+    accept_batch(tmp_path / "batches", batch, "src", np.zeros(0, np.uint64), added_at="now")
+    from fmnist.data.ingest import ingest
+    from tests.factories import write_release
+
+    md5 = write_release(tmp_path / "release", 60, 20)
+    with_batch = tmp_path / "with-batch"
+    prepare_splits(ingest(tmp_path / "release", checksums=md5), with_batch, 0, SplitSizes(10, 10), tmp_path / "batches")
+    pixels, labels, gate = registration.gate_images(with_batch)
+    recent = read_verified_split(with_batch, "recent")
+    assert len(labels) == 20 + 10 and gate == "official_test+recent (20 + 10 images)"
+    np.testing.assert_array_equal(pixels[20:], recent[0])

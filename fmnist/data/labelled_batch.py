@@ -1,0 +1,124 @@
+"""Read a new labelled batch from one of three layouts into validated arrays.
+
+- a folder of 28x28 8-bit grey PNGs with a ``labels.csv`` (header ``file,label``, one row per image);
+- a Kaggle-style CSV (``label,pixel1..pixel784``);
+- an IDX pair: a folder holding exactly one ``*idx3-ubyte[.gz]`` image file and one ``*idx1-ubyte[.gz]`` label file.
+
+Every check runs before anything is recorded, and each failure is one line naming the file, row or byte.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from fmnist.classes import NUM_CLASSES, NUM_PIXELS
+from fmnist.data import idx, kaggle_csv
+from fmnist.data.png import read_image
+from fmnist.errors import DataError
+
+LABELS_CSV = "labels.csv"
+BatchFormat = Literal["png", "csv", "idx"]
+
+
+@dataclass(frozen=True)
+class LabelledBatch:
+    """Pixels ``(N, 784)`` uint8, labels ``(N,)`` uint8 in 0..9, and where each row came from."""
+
+    pixels: np.ndarray
+    labels: np.ndarray
+    sources: list[str]
+    format: BatchFormat
+
+    def __post_init__(self) -> None:
+        if self.pixels.shape != (len(self.labels), NUM_PIXELS) or len(self.sources) != len(self.labels):
+            raise ValueError(f"pixels {self.pixels.shape}, labels {self.labels.shape}, {len(self.sources)} sources")
+
+
+def read_labelled_batch(source: Path) -> LabelledBatch:
+    """Read and validate the batch at ``source`` (a PNG folder with labels.csv, a Kaggle CSV or an IDX pair)."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".csv":
+        images, labels = kaggle_csv.read_csv(source)
+        return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(source, len(labels)), "csv")
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder; pass a PNG folder with {LABELS_CSV}, a CSV or an IDX pair")
+    if not source.is_dir():
+        raise DataError(
+            f"{source}: not a batch; pass a folder of PNGs with {LABELS_CSV}, a Kaggle-style .csv, or a folder with"
+            " one *idx3-ubyte and one *idx1-ubyte file"
+        )
+    if (source / LABELS_CSV).is_file():
+        return _read_png_folder(source)
+    image_files = sorted(p for p in source.iterdir() if "idx3-ubyte" in p.name)
+    label_files = sorted(p for p in source.iterdir() if "idx1-ubyte" in p.name)
+    if image_files or label_files:
+        return _read_idx_pair(source, image_files, label_files)
+    if not any(source.iterdir()):
+        raise DataError(f"{source}: empty folder; a batch needs PNGs with {LABELS_CSV}, a CSV or an IDX pair")
+    raise DataError(
+        f"{source}: no {LABELS_CSV} and no IDX files; a PNG batch needs {LABELS_CSV} with a 'file,label' row per image"
+    )
+
+
+def _rows(path: Path, n: int) -> list[str]:
+    return [f"{path.name}#{i}" for i in range(n)]
+
+
+def _read_idx_pair(folder: Path, image_files: list[Path], label_files: list[Path]) -> LabelledBatch:
+    if len(image_files) != 1 or len(label_files) != 1:
+        found = ", ".join(p.name for p in (*image_files, *label_files)) or "nothing"
+        raise DataError(f"{folder}: an IDX batch needs one *idx3-ubyte and one *idx1-ubyte file (found {found})")
+    images, labels = idx.read_images(image_files[0]), idx.read_labels(label_files[0])
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_files[0].name} holds {len(images)} images but {label_files[0].name} holds {len(labels)} labels;"
+            " the two files must describe the same images"
+        )
+    if not len(labels):
+        raise DataError(f"{image_files[0]}: holds no images")
+    return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(image_files[0], len(labels)), "idx")
+
+
+def _read_png_folder(folder: Path) -> LabelledBatch:
+    listing = folder / LABELS_CSV
+    try:
+        with open(listing, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{listing}: not a readable CSV ({exc}); expected a 'file,label' header") from None
+    if not rows or [c.strip() for c in rows[0]] != ["file", "label"]:
+        raise DataError(f"{listing}: line 1 must be the header 'file,label'")
+    names: list[str] = []
+    labels: list[int] = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 2:
+            raise DataError(f"{listing}: line {line_no} has {len(row)} cells, expected 'file,label'")
+        name, label = row[0].strip(), row[1].strip()
+        if not label.isdigit() or int(label) >= NUM_CLASSES:
+            raise DataError(f"{listing}: line {line_no}: unknown label {label!r} for {name}; labels are 0..9")
+        if Path(name).name != name or not name:
+            raise DataError(f"{listing}: line {line_no}: {name!r} must be a file name in {folder}, not a path")
+        if name in names:
+            raise DataError(f"{listing}: line {line_no}: {name} is listed twice")
+        names.append(name)
+        labels.append(int(label))
+    if not names:
+        raise DataError(f"{listing}: lists no images; add a 'file,label' row per PNG")
+    listed = set(names)
+    unlisted = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != LABELS_CSV and p.name not in listed)
+    if unlisted:
+        raise DataError(f"{folder / unlisted[0]}: not listed in {LABELS_CSV} ({len(unlisted)} unlisted); add a label")
+    pixels = np.empty((len(names), NUM_PIXELS), dtype=np.uint8)
+    for i, name in enumerate(names):
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path}: named in {LABELS_CSV} but missing")
+        pixels[i] = read_image(path)
+    return LabelledBatch(pixels, np.asarray(labels, dtype=np.uint8), names, "png")

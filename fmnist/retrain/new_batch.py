@@ -1,0 +1,145 @@
+"""Add a labelled batch: validate it, refuse duplicates, record it, check it for drift and log the checks.
+
+The reference for the drift checks is the data the champion was trained on: the base release's training rows
+plus the batches named by the champion's ``data.batches`` tag (with no champion yet: every earlier batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.data.batch_store import BatchInfo, accept_batch, held_batches, read_batch_part, row_keys
+from fmnist.data.labelled_batch import read_labelled_batch
+from fmnist.data.manifest import RECENT, SPLIT_NAMES, read_manifest, read_verified_split
+from fmnist.evaluate.drift import ChampionScores, DriftReport, DriftThresholds, check_drift
+from fmnist.redaction import redact
+from fmnist.registry.registration import CHAMPION, CROSS_FRAMEWORK_NAME, class_probabilities
+from fmnist.tracking import Tracker, layout
+
+BATCH_KIND = "batch"
+DATA_BATCHES_TAG = "data.batches"
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """An accepted batch and its drift checks, as the flow returns them."""
+
+    batch: BatchInfo
+    drift: DriftReport
+    run_id: str
+    data_version: str
+
+
+def held_keys(split_dir: Path, batches_root: Path) -> np.ndarray:
+    """:func:`row_keys` of every image held: the base release (its four splits) and every accepted batch."""
+    manifest = read_manifest(split_dir, verify=False)
+    keys = []
+    for name in SPLIT_NAMES:
+        pixels, labels = read_verified_split(split_dir, name)
+        if name == "train" and manifest.base_train_rows:
+            pixels, labels = pixels[: manifest.base_train_rows], labels[: manifest.base_train_rows]
+        keys.append(row_keys(pixels, labels))
+    for info in held_batches(batches_root):
+        for part in ("train", RECENT):
+            keys.append(row_keys(*read_batch_part(batches_root, info, part)))
+    return np.concatenate(keys)
+
+
+def add_batch(source: Path, split_dir: Path, batches_root: Path, added_at: str, seed: int = 0) -> BatchInfo:
+    """Validate the labelled batch at ``source`` and record it under ``batches_root``; DataError (nothing recorded)
+    for a bad file, a duplicate batch or any image already held. ``split_dir``: the base release's split."""
+    batch = read_labelled_batch(Path(source))
+    return accept_batch(
+        batches_root, batch, redact(str(source)), held_keys(split_dir, batches_root), added_at=added_at, seed=seed
+    )
+
+
+def batch_pixels(batches_root: Path, info: BatchInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of a batch (its training rows, then its recent slice)."""
+    parts = [read_batch_part(batches_root, info, part) for part in ("train", RECENT)]
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def reference_data(
+    split_dir: Path, batches_root: Path, batch_ids: list[str] | None, before: BatchInfo
+) -> tuple[np.ndarray, np.ndarray]:
+    """The base release's training rows plus the training rows of ``batch_ids`` (None: every batch before
+    ``before``)."""
+    manifest = read_manifest(split_dir, verify=False)
+    pixels, labels = read_verified_split(split_dir, "train")
+    rows = manifest.base_train_rows or len(labels)
+    parts = [(pixels[:rows], labels[:rows])]
+    for info in held_batches(batches_root):
+        if (batch_ids is None and info.sequence < before.sequence) or (batch_ids and info.id in batch_ids):
+            parts.append(read_batch_part(batches_root, info, "train"))
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def champion_scores(
+    tracker: Tracker, split_dir: Path, version: str, pixels: np.ndarray, labels: np.ndarray
+) -> ChampionScores:
+    """The champion's correctness and confidence on the validation images and on ``pixels``, in this process."""
+    val_x, val_y = read_verified_split(split_dir, "val")
+    uri = f"models:/{CROSS_FRAMEWORK_NAME}/{version}"
+    on_val, on_batch = (class_probabilities(tracker, uri, x) for x in (val_x, pixels))
+    return ChampionScores(
+        version, on_val.argmax(1) == val_y, on_val.max(1), on_batch.argmax(1) == labels, on_batch.max(1)
+    )
+
+
+def check_batch(
+    tracker: Tracker,
+    split_dir: Path,
+    batches_root: Path,
+    info: BatchInfo,
+    data_version: str,
+    thresholds: DriftThresholds = DriftThresholds(),  # noqa: B008 - frozen
+) -> BatchCheck:
+    """Check batch ``info`` for drift against the champion's training data and log it as an MLflow run: tags
+    ``batch.id``, ``data.version``, ``drift.status``; metrics ``drift/...``; the batch as its dataset input."""
+    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
+    trained_on = None
+    if champion is not None:
+        tag = tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get(DATA_BATCHES_TAG)
+        trained_on = [b for b in (tag or "").split(",") if b]
+    ref_x, ref_y = reference_data(split_dir, batches_root, trained_on, info)
+    x, y = batch_pixels(batches_root, info)
+    scores = champion_scores(tracker, split_dir, champion, x, y) if champion is not None else None
+    report = check_drift(ref_x, ref_y, x, y, scores, thresholds)
+    run_id = tracker.start_parent(
+        f"batch {info.id}",
+        {
+            layout.RUN_KIND_TAG: BATCH_KIND,
+            "batch.id": info.id,
+            "batch.source": info.source,
+            "data.version": data_version,
+            "drift.status": report.status,
+            "drift.reasons": "; ".join(report.reasons)[:5000] or "none",
+            "drift.champion_version": champion or "none",
+        },
+    )
+    tracker.log_params(
+        run_id,
+        {
+            "batch.rows": info.rows,
+            "batch.train_rows": info.train_rows,
+            "batch.recent_rows": info.recent_rows,
+            "batch.format": info.format,
+            **{f"drift.threshold.{k}": v for k, v in asdict(thresholds).items()},
+        },
+    )
+    tracker.log_metrics(run_id, report.metrics)
+    tracker.log_datasets(
+        run_id,
+        [
+            (f"fmnist-batch-{info.id}", info.files[f"{part}.parquet"][:16], batches_root / info.id / f"{part}.parquet",
+             part)
+            for part in ("train", RECENT)
+        ],
+    )  # fmt: skip
+    tracker.log_text(run_id, report.markdown(info.id), layout.DRIFT_MD)
+    tracker.end_run(run_id)
+    return BatchCheck(info, report, run_id, data_version)
