@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import parent_run, prepare_data, run_trials
+from flows.trials import parent_run, prepare_data, publish_splits, run_trials
 from fmnist.data.ingest import default_source
 from fmnist.experiments.ablation import DEFAULT_MARGIN, ablation_summary, plan_ablation
 from fmnist.experiments.cluster import cluster_spec
@@ -38,6 +38,7 @@ def fmnist_ablation(
     margin: Annotated[float, Field(gt=0, le=100)] = DEFAULT_MARGIN,
     workers: Annotated[int, Field(ge=1, le=256)] | None = None,
     dask_address: str | None = None,
+    split_store: Literal["local", "mlflow"] | None = None,
     cluster_class: str | None = None,
     cluster_kwargs: dict[str, Any] | None = None,
     adapt_min: Annotated[int, Field(ge=0)] | None = None,
@@ -55,6 +56,8 @@ def fmnist_ablation(
     margin: accuracy points within which an effect counts as none (TOST equivalence).
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    split_store: mlflow: publish the split to MLflow's artifact store and let each trial fetch it, so workers need
+        only the servers, not this disk; local: trials read the flow's folder. Default: $FMNIST_SPLIT_STORE or local.
     cluster_class: import path of a Dask cluster class to start for the run instead (dask_jobqueue.SLURMCluster),
         built with cluster_kwargs alone; not with dask_address or workers.
     adapt_min, adapt_max: scale the started cluster (that class's or the local one) between these many workers.
@@ -74,8 +77,10 @@ def fmnist_ablation(
         clock.lap("start_tracking")
         split_dirs = {s: prepare_data(data_source, root, s) for s in split_seed_list}
         clock.lap("data")
-        setup = TrialSetup(split_dirs[seed], "seed", parent, root / "checkpoints", uri, experiment, max_epochs,
-                           SCORED_SPLITS, split_dirs)  # fmt: skip
+        published = publish_splits(list(split_dirs.values()), split_store, uri, experiment)
+        checkpoints = None if published else root / "checkpoints"
+        setup = TrialSetup(split_dirs[seed], "seed", parent, checkpoints, uri, experiment, max_epochs,
+                           SCORED_SPLITS, split_dirs, published)  # fmt: skip
         results = run_trials(trials, setup, workers, dask_address, missing_ok=True, cluster=cluster)
         clock.lap("trials")
         names = [f.name for f in chosen]

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import parent_run, prepare_data, run_trials
+from flows.trials import parent_run, prepare_data, publish_splits, run_trials
 from fmnist.data.ingest import default_source
 from fmnist.evaluate.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials
@@ -44,6 +44,7 @@ def fmnist_pipeline(
     experiment: str | None = None,
     workers: Annotated[int, Field(ge=1, le=256)] | None = None,
     dask_address: str | None = None,
+    split_store: Literal["local", "mlflow"] | None = None,
 ) -> dict[str, Any]:
     """Train the same network in Keras and PyTorch on one split and log both to one MLflow parent run.
 
@@ -57,6 +58,8 @@ def fmnist_pipeline(
     refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
     workers: processes of the local Dask cluster (default: one per CPU, at most one per training).
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    split_store: mlflow: publish the split to MLflow's artifact store and let each trial fetch it, so workers need
+        only the servers, not this disk; local: trials read the flow's folder. Default: $FMNIST_SPLIT_STORE or local.
     """
     data_source = data_source or default_source()
     frameworks = list(dict.fromkeys(frameworks))
@@ -71,7 +74,9 @@ def fmnist_pipeline(
         clock.lap("start_tracking")
         split_dir = prepare_data(data_source, root, seed, refresh_data)
         clock.lap("data")
-        setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs)
+        published = publish_splits([split_dir], split_store, uri, experiment)
+        checkpoints = None if published else root / "checkpoints"
+        setup = TrialSetup(split_dir, preset, parent, checkpoints, uri, experiment, max_epochs, published=published)
         results = run_trials(trials, setup, workers, dask_address)
         clock.lap("train")
         evaluation = evaluate_task(uri, experiment, parent, results, split_dir, equivalence_margin / 100)

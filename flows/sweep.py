@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import parent_run, prepare_data, run_trials
+from flows.trials import parent_run, prepare_data, publish_splits, run_trials
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import cluster_spec
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
@@ -41,6 +41,7 @@ def fmnist_sweep(
     epochs: Annotated[list[Annotated[int, Field(ge=1, le=500)]], Field(min_length=1)] | None = None,
     workers: Annotated[int, Field(ge=1, le=256)] | None = None,
     dask_address: str | None = None,
+    split_store: Literal["local", "mlflow"] | None = None,
     cluster_class: str | None = None,
     cluster_kwargs: dict[str, Any] | None = None,
     adapt_min: Annotated[int, Field(ge=0)] | None = None,
@@ -56,6 +57,8 @@ def fmnist_sweep(
         value (epochs: max_epochs, else the preset's).
     workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
     dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
+    split_store: mlflow: publish the split to MLflow's artifact store and let each trial fetch it, so workers need
+        only the servers, not this disk; local: trials read the flow's folder. Default: $FMNIST_SPLIT_STORE or local.
     cluster_class: import path of a Dask cluster class to start for the run instead (dask_jobqueue.SLURMCluster),
         built with cluster_kwargs alone; not with dask_address or workers.
     adapt_min, adapt_max: scale the started cluster (that class's or the local one) between these many workers.
@@ -75,7 +78,10 @@ def fmnist_sweep(
         clock.lap("start_tracking")
         split_dir = prepare_data(data_source, root, seed)
         clock.lap("data")
-        setup = TrialSetup(split_dir, preset, parent, root / "checkpoints", uri, experiment, max_epochs, SCORED_SPLITS)
+        published = publish_splits([split_dir], split_store, uri, experiment)
+        checkpoints = None if published else root / "checkpoints"
+        setup = TrialSetup(split_dir, preset, parent, checkpoints, uri, experiment, max_epochs, SCORED_SPLITS,
+                           published=published)  # fmt: skip
         results = run_trials(trials, setup, workers, dask_address, cluster=cluster)
         clock.lap("trials")
         evaluation = evaluate_sweep_task(uri, experiment, parent, results)

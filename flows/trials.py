@@ -23,11 +23,12 @@ from fmnist.data.prepare import splits_ready
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.sweep import framework_workers
 from fmnist.redaction import redact
+from fmnist.tracking.split_store import SplitRef, SplitStore, default_store
 from fmnist.train.tracked import TrainSummary
 from fmnist.train.trainers import imported_frameworks
 from fmnist.train.trial import Trial, TrialSetup
 from tasks.ingest import ingest_task
-from tasks.split import split_task
+from tasks.split import publish_split_task, split_task
 from tasks.tracking import finish_parent_run_task, start_parent_run_task
 from tasks.train import train_trial_task
 
@@ -51,6 +52,16 @@ def prepare_data(data_source: str | None, root: Path, seed: int, refresh: bool =
     split_dir, batches_root = root / "splits" / f"seed-{seed}", root / BATCHES_DIR
     fresh = refresh or not splits_ready(source, split_dir, seed, batches_root)
     return split_task.with_options(refresh_cache=fresh)(source, split_dir, seed, batches_root).parent
+
+
+def publish_splits(
+    split_dirs: Sequence[Path], store: SplitStore | None, tracking_uri: str, experiment: str | None
+) -> dict[Path, SplitRef]:
+    """With ``store="mlflow"`` (default: ``$FMNIST_SPLIT_STORE``, else ``local``), publish each split folder to the
+    artifact store, so trials fetch it instead of reading the flow's disk; with ``local``, nothing."""
+    if (store or default_store()) == "local":
+        return {}
+    return {path: publish_split_task(tracking_uri, experiment, path) for path in dict.fromkeys(split_dirs)}
 
 
 def dask_task_runner(

@@ -41,6 +41,10 @@ class ServerUnreachableError(FmnistError):
     exit_code = 3
 
 
+class ArtifactStoreError(RunFailedError):
+    """The artifact store (behind the MLflow server, or reached directly) failed to store or return a file."""
+
+
 class DiskFullError(RunFailedError):
     """A file could not be written because its file system is full."""
 

@@ -1,4 +1,4 @@
-"""Prefect task: write the Parquet splits and their manifest."""
+"""Prefect tasks: write the Parquet splits and their manifest; publish them to the artifact store."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from fmnist.data.ingest import IngestResult
 from fmnist.data.manifest import MANIFEST_NAME
 from fmnist.data.prepare import prepare_splits, split_fingerprint
+from fmnist.tracking import Tracker
+from fmnist.tracking.split_store import SplitRef, publish_split
 
 
 def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -26,3 +29,9 @@ def split_task(source: IngestResult, out_dir: Path, seed: int, batches_root: Pat
     skips it."""
     prepare_splits(source, out_dir, seed=seed, batches_root=batches_root)
     return Path(out_dir) / MANIFEST_NAME
+
+
+@task(name="publish-split", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def publish_split_task(tracking_uri: str, experiment: str | None, split_dir: Path) -> SplitRef:
+    """Upload the split folder to the artifact store once per manifest, for workers that cannot read it."""
+    return publish_split(Tracker(tracking_uri, experiment), split_dir)

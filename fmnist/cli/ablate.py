@@ -19,9 +19,11 @@ from fmnist.cli.options import (
     DataSource,
     Experiment,
     MaxEpochs,
+    SplitStore,
     Verbose,
     WorkDir,
     Workers,
+    parse_split_store,
 )
 from fmnist.errors import FmnistError
 from fmnist.experiments.ablation import DEFAULT_MARGIN
@@ -57,6 +59,7 @@ def ablate_cmd(
     margin: float = typer.Option(DEFAULT_MARGIN, "--margin", help="Accuracy points within which an effect is none."),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
+    split_store: str | None = SplitStore,
     cluster_class: str | None = ClusterClass,
     cluster_kwargs: str | None = ClusterKwargs,
     adapt_min: int | None = AdaptMin,
@@ -91,6 +94,7 @@ def ablate_cmd(
         "margin": margin,
         "workers": workers,
         "dask_address": dask_address,
+        "split_store": parse_split_store(split_store),
         "cluster_class": cluster_class,
         "cluster_kwargs": kwargs,
         "adapt_min": adapt_min,

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from fmnist.data.ingest import SOURCE_ENV
+from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
 
 SOURCE_HELP = (
@@ -24,6 +25,10 @@ Workers = typer.Option(None, "--workers", "-w", min=1, help="Local Dask workers 
 DaskAddress = typer.Option(
     None, "--dask-address", help="Use this Dask scheduler (tcp://host:8786) instead of a local cluster."
 )
+SplitStore = typer.Option(
+    None, "--split-store", envvar="FMNIST_SPLIT_STORE", show_envvar=True,
+    help="mlflow: trials fetch the split from MLflow's artifact store (workers need no shared disk); local: default.",
+)  # fmt: skip
 ClusterClass = typer.Option(
     None, "--cluster-class",
     help="Start this Dask cluster class for the run instead of a local cluster, e.g. dask_jobqueue.SLURMCluster.",
@@ -55,3 +60,10 @@ def _run_id(value: str) -> str:
 
 
 RunId = typer.Option(..., "--run-id", "-r", callback=_run_id, help="The MLflow parent run of a pipeline execution.")
+
+
+def parse_split_store(value: str | None) -> str | None:
+    """``--split-store``: ``local``, ``mlflow`` or unset (the flow's default)."""
+    if value not in (None, "local", "mlflow"):
+        raise FmnistError(f"--split-store {value!r}: choose local or mlflow")
+    return value

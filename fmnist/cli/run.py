@@ -20,9 +20,11 @@ from fmnist.cli.options import (
     Preset,
     PromotionAlpha,
     PromotionMinGain,
+    SplitStore,
     Verbose,
     WorkDir,
     Workers,
+    parse_split_store,
 )
 from fmnist.cli.train import PresetName
 from fmnist.errors import FmnistError
@@ -56,6 +58,7 @@ def run_cmd(
     refresh_data: bool = typer.Option(False, "--refresh-data", help="Re-ingest and re-split even if cached."),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
+    split_store: str | None = SplitStore,
     work_dir: Path = WorkDir,
     experiment: str | None = Experiment,
     verbose: bool = Verbose,
@@ -82,6 +85,7 @@ def run_cmd(
         "refresh_data": refresh_data,
         "workers": workers,
         "dask_address": dask_address,
+        "split_store": parse_split_store(split_store),
         "work_dir": str(work_dir),
         "experiment": experiment,
     }

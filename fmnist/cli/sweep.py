@@ -21,9 +21,11 @@ from fmnist.cli.options import (
     Frameworks,
     MaxEpochs,
     Preset,
+    SplitStore,
     Verbose,
     WorkDir,
     Workers,
+    parse_split_store,
 )
 from fmnist.cli.run import parse_frameworks
 from fmnist.cli.train import PresetName
@@ -73,6 +75,7 @@ def sweep_cmd(
     ),
     workers: int | None = Workers,
     dask_address: str | None = DaskAddress,
+    split_store: str | None = SplitStore,
     cluster_class: str | None = ClusterClass,
     cluster_kwargs: str | None = ClusterKwargs,
     adapt_min: int | None = AdaptMin,
@@ -106,6 +109,7 @@ def sweep_cmd(
         "epochs": parse_epochs(epochs),
         "workers": workers,
         "dask_address": dask_address,
+        "split_store": parse_split_store(split_store),
         "cluster_class": cluster_class,
         "cluster_kwargs": kwargs,
         "adapt_min": adapt_min,

@@ -8,6 +8,7 @@ pipeline execution; one child run per trial (tag ``framework``), nested under it
 - ``environment``: versions logged next to a result, pins of a logged model;
 - ``model_uri``: the model URIs fmnist understands;
 - ``sender``: metrics sent in the background, in order;
+- ``split_store``: splits published to the artifact store and fetched, verified, by each worker;
 - ``pyfunc_model``: the model ``mlflow models serve`` runs (logged as code, never imported by fmnist).
 """
 

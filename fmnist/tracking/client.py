@@ -33,7 +33,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from fmnist.config import ModelConfig
 from fmnist.data.manifest import Manifest
-from fmnist.errors import FmnistError, ServerUnreachableError
+from fmnist.errors import ArtifactStoreError, FmnistError, ServerUnreachableError, is_disk_full
 from fmnist.redaction import redact
 from fmnist.tracking import layout
 from fmnist.tracking.environment import pip_requirements
@@ -98,6 +98,25 @@ def _unreachable_reason(exc: Exception) -> str | None:
         return None
     found = re.search(r"\[Errno -?\d+\] ([^'\")]+)|(timed out)|(too many \d+ error responses)", message)
     return next((g for g in found.groups() if g), "no answer") if found else "no answer"
+
+
+def _artifact_problem(exc: Exception) -> str:
+    """The shortest true account of an artifact failure, from the whole exception chain (MLflow shortens its own
+    message): the store's own error when the client reached it directly (e.g. botocore's ``NoSuchBucket``), else
+    what the tracking server did with the request."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for error in chain:
+        found = re.search(r"too many (\d+) error responses", str(error))
+        if found:
+            return f"the server answered HTTP {found.group(1)} every time"
+    if any(isinstance(error, ConnectionResetError) or "Connection reset by peer" in str(error) for error in chain):
+        return "the server broke off the transfer"
+    innermost = chain[-1]
+    return f"{type(innermost).__name__}: {(str(innermost).splitlines() or [''])[0][:300]}"
 
 
 def _server_call(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -288,10 +307,32 @@ class Tracker:
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder into the run's artifacts."""
         path = Path(path)
-        if path.is_dir():
-            self._client.log_artifacts(run_id, str(path), artifact_path)
-        else:
-            self._client.log_artifact(run_id, str(path), artifact_path)
+        with self._artifact_store(run_id, f"uploading {path.name}"):
+            if path.is_dir():
+                self._client.log_artifacts(run_id, str(path), artifact_path)
+            else:
+                self._client.log_artifact(run_id, str(path), artifact_path)
+
+    @contextlib.contextmanager
+    def _artifact_store(self, run_id: str, doing: str) -> Iterator[None]:
+        """Turn a failure of the artifact store into one line that names the store and the problem. A tracking
+        server that answers everything else but fails on artifacts is fine itself: the store behind it failed
+        (its log says why: a missing bucket, refused credentials, an endpoint it cannot reach)."""
+        try:
+            yield
+        except Exception as exc:
+            if isinstance(exc, FmnistError) or is_disk_full(exc):
+                raise
+            try:
+                store = self._client.get_run(run_id).info.artifact_uri
+            except Exception:
+                raise exc from None  # the tracking server itself is unreachable: _server_call says so
+            problem = _artifact_problem(exc)
+            behind = f" behind the MLflow server {self.uri}" if self.uri.startswith(("http://", "https://")) else ""
+            raise ArtifactStoreError(
+                f"artifact store {store}{behind}: {doing} failed ({problem}); check that the store is reachable,"
+                " that its bucket exists and that its credentials are accepted"
+            ) from exc
 
     @_server_call
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
@@ -299,7 +340,13 @@ class Tracker:
 
     def download_artifact(self, run_id: str, artifact_path: str, dst: Path) -> Path:
         dst.mkdir(parents=True, exist_ok=True)
-        return Path(self._client.download_artifacts(run_id, artifact_path, str(dst)))
+        with self._artifact_store(run_id, f"downloading {artifact_path}"):
+            try:
+                return Path(self._client.download_artifacts(run_id, artifact_path, str(dst)))
+            except mlflow.exceptions.MlflowException:
+                # MLflow words every failed download as a wrong path; listing the path says what went wrong.
+                self._client.list_artifacts(run_id, artifact_path)
+                raise
 
     def log_split_inputs(self, run_id: str, split_dir: Path, manifest: Manifest) -> None:
         """Record each Parquet split as an input dataset of the run (by reference, with its sha256)."""

@@ -46,3 +46,6 @@ SCORES_DIR = "scores"
 
 # A labelled-batch run (``fmnist ingest --add``): the batch's drift checks.
 DRIFT_MD = "drift/drift.md"
+
+# A published split (``split_store="mlflow"``): a run of its own whose artifacts are the split folder.
+SPLIT_DIR = "split"

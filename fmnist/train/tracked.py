@@ -21,6 +21,7 @@ from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.scoring import load_eval_splits, score_run
 from fmnist.tracking import Tracker, environment_params
 from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_CONFIG_ARTIFACT
+from fmnist.tracking.split_store import cache_root, fetch_split
 from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
 from fmnist.train.trainers import trainer
@@ -199,6 +200,8 @@ def run_trial(
     }
     model_cfg, train_cfg = trial_configs(trial, setup)
     split_dir = setup.split_of(trial)
+    if split_dir in setup.published:  # this worker may not see the flow's disk: fetch the split
+        split_dir = fetch_split(tracker, setup.published[split_dir])
     summary = train_framework(
         trial.framework,
         split_dir,
@@ -206,7 +209,7 @@ def run_trial(
         train_cfg,
         tracker=tracker,
         parent_run_id=setup.parent_run_id,
-        checkpoint_root=setup.checkpoint_root,
+        checkpoint_root=setup.checkpoint_root or cache_root() / "checkpoints",
         preset=setup.preset,
         on_epoch_end=on_epoch_end,
         run_name=trial.name,

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fmnist.tracking.split_store import SplitRef
+
 # What a sweep's grid may vary.
 GRID_KEYS = frozenset({"dropout", "label_smoothing", "lr", "max_epochs"})
 
@@ -61,18 +63,22 @@ class TrialSetup:
 
     ``max_epochs`` overrides the preset's; ``score_splits`` limits which splits each trial is scored on
     (None: all of them); ``split_dirs`` holds the split of each split seed a trial may name.
+
+    Nothing in it needs the flow's disk when ``published`` maps each split folder to its copy in the artifact
+    store (the trial fetches it) and ``checkpoint_root`` is None (checkpoints go to the worker's own cache).
     """
 
     split_dir: Path
     preset: str
     parent_run_id: str
-    checkpoint_root: Path
+    checkpoint_root: Path | None
     tracking_uri: str
     experiment: str | None = None
     max_epochs: int | None = None
     score_splits: tuple[str, ...] | None = None
     split_dirs: Mapping[int, Path] = field(default_factory=dict)
+    published: Mapping[Path, SplitRef] = field(default_factory=dict)
 
     def split_of(self, trial: Trial) -> Path:
-        """The folder of the split ``trial`` trains and is scored on."""
+        """The flow's folder of the split ``trial`` trains and is scored on."""
         return self.split_dir if trial.split_seed is None else self.split_dirs[trial.split_seed]
