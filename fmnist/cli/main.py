@@ -20,9 +20,6 @@ from fmnist.errors import FmnistError
 
 def main() -> None:
     """Entry point of the ``fmnist`` console script."""
-    # typer vendors click and exports none of its error types but these private ones.
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-
     _quiet_libraries()
     _register_commands()
     # `kill` (SIGTERM) stops a command as Ctrl-C does, so its MLflow runs end KILLED instead of staying RUNNING.
@@ -35,17 +32,29 @@ def main() -> None:
             raise
         _print_error(str(exc))
         sys.exit(exc.exit_code)
-    except ClickException as exc:
-        if isinstance(exc, UsageError) and not isinstance(exc, NoArgsIsHelpError):
-            where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
-            _print_error(exc.format_message().replace("\n", " ").rstrip(".") + where)
+    except typer.TyperException as exc:  # the (vendored) click errors: typer's public base class of them all
+        if _is_usage_error(exc):
+            ctx = getattr(exc, "ctx", None)
+            where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+            _print_error(exc.format_message().replace("\n", " ").rstrip(".") + where)  # type: ignore[attr-defined]
         else:
-            exc.show()
-        sys.exit(exc.exit_code)
+            exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 1))
     except typer.Abort:
         Console(stderr=True).print("Aborted.")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A bad option or argument (click's UsageError, exit status 2), except a bare command that shows its help.
+    Told by its interface, since typer exports click's error classes only under a private module."""
+    return (
+        getattr(exc, "exit_code", None) == 2
+        and hasattr(exc, "ctx")
+        and hasattr(exc, "format_message")
+        and type(exc).__name__ != "NoArgsIsHelpError"
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
