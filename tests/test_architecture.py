@@ -103,3 +103,17 @@ def test_no_import_cycle_in_the_library() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_product_imports_no_private_module_of_a_library() -> None:
+    """No ``from typer._click ...`` or ``import prefect.server._x``: a private module changes without notice."""
+    offenders = []
+    for package in ("fmnist", "flows", "tasks"):
+        for path in _sources(package):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                private = [n for n in names if any(part.startswith("_") for part in n.split(".")[1:])]
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in private]
+    assert offenders == []
