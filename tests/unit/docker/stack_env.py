@@ -62,5 +62,9 @@ def service_env(service: str, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def service_command(service: str) -> list[str]:
-    """The command ``service`` runs, as the container sees it (``$$`` is Compose's escape for ``$``)."""
-    return [part.replace("$$", "$") for part in compose_model()["services"][service]["command"]]
+    """The command ``service`` runs, as the container sees it (``$$`` is Compose's escape for ``$``).
+
+    An ``entrypoint`` in compose.yaml comes first (minio-bucket: ``sh -c`` instead of the MinIO image's own).
+    """
+    spec = compose_model()["services"][service]
+    return [part.replace("$$", "$") for part in [*spec.get("entrypoint", []), *spec["command"]]]

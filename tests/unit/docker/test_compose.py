@@ -17,12 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from dotenv import dotenv_values
 
-from tests.unit.docker.stack_env import COMPOSE_FILE, DOCKER_DIR, compose_model, service_env
+from tests.unit.docker.stack_env import COMPOSE_FILE, DOCKER_DIR, compose_model, service_command, service_env
 
 ROOT = DOCKER_DIR.parent
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"
@@ -67,7 +68,9 @@ def resolved(project_env: dict[str, str]) -> dict[str, Any]:
 
 
 def test_compose_file_is_valid_and_resolves(resolved: dict[str, Any]) -> None:
-    assert set(resolved["services"]) == {"secrets-check", "postgres", "mlflow", "prefect-server", "deploy", "worker"}
+    assert set(resolved["services"]) == {
+        "secrets-check", "postgres", "minio", "minio-bucket", "mlflow", "prefect-server", "deploy", "worker",
+    }  # fmt: skip
 
 
 def test_nothing_starts_before_the_secrets_check_succeeds(resolved: dict[str, Any]) -> None:
@@ -77,10 +80,12 @@ def test_nothing_starts_before_the_secrets_check_succeeds(resolved: dict[str, An
     assert set(check["command"][3:]) == set(SECRETS)  # every secret of .env.example is checked
     assert check.get("network_mode") == "none"
     waits = {name for name, s in services.items() if "secrets-check" in s.get("depends_on", {})}
-    assert waits == {"postgres"}  # the root of every other service's dependencies
-    assert services["postgres"]["depends_on"]["secrets-check"]["condition"] == "service_completed_successfully"
-    for name in set(services) - {"secrets-check", "postgres"}:
-        assert "postgres" in _dependencies(services, name), name
+    assert waits == {"postgres", "minio"}  # the roots of every other service's dependencies
+    for name in waits:
+        assert services[name]["depends_on"]["secrets-check"]["condition"] == "service_completed_successfully", name
+    for name in set(services) - {"secrets-check"}:
+        assert "secrets-check" in _dependencies(services, name), name
+    assert {"postgres", "minio", "minio-bucket"} <= _dependencies(services, "mlflow")
 
 
 def _dependencies(services: dict[str, Any], name: str) -> set[str]:
@@ -130,9 +135,30 @@ def test_missing_secrets_stop_compose_before_anything_starts() -> None:
     assert "required variable" in result.stderr and "docker/.env" in result.stderr
 
 
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_each_secret_is_required(missing: str) -> None:
+    result = _compose_config({name: value for name, value in SECRETS.items() if name != missing})
+    assert result.returncode != 0 and f"set {missing} in docker/.env" in result.stderr
+
+
 def test_containerless_reading_matches_compose(resolved: dict[str, Any], project_env: dict[str, str]) -> None:
     for name, service in resolved["services"].items():
         assert service_env(name, project_env) == service.get("environment", {}), name
+
+
+def test_containerless_locations_override_the_settings_in_both_readings(project_env: dict[str, str]) -> None:
+    """What tests/e2e/test_compose_topology.py sets: the environment wins over a default written in a settings file."""
+    where = {"STACK_POSTGRES_HOST": "127.0.0.1", "STACK_MINIO_HOST": "127.0.0.1", "STACK_MINIO_PORT": "9100",
+             "STACK_MLFLOW_ARTIFACTS": "/srv/mlflow-artifacts"}  # fmt: skip
+    result = _compose_config(project_env | where)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for name, service in services.items():
+        assert service_env(name, project_env | where) == service.get("environment", {}), name
+    mlflow = services["mlflow"]["environment"]
+    assert mlflow["MLFLOW_ARTIFACTS_DESTINATION"] == "/srv/mlflow-artifacts"
+    assert mlflow["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:9100"
+    assert mlflow["PGHOST"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("only_secrets", [False, True], ids=["env-example", "defaults"])
@@ -149,11 +175,14 @@ def test_only_the_two_uis_are_published_on_loopback(resolved: dict[str, Any], on
         assert str(port["target"]) == resolved["services"][name]["environment"][UIS[name]], name
 
 
-def test_postgres_is_reachable_only_on_an_internal_network(resolved: dict[str, Any]) -> None:
-    assert set(resolved["services"]["postgres"]["networks"]) == {"backend"}
+def test_postgres_and_minio_are_reachable_only_on_an_internal_network(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    for name in ("postgres", "minio", "minio-bucket"):
+        assert set(services[name]["networks"]) == {"backend"}, name
+        assert not services[name].get("ports"), name
     assert resolved["networks"]["backend"]["internal"] is True
-    on_backend = {name for name, service in resolved["services"].items() if "backend" in service.get("networks", {})}
-    assert on_backend == {"postgres", "mlflow", "prefect-server"}
+    on_backend = {name for name, service in services.items() if "backend" in service.get("networks", {})}
+    assert on_backend == {"postgres", "minio", "minio-bucket", "mlflow", "prefect-server"}
 
 
 def test_every_long_running_service_has_a_healthcheck(resolved: dict[str, Any]) -> None:
@@ -188,6 +217,38 @@ def test_mlflow_serves_with_basic_auth_allowed_hosts_and_postgres(resolved: dict
     assert Path(env["MLFLOW_AUTH_CONFIG_PATH"]).name == "mlflow-auth.ini"
 
 
+@pytest.mark.parametrize("bucket", [None, "fmnist-artifacts"], ids=["default-bucket", "own-bucket"])
+def test_mlflow_keeps_its_artifacts_in_the_bucket_the_job_creates(
+    project_env: dict[str, str], bucket: str | None
+) -> None:
+    environ = {**project_env, "FMNIST_ARTIFACT_BUCKET": bucket} if bucket else SECRETS
+    result = _compose_config(environ)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    minio, job, mlflow = (services[name] for name in ("minio", "minio-bucket", "mlflow"))
+    env = mlflow["environment"]
+    assert env["MLFLOW_ARTIFACTS_DESTINATION"] == f"s3://{bucket or 'mlflow'}/artifacts"
+    assert env["MLFLOW_SERVE_ARTIFACTS"] == "true"  # clients upload through the server, with no S3 credentials
+    assert not any(volume["target"].startswith("/var/lib/mlflow") for volume in mlflow.get("volumes", []))
+    # The endpoint is the minio service's S3 port (MinIO's default; its command sets only the console's).
+    endpoint = urlsplit(env["MLFLOW_S3_ENDPOINT_URL"])
+    assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", "minio", 9000)
+    assert "--address" not in minio["command"] and minio["command"][:2] == ["server", "/data"]
+    assert env["AWS_ACCESS_KEY_ID"] == minio["environment"]["MINIO_ROOT_USER"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"] == SECRETS["MINIO_ROOT_PASSWORD"]
+    # The job creates that bucket, as that user, on that endpoint.
+    assert job["entrypoint"] + job["command"] == [part.replace("$", "$$") for part in service_command("minio-bucket")]
+    script = " ".join(service_command("minio-bucket"))
+    assert script.startswith("sh -c mc alias set store ") and "mc mb --ignore-existing" in script
+    names = {name: job["environment"][name] for name in re.findall(r"\$([A-Z_]+)", script)}
+    assert names["FMNIST_ARTIFACT_BUCKET"] == (bucket or "mlflow")
+    assert f"http://{names['STACK_MINIO_HOST']}:{names['STACK_MINIO_PORT']}" == env["MLFLOW_S3_ENDPOINT_URL"]
+    assert names["MINIO_ROOT_USER"] == env["AWS_ACCESS_KEY_ID"]
+    assert names["MINIO_ROOT_PASSWORD"] == env["AWS_SECRET_ACCESS_KEY"]
+    volumes = [(v["type"], v["source"], v["target"]) for v in minio["volumes"]]
+    assert volumes == [("volume", "minio-data", "/data")]
+
+
 def test_prefect_server_requires_the_auth_string_and_clients_send_it(resolved: dict[str, Any]) -> None:
     services = resolved["services"]
     server = services["prefect-server"]["environment"]
@@ -206,7 +267,10 @@ def test_each_service_gets_only_the_secrets_it_uses(resolved: dict[str, Any]) ->
     needs = {
         "secrets-check": set(SECRETS),
         "postgres": {"POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD", "PREFECT_DB_PASSWORD"},
-        "mlflow": {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"},
+        "minio": {"MINIO_ROOT_PASSWORD"},
+        "minio-bucket": {"MINIO_ROOT_PASSWORD"},
+        "mlflow": {"MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"}
+        | {"MINIO_ROOT_PASSWORD"},  # as AWS_SECRET_ACCESS_KEY, for the bucket
         "prefect-server": {"PREFECT_DB_PASSWORD", "PREFECT_API_AUTH_STRING"},
         "deploy": {"PREFECT_API_AUTH_STRING", "MLFLOW_AUTH_ADMIN_PASSWORD"},
         "worker": {"PREFECT_API_AUTH_STRING", "MLFLOW_AUTH_ADMIN_PASSWORD"},
