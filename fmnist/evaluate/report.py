@@ -46,6 +46,7 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
         comparison = _read_text(tracker, parent_run_id, layout.COMPARISON_MD, Path(tmp))
         ablation = _read_text(tracker, parent_run_id, layout.ABLATION_MD, Path(tmp))
+        data = _data_section(tracker, children, Path(tmp))
         images = {
             name: path.read_bytes()
             for name, _ in FIGURES
@@ -62,6 +63,7 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
         ]
     else:
         sections.append(("Ablation: the effect of each framework default", ablation))
+    sections.append(("Data and drift", data))
     sections += [
         ("Runs", _runs_table(children)),
         ("Timings per stage (seconds)", _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])),
@@ -120,6 +122,24 @@ def _read_text(tracker: Tracker, run_id: str, name: str, tmp: Path) -> str | Non
     return path.read_text() if path is not None else None
 
 
+def _data_section(tracker: Tracker, children: list[dict], tmp: Path) -> str:
+    """The data the trainings saw (its version, the labelled batches in it) and each batch's drift checks, from the
+    batch's own run (``drift/drift.md``)."""
+    params = next((c["params"] for c in children if "data.version" in c["params"]), None)
+    if params is None:
+        return "_no data version logged_"
+    batches = [b for b in params.get("data.batches", "none").split(",") if b and b != "none"]
+    lines = [f"Data version `{params['data.version'][:16]}…`: the base release"]
+    if not batches:
+        return lines[0] + " only, no labelled batch."
+    lines[0] += f" and {len(batches)} labelled batch(es). Drift of each against the champion of its day:"
+    for batch in batches:
+        run_id = tracker.find_run("batch.id", batch)
+        drift = _read_text(tracker, run_id, layout.DRIFT_MD, tmp / batch) if run_id else None
+        lines += ["", drift.strip() if drift else f"### Batch {batch}\n\n_no drift checks logged_"]
+    return "\n".join(lines)
+
+
 def _runs_table(children: list[dict]) -> str:
     rows = []
     for c in children:
@@ -152,7 +172,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _markdown_to_html(text: str) -> str:
-    """The small Markdown subset the report uses: tables, bold, inline code, paragraphs."""
+    """The small Markdown subset the report uses: tables, bold, inline code, third-level headings, lists,
+    paragraphs."""
     import re
 
     def inline(s: str) -> str:
@@ -177,7 +198,16 @@ def _markdown_to_html(text: str) -> str:
             out += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in body]
             out.append("</tbody></table>")
             continue
-        if line.strip():
+        if line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        if line.startswith("### "):
+            out.append(f"<h3>{inline(line[4:])}</h3>")
+        elif line.strip():
             out.append(f"<p>{inline(line)}</p>")
         i += 1
     return "\n".join(out)

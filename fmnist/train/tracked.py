@@ -96,6 +96,8 @@ def train_framework(
             "seed": train_cfg.seed,
             "threads": train_cfg.threads,
             "data.manifest_sha256": manifest.sha256,
+            "data.version": manifest.data_version,
+            "data.batches": ",".join(manifest.batches) or "none",
             "data.split_dir": str(Path(split_dir).absolute()),
             "data.split_seed": manifest.seed,
             "data.train_rows": manifest.splits["train"].rows,
