@@ -1,7 +1,7 @@
 """Scale-out of `fmnist sweep`: the same sweep on 1 Dask worker and on 2, in two set-ups.
 
     python benchmarks/bench_sweep.py --data DATA_DIR [--seeds 4] [--epochs 5] [--workers 1,2] [--repeats 3]
-                                     [--setups local,existing]
+                                     [--setups local,existing] [--split-store local|mlflow]
 
 Each sweep is `fmnist sweep --json` in a fresh process: both frameworks x ``--seeds`` seeds, the preset's grid
 point, ``--epochs`` epochs each, on the real data, MLflow in a throw-away SQLite store. The split is made once,
@@ -21,6 +21,10 @@ Only what is measured runs: the set-ups take turns, and each long-lived cluster 
 and stopped after it, since an idle cluster of 3 preloaded workers and its scheduler take about 12% of a core,
 which a sweep on 2 cores loses. Before the timed sweep, a one-epoch, one-seed sweep (untimed) warms the cluster
 up, as the sweeps before it would have.
+
+With ``--split-store mlflow`` the flow publishes the split to the artifact store (here the SQLite store's artifact
+folder) and each trial fetches it into its worker's cache (``$FMNIST_CACHE_DIR``, one throw-away folder per
+run), as workers on other hosts do.
 
 Prints, per set-up and worker count, the median wall time of the whole command and of its trials stage, the
 speedups against the first worker count (target >= 1.7x for 2 workers on a 2-core machine), and where the
@@ -96,7 +100,8 @@ def sweep(fmnist: str, args: argparse.Namespace, workers: int, address: str | No
     where = ["--dask-address", address] if address else ["--workers", str(workers)]
     command = [fmnist, "--quiet", "sweep", "--data-source", str(args.data), "--frameworks", "keras,torch",
                "--seeds", str(seeds or args.seeds), "--max-epochs", str(epochs or args.epochs), *where,
-               "--work-dir", str(work), "--experiment", f"bench-sweep-w{workers}", "--json"]  # fmt: skip
+               "--work-dir", str(work), "--experiment", f"bench-sweep-w{workers}", "--split-store", args.split_store,
+               "--json"]  # fmt: skip
     start = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     wall = time.time() - start
@@ -136,6 +141,10 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to compare, the first is the baseline")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--setups", default="local,existing", help="local, existing or both (comma-separated)")
+    parser.add_argument(
+        "--split-store", default="local", choices=["local", "mlflow"],
+        help="mlflow: trials fetch the split from the artifact store into their worker's cache (fmnist sweep's option)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.data is None:
         parser.error("pass --data DIR or set FMNIST_DATA_DIR")
@@ -146,6 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["PREFECT_HOME"] = str(work / "prefect")
+        os.environ["FMNIST_CACHE_DIR"] = str(work / "cache")  # long-lived workers start from this process
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
         subprocess.run([fmnist, "--quiet", "split", "--data-source", str(args.data), "--seed", "42",
                         "--out", str(work / "data" / "splits" / "seed-42")], env=env, check=True)  # fmt: skip
@@ -165,7 +175,7 @@ def main() -> None:
                               flush=True)  # fmt: skip
 
     print(f"\n2 frameworks x {args.seeds} seeds, {args.epochs} epochs each, {args.repeats} repeats, "
-          f"{os.cpu_count()} CPUs; medians (wall seconds)")  # fmt: skip
+          f"{os.cpu_count()} CPUs, split store {args.split_store}; medians (wall seconds)")  # fmt: skip
     for setup in setups:
         report(setup, counts, results[setup])
     print("  target: >= 1.7x for 2 workers against 1")
