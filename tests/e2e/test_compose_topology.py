@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from fmnist.ops.loopback import free_port
+from tests.postgres_cluster import cluster_dir, postgres_bin, start_postgres, stop_postgres
 from tests.unit.docker.stack_env import DOCKER_DIR, service_command, service_env
 
 pytestmark = pytest.mark.slow
@@ -38,19 +39,14 @@ START_TIMEOUT = 240.0
 
 
 def _postgres_bin() -> Path:
-    """The newest /usr/lib/postgresql/<version>/bin holding initdb; skip (fail in CI) without one."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found:
+    """The PostgreSQL server binaries; skip (fail in CI) without them."""
+    found = postgres_bin()
+    if found is None:
         message = "PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return found[-1].parent
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """initdb and pg_ctl refuse to run as root: run them as the `postgres` user then."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    return found
 
 
 @dataclass
@@ -118,46 +114,13 @@ class Stack:
                 process.wait(timeout=5)
 
 
-def _start_postgres(stack: Stack) -> None:
-    pg_data, port = stack.pg_data, stack.project_env["STACK_POSTGRES_PORT"]
-    password_file = stack.base / "pg" / "superuser-password"
-    password_file.write_text(stack.project_env["POSTGRES_PASSWORD"] + "\n")
-    if os.geteuid() == 0:
-        shutil.chown(password_file, "postgres", "postgres")
-    # Passwords over TCP (scram), as the servers in the stack connect; trust only on the private socket.
-    subprocess.run(
-        _as_postgres([str(stack.pg_bin / "initdb"), "--pgdata", str(pg_data), "--username", "postgres",
-                      "--pwfile", str(password_file), "--auth-local", "trust", "--auth-host", "scram-sha-256",
-                      "--encoding", "UTF8", "--no-sync"]),
-        check=True, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {stack.base / 'pg'}"
-    done = subprocess.run(
-        _as_postgres([str(stack.pg_bin / "pg_ctl"), "--pgdata", str(pg_data), "--log", str(stack.base / "pg" / "log"),
-                      "--options", options, "--wait", "--timeout", "60", "start"]),
-        capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr + (stack.base / "pg" / "log").read_text()
-
-
-def _stop_postgres(stack: Stack) -> None:
-    if (stack.pg_data / "postmaster.pid").exists():
-        subprocess.run(
-            _as_postgres([str(stack.pg_bin / "pg_ctl"), "--pgdata", str(stack.pg_data), "--mode", "fast", "stop"]),
-            capture_output=True, timeout=60,
-        )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     pg_bin = _postgres_bin()
     # Not under pytest's tmp folder: that is private to root, and PostgreSQL runs as `postgres`.
     base = Path(tempfile.mkdtemp(prefix="fmnist-compose-"))
     base.chmod(0o755)
-    (base / "pg").mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base / "pg", "postgres", "postgres")
-    (base / "pg").chmod(0o700)
+    pg_dir = cluster_dir(base)
     secret = secrets.token_hex(16)
     project_env = {
         # docker/.env: every secret distinct, URL-safe as .env.example asks.
@@ -180,9 +143,9 @@ def stack() -> Iterator[Stack]:
         "STACK_SETTINGS_DIR": str(DOCKER_DIR / "settings"),
     }
     project_env["FMNIST_PREFECT_PUBLIC_URL"] = f"http://127.0.0.1:{project_env['STACK_PREFECT_PORT']}"
-    stack = Stack(base, project_env, pg_bin, base / "pg" / "data")
+    stack = Stack(base, project_env, pg_bin, pg_dir / "data")
     try:
-        _start_postgres(stack)
+        start_postgres(pg_bin, pg_dir, project_env["STACK_POSTGRES_PORT"], project_env["POSTGRES_PASSWORD"])
         # The postgres image runs the init script with its own environment (settings/common.env + secrets);
         # here it reaches the server over TCP as the superuser.
         init_env = {**stack.env("postgres"), "PGHOST": "127.0.0.1", "PGPORT": project_env["STACK_POSTGRES_PORT"],
@@ -207,7 +170,7 @@ def stack() -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop_all()
-        _stop_postgres(stack)
+        stop_postgres(pg_bin, stack.pg_data)
         shutil.rmtree(base, ignore_errors=True)
 
 
