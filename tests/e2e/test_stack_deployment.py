@@ -105,7 +105,7 @@ def test_deployment_runs_end_to_end_and_caches_on_rerun(
 
     # Deployments and the schedule, as the server knows them.
     compare = api(prefect, "GET", "/deployments/name/fmnist-pipeline/compare", auth=auth)
-    retrain = api(prefect, "GET", "/deployments/name/fmnist-pipeline/scheduled-retrain", auth=auth)
+    retrain = api(prefect, "GET", "/deployments/name/fmnist-retrain/scheduled-retrain", auth=auth)
     assert compare["work_pool_name"] == "fmnist-process"
     schedules = retrain["schedules"]
     assert len(schedules) == 1 and schedules[0]["active"] is True
