@@ -28,6 +28,9 @@ def served_probabilities(model_uri: str, env: Mapping[str, str], pixels: np.ndar
     ``/invocations``, stop the server; return the N×10 probabilities it answered."""
     port = free_port()
     env = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    # MLflow's set_registry_uri also sets MLFLOW_REGISTRY_URI in this process's environment (for its subprocesses):
+    # a registry an earlier test used would resolve models:/ here. The registry is the tracking server's.
+    env["MLFLOW_REGISTRY_URI"] = env["MLFLOW_TRACKING_URI"]
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
