@@ -14,22 +14,12 @@ every PNG with Pillow. Prints medians; target: the add (validation + duplicates 
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_split_store import median_seconds  # the scripts run from this folder
 
 
 def main() -> None:
