@@ -123,7 +123,7 @@ def retrain_cmd(
     """
     opts = settings(ctx)
     params = {
-        "data_source": data_source, "preset": str(getattr(preset, "value", preset)), "max_epochs": max_epochs,
+        "data_source": data_source, "preset": str(preset.value), "max_epochs": max_epochs,
         "workers": workers, "work_dir": str(work_dir), "experiment": experiment, "trigger": "cli", "force": force,
     }  # fmt: skip
     summary = run_flow("retrain", params, opts, verbose=verbose, show=not as_json)

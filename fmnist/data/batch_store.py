@@ -109,6 +109,16 @@ def data_version(base_md5: Mapping[str, str], batches: Sequence[BatchInfo]) -> s
     return bytes_digest(json.dumps(key, sort_keys=True).encode())
 
 
+def batches_label(batch_ids: Sequence[str]) -> str:
+    """The batch ids as one param or tag value (``data.batches``): comma-separated, ``none`` for none."""
+    return ",".join(batch_ids) or "none"
+
+
+def parse_batches_label(label: str | None) -> list[str]:
+    """The batch ids a ``data.batches`` value names (none for a missing value)."""
+    return [b for b in (label or "none").split(",") if b and b != "none"]
+
+
 def find_duplicates(batch: LabelledBatch, held_keys: np.ndarray) -> tuple[int, int | None]:
     """(how many rows repeat an image already held or an earlier row of the batch, the first such row or None)."""
     keys = row_keys(batch.pixels, batch.labels)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist.atomic import staged_files
+from fmnist.data.batch_store import parse_batches_label
 from fmnist.evaluate.compare import display_name
 from fmnist.tracking import Tracker, layout
 
@@ -128,7 +129,7 @@ def _data_section(tracker: Tracker, children: list[dict], tmp: Path) -> str:
     params = next((c["params"] for c in children if "data.version" in c["params"]), None)
     if params is None:
         return "_no data version logged_"
-    batches = [b for b in params.get("data.batches", "none").split(",") if b and b != "none"]
+    batches = parse_batches_label(params.get("data.batches"))
     lines = [f"Data version `{params['data.version'][:16]}…`: the base release"]
     if not batches:
         return lines[0] + " only, no labelled batch."

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist.data.batch_store import batches_label
 from fmnist.data.manifest import RECENT, read_manifest, read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
@@ -164,7 +165,7 @@ def register_all(
         return {
             "data.manifest_sha256": manifest.sha256,
             "data.version": manifest.data_version,
-            "data.batches": ",".join(manifest.batches),
+            "data.batches": batches_label(manifest.batches),
             "selection.metric": SELECTION_METRIC,
             "selection.value": f"{val_accuracy[fw]:.6f}",
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from fmnist.data.batch_store import parse_batches_label
+
 
 @dataclass(frozen=True)
 class RetrainCheck:
@@ -44,7 +46,7 @@ def retrain_check(
             " was trained on, and no batch (so no drift check) came since"
         )
         return RetrainCheck(False, reason, data_version, champion_version)
-    known = {b for b in champion_tags.get("data.batches", "").split(",") if b}
+    known = set(parse_batches_label(champion_tags.get("data.batches")))
     new = tuple(b for b in batches if b not in known)
     drifted = [b for b in new if drift_status.get(b) == "drift"]
     what = f"{len(new)} new batch(es) since champion v{champion_version}" if new else "the base data changed"

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.batch_store import BatchInfo, accept_batch, held_batches, read_batch_part, row_keys
+from fmnist.data.batch_store import (
+    BatchInfo,
+    accept_batch,
+    held_batches,
+    parse_batches_label,
+    read_batch_part,
+    row_keys,
+)
 from fmnist.data.labelled_batch import read_labelled_batch
 from fmnist.data.manifest import RECENT, SPLIT_NAMES, read_manifest, read_verified_split
 from fmnist.evaluate.drift import ChampionScores, DriftReport, DriftThresholds, check_drift
@@ -103,8 +110,7 @@ def check_batch(
     champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
     trained_on = None
     if champion is not None:
-        tag = tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get(DATA_BATCHES_TAG)
-        trained_on = [b for b in (tag or "").split(",") if b]
+        trained_on = parse_batches_label(tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get(DATA_BATCHES_TAG))
     ref_x, ref_y = reference_data(split_dir, batches_root, trained_on, info)
     x, y = batch_pixels(batches_root, info)
     scores = champion_scores(tracker, split_dir, champion, x, y) if champion is not None else None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.config import ModelConfig, TrainConfig, flat_params, override
+from fmnist.data.batch_store import batches_label
 from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.scoring import load_eval_splits, score_run
 from fmnist.tracking import Tracker, environment_params
@@ -97,7 +98,7 @@ def train_framework(
             "threads": train_cfg.threads,
             "data.manifest_sha256": manifest.sha256,
             "data.version": manifest.data_version,
-            "data.batches": ",".join(manifest.batches) or "none",
+            "data.batches": batches_label(manifest.batches),
             "data.split_dir": str(Path(split_dir).absolute()),
             "data.split_seed": manifest.seed,
             "data.train_rows": manifest.splits["train"].rows,

@@ -183,3 +183,10 @@ def test_drawn_batches_are_seeded_follow_the_class_mix_and_never_equal_their_sou
     assert not np.isin(row_keys(*a), row_keys(pixels, labels)).any()
     with pytest.raises(DataError, match="class weights"):
         Shift(class_weights={12: 1.0})
+
+
+def test_the_batches_label_round_trips_and_names_no_batch_none() -> None:
+    from fmnist.data.batch_store import batches_label, parse_batches_label
+
+    assert batches_label([]) == "none" and parse_batches_label("none") == [] and parse_batches_label(None) == []
+    assert parse_batches_label(batches_label(["0001-a", "0002-b"])) == ["0001-a", "0002-b"]
