@@ -20,16 +20,28 @@ import numpy as np
 from fmnist.config import ModelConfig
 from fmnist.data.pixels import to_pixel_matrix
 from fmnist.errors import FmnistError
-from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT
+from fmnist.models import numpy_net
+from fmnist.models.numpy_net import NetworkArrays, load_arrays
+from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, MODEL_CONFIG_ARTIFACT, NETWORK_ARRAYS_ARTIFACT
 from fmnist.train.trainers import trainer
 
 if TYPE_CHECKING:
     from fmnist.tracking import Tracker
 
 
+def read_model_config(path: Path) -> ModelConfig:
+    """The architecture a training run logged (``model_config.json``)."""
+    try:
+        fields = json.loads(path.read_text())
+        return ModelConfig(**{**fields, "hidden": tuple(fields["hidden"])})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FmnistError(f"{path.name}: not a model architecture ({exc})") from None
+
+
 @dataclass(frozen=True)
 class Classifier:
-    """A loaded model of ``framework``: raw pixels in, class probabilities out."""
+    """A loaded model of ``framework``: raw pixels in, class probabilities out (``model`` is the framework's, or
+    its `NetworkArrays` for the NumPy pass)."""
 
     framework: str
     model: Any
@@ -41,11 +53,7 @@ class Classifier:
         backend = trainer(framework)
         if not weights.name.endswith(backend.SUFFIX):
             raise FmnistError(f"{weights.name}: not a {framework} checkpoint (expected a *{backend.SUFFIX} file)")
-        try:
-            fields = json.loads(model_config.read_text())
-            model_cfg = ModelConfig(**{**fields, "hidden": tuple(fields["hidden"])})
-        except (ValueError, TypeError, KeyError) as exc:
-            raise FmnistError(f"{model_config.name}: not a model architecture ({exc})") from None
+        model_cfg = read_model_config(model_config)
         return cls(framework, backend.load_checkpoint(weights, model_cfg), model_cfg)
 
     @classmethod
@@ -63,13 +71,27 @@ class Classifier:
             return cls.from_files(framework, checkpoints / files[0], model_config)
 
     @classmethod
-    def from_uri(cls, tracker: Tracker, model_uri: str) -> Classifier:
-        """The model at ``model_uri`` (registered, logged or a run's), loaded from the run that trained it."""
-        return cls.from_run(tracker, tracker.source_run(model_uri))
+    def from_uri(cls, tracker: Tracker, model_uri: str, numpy: bool = False) -> Classifier:
+        """The model at ``model_uri`` (registered, logged or a run's), loaded from the run that trained it.
+
+        ``numpy``: the run's ``network.npz`` scored by `fmnist.models.numpy_net`, importing no framework (a run
+        logged before that file existed loads its framework as usual).
+        """
+        run_id = tracker.source_run(model_uri)
+        if not (numpy and tracker.has_artifact(run_id, NETWORK_ARRAYS_ARTIFACT)):
+            return cls.from_run(tracker, run_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            model_cfg = read_model_config(tracker.download_artifact(run_id, MODEL_CONFIG_ARTIFACT, Path(tmp)))
+            arrays = load_arrays(tracker.download_artifact(run_id, NETWORK_ARRAYS_ARTIFACT, Path(tmp)), model_cfg)
+        return cls(tracker.run(run_id)["framework"], arrays, model_cfg)
 
     def predict_proba(self, pixels: Any) -> np.ndarray:
         """Class probabilities (N, 10) float32 for raw pixels (N×784 or N×28×28, 0..255, numpy or DataFrame)."""
-        probabilities = trainer(self.framework).predict_proba(self.model, to_pixel_matrix(pixels), self.model_cfg)
+        x = to_pixel_matrix(pixels)
+        if isinstance(self.model, NetworkArrays):
+            probabilities = numpy_net.predict_proba(self.model, x, self.model_cfg)
+        else:
+            probabilities = trainer(self.framework).predict_proba(self.model, x, self.model_cfg)
         return probabilities.astype(np.float32, copy=False)
 
 

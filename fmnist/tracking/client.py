@@ -12,6 +12,7 @@ import fcntl
 import functools
 import json
 import os
+import posixpath
 import re
 import tempfile
 import time
@@ -337,6 +338,13 @@ class Tracker:
     @_server_call
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._client.log_text(run_id, redact(text), artifact_file)
+
+    @_server_call
+    def has_artifact(self, run_id: str, artifact_path: str) -> bool:
+        """Whether the run holds a file at ``artifact_path``."""
+        with self._artifact_store(run_id, f"listing {artifact_path}"):
+            folder = posixpath.dirname(artifact_path) or None
+            return any(f.path == artifact_path for f in self._client.list_artifacts(run_id, folder))
 
     def download_artifact(self, run_id: str, artifact_path: str, dst: Path) -> Path:
         dst.mkdir(parents=True, exist_ok=True)

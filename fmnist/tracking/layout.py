@@ -10,6 +10,8 @@ from __future__ import annotations
 CHECKPOINTS_DIR = "checkpoints"
 BEST_CHECKPOINT_DIR = "checkpoints/best"
 MODEL_CONFIG_ARTIFACT = "model_config.json"
+# The best checkpoint's weights as plain arrays, for scoring without a framework (`fmnist.models.numpy_net`).
+NETWORK_ARRAYS_ARTIFACT = "network.npz"
 MODEL_NAME = "model"
 
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 from fmnist.atomic import atomic_path, disk_full_as_error
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import keras_net
+from fmnist.models.numpy_net import NetworkArrays
 from fmnist.models.preprocess import preprocess
 from fmnist.train.common import epoch_seed
 from fmnist.train.loop import Backend
@@ -231,3 +232,13 @@ class KerasBackend(Backend):
             out = model(x[start : start + EVAL_CHUNK], training=False)
             chunks.append(out if model_cfg.output == "softmax" else tf.nn.softmax(out))
         return np.concatenate([np.asarray(c) for c in chunks]) if chunks else np.zeros((0, 10), np.float32)
+
+    @staticmethod
+    def network_arrays(model: keras.Model, model_cfg: ModelConfig) -> NetworkArrays:
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        return NetworkArrays(
+            dense=tuple(tuple(layer.get_weights()) for layer in dense),  # (kernel (in, out), bias)
+            batch_norm=tuple(tuple(layer.get_weights()) for layer in norms),  # gamma, beta, mean, variance
+            epsilon=keras_net.bn_settings(model_cfg)[1],
+        )

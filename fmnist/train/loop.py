@@ -18,6 +18,7 @@ import numpy as np
 
 from fmnist.atomic import atomic_path
 from fmnist.config import ModelConfig, TrainConfig, flat_params
+from fmnist.models.numpy_net import NetworkArrays
 from fmnist.train.common import (
     batch_order,
     checkpoint_name,
@@ -87,6 +88,11 @@ class Backend(ABC):
     @abstractmethod
     def predict_proba(model: Any, x_uint8: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
         """Class probabilities (N, 10) for raw uint8 pixels."""
+
+    @staticmethod
+    @abstractmethod
+    def network_arrays(model: Any, model_cfg: ModelConfig) -> NetworkArrays:
+        """The model's inference-mode arrays, for `fmnist.models.numpy_net`."""
 
     @classmethod
     def fit(

@@ -17,6 +17,7 @@ from torch import nn
 from fmnist.atomic import atomic_write_bytes
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import torch_net
+from fmnist.models.numpy_net import NetworkArrays
 from fmnist.models.preprocess import preprocess
 from fmnist.train.common import epoch_seed
 from fmnist.train.loop import Backend
@@ -164,3 +165,16 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             chunks = [torch.softmax(model(x[s : s + EVAL_CHUNK]), dim=1) for s in range(0, len(x), EVAL_CHUNK)]
         return torch.cat(chunks).numpy()
+
+    @staticmethod
+    def network_arrays(model: nn.Module, model_cfg: ModelConfig) -> NetworkArrays:
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+        return NetworkArrays(
+            dense=tuple((m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears),
+            batch_norm=tuple(
+                tuple(t.detach().numpy().copy() for t in (m.weight, m.bias, m.running_mean, m.running_var))
+                for m in norms
+            ),
+            epsilon=torch_net.bn_settings(model_cfg)[1],
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -20,8 +21,9 @@ from fmnist.config import ModelConfig, TrainConfig, flat_params, override
 from fmnist.data.batch_store import batches_label
 from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.scoring import load_eval_splits, score_run
+from fmnist.models.numpy_net import save_arrays
 from fmnist.tracking import Tracker, environment_params
-from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_CONFIG_ARTIFACT
+from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_CONFIG_ARTIFACT, NETWORK_ARRAYS_ARTIFACT
 from fmnist.tracking.split_store import cache_root, fetch_split
 from fmnist.train.common import read_state
 from fmnist.train.data import load_train_data
@@ -136,6 +138,10 @@ def train_framework(
     tracker.log_metrics(run_id, {"best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch})
     tracker.set_tags(run_id, {"best_checkpoint": f"checkpoints/{Path(result.best_checkpoint).name}"})
     tracker.log_artifact(run_id, Path(result.best_checkpoint), BEST_CHECKPOINT_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        best_model = module.load_checkpoint(Path(result.best_checkpoint), model_cfg)
+        arrays = save_arrays(module.network_arrays(best_model, model_cfg), Path(tmp) / NETWORK_ARRAYS_ARTIFACT)
+        tracker.log_artifact(run_id, arrays)
     model_uri = tracker.log_model(run_id, framework, Path(result.best_checkpoint), model_cfg)
     tracker.end_run(run_id)
     done = time.perf_counter()

@@ -25,8 +25,10 @@ from fmnist.registry.registration import (
     register_all,
     register_and_promote,
 )
+from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
+from tests.fresh_python import fresh_python
 
 pytestmark = pytest.mark.slow
 
@@ -172,3 +174,27 @@ def test_predict_cli_gives_the_classes_the_evaluation_gave(
     assert [int(r["class_id"]) for r in rows[:3]] == expected[:3].tolist()
     assert rows[0]["source"].endswith("img0.png") and rows[3]["source"].endswith("official_test.parquet#0")
     assert abs(sum(float(rows[0][f"p_{i}"]) for i in range(10)) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+def test_the_numpy_pass_scores_a_trained_model_without_importing_its_framework(
+    framework: str, trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path, tmp_path: Path
+) -> None:
+    """What the drift check of a new batch does with the champion, in a process of its own."""
+    tracker, _, summaries = trained
+    uri, out = summaries[framework].model_uri, tmp_path / "p.npy"
+    script = f"""
+import sys
+from pathlib import Path
+import numpy as np
+from fmnist.data.manifest import read_verified_split
+from fmnist.serve.model import Classifier
+from fmnist.tracking import Tracker
+pixels, _ = read_verified_split(Path({str(real_splits)!r}), "val")
+np.save({str(out)!r}, Classifier.from_uri(Tracker({tracker.uri!r}), {uri!r}, numpy=True).predict_proba(pixels))
+print([name for name in ("tensorflow", "keras", "torch") if name in sys.modules])
+"""
+    assert fresh_python(script) == "[]"
+    pixels, _ = read_split(real_splits / "val.parquet")
+    expected = Classifier.from_uri(tracker, uri).predict_proba(pixels)
+    np.testing.assert_allclose(np.load(out), expected, atol=2e-5)

@@ -12,7 +12,10 @@ from mlflow import MlflowClient
 
 from fmnist.config import get_preset
 from fmnist.data.parquet import read_split
+from fmnist.models.numpy_net import NetworkArrays
+from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker
+from fmnist.tracking.layout import NETWORK_ARRAYS_ARTIFACT
 from fmnist.train.tracked import train_framework
 from fmnist.train.trainers import FRAMEWORKS
 
@@ -86,6 +89,11 @@ def test_params_metrics_checkpoints_and_model_are_logged(
     assert model.metadata.signature.outputs.to_dict() == [
         {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": (-1, 10)}}
     ]
+    # The best weights as plain arrays too: the NumPy pass gives the served model's probabilities.
+    assert tracker.has_artifact(summary.run_id, NETWORK_ARRAYS_ARTIFACT)
+    in_numpy = Classifier.from_uri(tracker, summary.model_uri, numpy=True)
+    assert isinstance(in_numpy.model, NetworkArrays)
+    np.testing.assert_allclose(in_numpy.predict_proba(pixels[:500]), probabilities, atol=2e-5)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
