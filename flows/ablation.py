@@ -16,9 +16,9 @@ from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, publish_splits, run_trials
 from fmnist.data.ingest import default_source
-from fmnist.experiments.ablation import DEFAULT_MARGIN, ablation_summary, plan_ablation
+from fmnist.experiments.ablation import ablation_summary, plan_ablation
 from fmnist.experiments.cluster import cluster_spec
-from fmnist.experiments.factors import select_factors
+from fmnist.experiments.factors import DEFAULT_MARGIN, select_factors
 from fmnist.experiments.sweep import SCORED_SPLITS
 from fmnist.timing import Stopwatch
 from fmnist.train.trial import TrialSetup

@@ -26,9 +26,8 @@ from fmnist.cli.options import (
     parse_split_store,
 )
 from fmnist.errors import FmnistError
-from fmnist.experiments.ablation import DEFAULT_MARGIN
 from fmnist.experiments.cluster import cluster_spec, parse_cluster_kwargs
-from fmnist.experiments.factors import factor_table, select_factors
+from fmnist.experiments.factors import DEFAULT_MARGIN, factor_table, select_factors
 
 
 def parse_factors(value: str | None) -> list[str] | None:

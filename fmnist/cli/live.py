@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from fmnist.tracking import Tracker
+if TYPE_CHECKING:
+    from fmnist.tracking import Tracker
+
 
 FLOW_RUN_TAG = "prefect.flow_run_name"
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
@@ -78,6 +81,8 @@ class LiveRun:
     def poll_once(self) -> None:
         """Read the parent run and its trainings once and update the view."""
         if self._tracker is None:
+            from fmnist.tracking import Tracker  # here: importing MLflow takes seconds that `--help` need not wait
+
             self._tracker = Tracker(self._uri, self._experiment)
         tracker = self._tracker
         parent = tracker.find_run(FLOW_RUN_TAG, self._name)

@@ -23,7 +23,7 @@ from typing import Any
 from fmnist.errors import FmnistError
 from fmnist.evaluate.compare import display_name
 from fmnist.evaluate.stats import holm, min_detectable_difference, seed_summary, tost_p_value, welch_test
-from fmnist.experiments.factors import Factor, factor_table
+from fmnist.experiments.factors import DEFAULT_MARGIN, Factor, factor_table
 from fmnist.experiments.sweep import trial_records
 from fmnist.tracking import Tracker, layout
 from fmnist.train.tracked import TrainSummary
@@ -31,7 +31,6 @@ from fmnist.train.trainers import FRAMEWORKS
 from fmnist.train.trial import Trial
 
 BASELINE, ALL, FRAMEWORK = "baseline", "all", "framework"
-DEFAULT_MARGIN = 0.5  # points of accuracy: an effect inside ±0.5 pt counts as no effect
 ALPHA, POWER, LEVEL = 0.05, 0.8, 0.95
 # Framework rows: (direction, Keras's arm, PyTorch's arm); the effect is Keras minus PyTorch.
 FRAMEWORK_ROWS = (

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from fmnist.errors import FmnistError
 
+DEFAULT_MARGIN = 0.5  # points of accuracy: an effect inside ±0.5 pt counts as no effect
+
 Overrides = Mapping[str, float | str]
 
 
