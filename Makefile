@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 FMNIST_DATA_DIR ?= ../shared/data/fashion-mnist
 SPLITS ?= data/splits
 PYTEST_ARGS ?=
+# `make test` runs test files in this many processes (pytest-xdist): e2e tests mostly wait on servers.
+TEST_WORKERS ?= 3
 RUN_ARGS ?=
 
 .PHONY: help venv run split lint format test test-unit screenshots bench stack-up stack-down clean
@@ -42,7 +44,7 @@ format: venv ## Format the code
 	$(BIN)/ruff format .
 
 test: venv lint ## Run every test (unit, integration on the real data, end-to-end)
-	FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: venv ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
