@@ -10,8 +10,10 @@ BIN := $(VENV)/bin
 FMNIST_DATA_DIR ?= ../shared/data/fashion-mnist
 SPLITS ?= data/splits
 PYTEST_ARGS ?=
-# `make test` runs test files in this many processes (pytest-xdist): e2e tests mostly wait on servers.
-TEST_WORKERS ?= 3
+# Test processes (pytest-xdist). `make test` runs one after another unless TEST_WORKERS is set (docs/testing.md);
+# the unit tests always share UNIT_WORKERS processes.
+TEST_WORKERS ?= 0
+UNIT_WORKERS ?= 3
 RUN_ARGS ?=
 
 .PHONY: help venv run split lint format test test-unit screenshots bench stack-up stack-down clean
@@ -47,7 +49,7 @@ test: venv lint ## Run every test (unit, integration on the real data, end-to-en
 	FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: venv ## Only the fast unit tests
-	$(BIN)/python -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -m "not slow" -n $(UNIT_WORKERS) --dist load $(PYTEST_ARGS)
 
 screenshots: venv ## Refresh docs/images from the MLflow UI browser test
 	FMNIST_SCREENSHOT_DIR=$(abspath docs/images) FMNIST_DATA_DIR=$(abspath $(FMNIST_DATA_DIR)) \

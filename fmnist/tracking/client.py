@@ -67,14 +67,35 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
+# Seconds a connection to a SQLite store waits for another process's write before it fails "database is locked".
+# MLflow's sessions wait 20 s, but the schema check each new process runs on its first connection waits only
+# sqlite3's default 5 s, which several pipelines writing to one store on a busy machine can exceed.
+SQLITE_TIMEOUT_SECONDS = 20
+
+
+def _sqlite_database(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` store URI (its query string left out), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").partition("?")[0])
+
+
+def _store_uri(uri: str) -> str:
+    """``uri`` as MLflow should open it: a SQLite store with a connection timeout (`SQLITE_TIMEOUT_SECONDS`)
+    unless the URI sets one (SQLAlchemy passes ``?timeout=`` to sqlite3)."""
+    if _sqlite_database(uri) is None or "timeout=" in uri:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}timeout={SQLITE_TIMEOUT_SECONDS}"
+
+
 @contextlib.contextmanager
 def _sqlite_setup_lock(uri: str) -> Iterator[None]:
     """For a SQLite store, hold a file lock beside the database: MLflow creates its tables on first use, and
     processes that open a fresh store at the same moment would all run that migration, all but one failing."""
-    if not uri.startswith("sqlite:///"):
+    database = _sqlite_database(uri)
+    if database is None:
         yield
         return
-    database = Path(uri.removeprefix("sqlite:///"))
     database.parent.mkdir(parents=True, exist_ok=True)
     with open(database.with_name(database.name + ".setup.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -83,9 +104,8 @@ def _sqlite_setup_lock(uri: str) -> Iterator[None]:
 
 def _local_artifact_root(uri: str) -> str | None:
     # A SQLite store keeps artifacts beside it (mlruns/artifacts); a server decides for itself.
-    if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
-    return None
+    database = _sqlite_database(uri)
+    return None if database is None else (database.parent / "artifacts").as_uri()
 
 
 def _unreachable_reason(exc: Exception) -> str | None:
@@ -168,7 +188,8 @@ class Tracker:
         for key, value in HTTP_RETRY_DEFAULTS.items():
             os.environ.setdefault(key, value)  # a user's own setting wins
         self.uri = uri or tracking_uri()
-        self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self._store_uri = _store_uri(self.uri)
+        self._client = MlflowClient(tracking_uri=self._store_uri, registry_uri=self._store_uri)
         self._metrics = OrderedSender("fmnist-metrics")
         name = experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
         with _sqlite_setup_lock(self.uri):
@@ -405,8 +426,8 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp) / "model_config.json"
             config_path.write_text(json.dumps(asdict(model_cfg)))
-            mlflow.set_tracking_uri(self.uri)
-            mlflow.set_registry_uri(self.uri)
+            mlflow.set_tracking_uri(self._store_uri)
+            mlflow.set_registry_uri(self._store_uri)
             with mlflow.start_run(run_id=run_id, nested=True):
                 info = mlflow.pyfunc.log_model(
                     name=name,
@@ -470,8 +491,8 @@ class Tracker:
     # Registry ---------------------------------------------------------------------------------------------
     def register(self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None) -> str:
         """Register a logged model as a new version of ``name`` (created on first use); return the version."""
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
+        mlflow.set_tracking_uri(self._store_uri)
+        mlflow.set_registry_uri(self._store_uri)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()})

@@ -4,7 +4,12 @@ a model URI leads to."""
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -132,3 +137,36 @@ def test_a_model_uri_naming_nothing_is_one_clear_error(tracker: Tracker, uri: st
     with pytest.raises(FmnistError, match=f"model {uri}: ") as raised:
         tracker.source_run(uri)
     assert "\n" not in str(raised.value)
+
+
+# Imports first, then says so on stdout and waits for a line on stdin before it opens the store: its first
+# connection then runs MLflow's schema check against the write lock the test holds.
+_OPEN_STORE = """
+import sys
+from fmnist.tracking import Tracker
+print("imported", flush=True)
+sys.stdin.readline()
+Tracker(sys.argv[1], "locked")
+print("opened", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_opening_the_store_waits_out_another_s_write_lock(tmp_path: Path) -> None:
+    """Past sqlite3's default 5 s (what MLflow's schema check on a first connection would wait) it still opens."""
+    database = tmp_path / "mlflow.db"
+    Tracker(f"sqlite:///{database}", "locked")
+    opener = subprocess.Popen(
+        [sys.executable, "-c", _OPEN_STORE, f"sqlite:///{database}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert opener.stdout.readline().strip() == "imported"
+    writer = sqlite3.connect(database)
+    writer.execute("BEGIN EXCLUSIVE")
+    opener.stdin.write("go\n")
+    opener.stdin.flush()
+    time.sleep(7)  # the store is locked for longer than sqlite3's default timeout
+    writer.rollback()
+    writer.close()
+    out, err = opener.communicate(timeout=120)
+    assert opener.returncode == 0 and out.strip() == "opened", err[-2000:]
