@@ -13,6 +13,7 @@ from fmnist.cli.app import Settings, app, settings
 from fmnist.cli.flows import run_flow
 from fmnist.cli.options import DataSource, Experiment, MaxEpochs, Verbose, WorkDir, Workers
 from fmnist.cli.train import PresetName
+from fmnist.data.labelled_batch import check_batch_path
 from fmnist.errors import FmnistError
 
 
@@ -28,6 +29,7 @@ def add_batch(
 ) -> None:
     """Run the add-batch flow and print what it recorded and found. A refused batch is one ``error:`` line, so
     Prefect's own report of the failed task (with its traceback) stays in its API, off the terminal."""
+    check_batch_path(source)  # a wrong path is one line now, not after the flow has started
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     params = {
         "source": str(source),

@@ -39,19 +39,25 @@ class LabelledBatch:
             raise ValueError(f"pixels {self.pixels.shape}, labels {self.labels.shape}, {len(self.sources)} sources")
 
 
-def read_labelled_batch(source: Path) -> LabelledBatch:
-    """Read and validate the batch at ``source`` (a PNG folder with labels.csv, a Kaggle CSV or an IDX pair)."""
+def check_batch_path(source: Path) -> None:
+    """Refuse at once a ``source`` that cannot be a batch: missing, or a file other than a ``.csv``."""
     source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".csv":
-        images, labels = kaggle_csv.read_csv(source)
-        return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(source, len(labels)), "csv")
     if not source.exists():
         raise DataError(f"{source}: no such file or folder; pass a PNG folder with {LABELS_CSV}, a CSV or an IDX pair")
-    if not source.is_dir():
+    if not source.is_dir() and source.suffix.lower() != ".csv":
         raise DataError(
             f"{source}: not a batch; pass a folder of PNGs with {LABELS_CSV}, a Kaggle-style .csv, or a folder with"
             " one *idx3-ubyte and one *idx1-ubyte file"
         )
+
+
+def read_labelled_batch(source: Path) -> LabelledBatch:
+    """Read and validate the batch at ``source`` (a PNG folder with labels.csv, a Kaggle CSV or an IDX pair)."""
+    source = Path(source)
+    check_batch_path(source)
+    if source.is_file():
+        images, labels = kaggle_csv.read_csv(source)
+        return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(source, len(labels)), "csv")
     if (source / LABELS_CSV).is_file():
         return _read_png_folder(source)
     image_files = sorted(p for p in source.iterdir() if "idx3-ubyte" in p.name)
