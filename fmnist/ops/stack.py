@@ -32,6 +32,9 @@ from fmnist.ops.processes import Started, find, spawn, stop
 from fmnist.ops.zombies import HEARTBEAT_SECONDS, ZOMBIE_AUTOMATION_NAME, zombie_automation
 
 WORK_POOL = "fmnist-process"
+# A run started by hand or by an event (a new batch) waits for the worker's next poll: every 2 s, not Prefect's
+# default 10, at the cost of one small query to the API every 2 s. Scheduled runs are fetched ahead of time.
+WORKER_QUERY_SECONDS = 2
 STATE_FILE = "stack.json"
 CLIENT_ENV_FILE = "client.env"
 # MLflow's basic-auth app: signed-in users may read everything, the admin (the stack's user) may do anything.
@@ -199,17 +202,12 @@ def status(state_dir: Path) -> dict[str, object]:
     }
 
 
-WORKER_QUERY_SECONDS = 2
-
-
 def _service_env(state: StackState) -> dict[str, str]:
     # MLflow 3's server also starts job workers (for GenAI features this project does not use) that poll
     # all the time; on a 2-core machine they take CPU from the trainings.
     env = {**client_env(state), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
-    # A run started by hand or by an event (a new batch) waits for the worker's next poll: every 2 s, not Prefect's
-    # default 10, at the cost of one small query to the API every 2 s. Scheduled runs are fetched ahead of time.
     env.setdefault("PREFECT_WORKER_QUERY_SECONDS", str(WORKER_QUERY_SECONDS))
     return env
 

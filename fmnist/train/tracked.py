@@ -138,6 +138,7 @@ def train_framework(
     tracker.log_metrics(run_id, {"best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch})
     tracker.set_tags(run_id, {"best_checkpoint": f"checkpoints/{Path(result.best_checkpoint).name}"})
     tracker.log_artifact(run_id, Path(result.best_checkpoint), BEST_CHECKPOINT_DIR)
+    # The same weights as plain arrays: the drift check scores a champion from them without importing a framework.
     with tempfile.TemporaryDirectory() as tmp:
         best_model = module.load_checkpoint(Path(result.best_checkpoint), model_cfg)
         arrays = save_arrays(module.network_arrays(best_model, model_cfg), Path(tmp) / NETWORK_ARRAYS_ARTIFACT)
