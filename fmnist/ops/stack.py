@@ -39,10 +39,12 @@ STATE_FILE = "stack.json"
 CLIENT_ENV_FILE = "client.env"
 # MLflow's basic-auth app: signed-in users may read everything, the admin (the stack's user) may do anything.
 # Its user store lives as long as the credentials: `up` starts a fresh one, whose admin MLflow creates from
-# MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD.
+# MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD. A checked password is remembered for 60 s: checking it
+# is a salted hash, on every request otherwise, and a training sends hundreds of requests (docs/SCALING.md).
 MLFLOW_AUTH_INI = """[mlflow]
 default_permission = READ
 database_uri = sqlite:///{database}
+auth_cache_ttl_seconds = 60
 """
 # `down` stops the worker first (it may be running a flow), the servers last.
 STOP_ORDER = ("prefect-worker", "mlflow-server", "prefect-server")
