@@ -10,9 +10,9 @@ BIN := $(VENV)/bin
 FMNIST_DATA_DIR ?= ../shared/data/fashion-mnist
 SPLITS ?= data/splits
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist). `make test` runs one after another unless TEST_WORKERS is set (docs/testing.md);
-# the unit tests always share UNIT_WORKERS processes.
-TEST_WORKERS ?= 0
+# Test processes (pytest-xdist): most of an e2e test waits on servers and flow runs, so three share two cores
+# well (docs/testing.md). TEST_WORKERS=0 runs the tests one after another.
+TEST_WORKERS ?= 3
 UNIT_WORKERS ?= 3
 RUN_ARGS ?=
 
