@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -17,9 +17,11 @@ from mlflow import MlflowClient
 
 from fmnist.config import ModelConfig
 from fmnist.data.parquet import write_split
+from fmnist.errors import FmnistError
 from fmnist.registry.registration import correct_per_image
+from fmnist.serve.prediction import load_model
 from fmnist.tracking import Tracker
-from tests.cli import assert_one_line_error, fmnist, user_env
+from tests.cli import fmnist, user_env
 from tests.factories import make_arrays
 
 MODEL_CFG = ModelConfig(hidden=(8,))
@@ -49,63 +51,85 @@ def _hostile_model_files(folder: Path, marker: Path) -> Path:
     return folder
 
 
-def _register(tmp_path: Path, checkpoint: str) -> tuple[Tracker, Path, dict[str, str]]:
-    """A training run whose best checkpoint is ``checkpoint`` (``sound``, ``pickled code`` or ``pickle file``),
-    a hostile logged model of that run registered as ``hostile@champion``; the store, the marker and an env."""
+CHECKPOINTS = ("sound", "pickled code", "pickle file")
+
+
+def _model_name(checkpoint: str) -> str:
+    return "hostile-" + checkpoint.replace(" ", "-")
+
+
+@dataclass(frozen=True)
+class Store:
+    """One SQLite store holding, per checkpoint kind, a training run whose best checkpoint is of that kind and a
+    hostile logged model of that run registered as ``hostile-<kind>@champion``; each kind has its own marker."""
+
+    tracker: Tracker
+    env: dict[str, str]
+    folder: Path
+    markers: dict[str, Path]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     import torch
 
     from fmnist.models import torch_net
 
-    env = user_env(tmp_path)
+    folder = tmp_path_factory.mktemp("hostile")
+    env = user_env(folder)
     tracker = Tracker(env["MLFLOW_TRACKING_URI"])
-    marker = tmp_path / "pwned"
-    run_id = tracker.start_parent("trained", {"framework": "torch"})
-    tracker.log_text(run_id, json.dumps(asdict(MODEL_CFG)), "model_config.json")
-    weights = tmp_path / ("best.pkl" if checkpoint == "pickle file" else "best.pt")
-    if checkpoint == "sound":
-        torch.save({"model": torch_net.build_model(MODEL_CFG, seed=0).state_dict()}, weights)
-    else:
-        torch.save({"model": _CreatesFile(marker)}, weights)
-    tracker.log_artifact(run_id, weights, "checkpoints/best")
-    store = MlflowClient(tracker.uri)
-    logged = store.create_logged_model(tracker.experiment_id, name="model", source_run_id=run_id)
-    store.log_model_artifacts(logged.model_id, str(_hostile_model_files(tmp_path / "model", marker)))
-    tracker.set_alias("hostile", "champion", tracker.register(logged.model_uri, "hostile"))
-    return tracker, marker, env
+    client = MlflowClient(tracker.uri)
+    markers = {}
+    for checkpoint in CHECKPOINTS:
+        case = folder / _model_name(checkpoint)
+        case.mkdir()
+        marker = markers[checkpoint] = case / "pwned"
+        run_id = tracker.start_parent("trained", {"framework": "torch"})
+        tracker.log_text(run_id, json.dumps(asdict(MODEL_CFG)), "model_config.json")
+        weights = case / ("best.pkl" if checkpoint == "pickle file" else "best.pt")
+        if checkpoint == "sound":
+            torch.save({"model": torch_net.build_model(MODEL_CFG, seed=0).state_dict()}, weights)
+        else:
+            torch.save({"model": _CreatesFile(marker)}, weights)
+        tracker.log_artifact(run_id, weights, "checkpoints/best")
+        logged = client.create_logged_model(tracker.experiment_id, name="model", source_run_id=run_id)
+        client.log_model_artifacts(logged.model_id, str(_hostile_model_files(case / "model", marker)))
+        name = _model_name(checkpoint)
+        tracker.set_alias(name, "champion", tracker.register(logged.model_uri, name))
+    write_split(folder / "images.parquet", *make_arrays(3))
+    return Store(tracker, env, folder, markers)
 
 
-def _registry_scores(tracker: Tracker) -> np.ndarray:
+def _registry_scores(tracker: Tracker, model_uri: str) -> np.ndarray:
     """How the registry scores the version: per-image correctness on a few images."""
     images, labels = make_arrays(20)
-    return correct_per_image(tracker, "models:/hostile@champion", images.reshape(len(images), -1), labels)
+    return correct_per_image(tracker, model_uri, images.reshape(len(images), -1), labels)
 
 
-def test_a_hostile_logged_model_is_never_run_only_its_run_s_weights_are_read(tmp_path: Path) -> None:
-    tracker, marker, env = _register(tmp_path, "sound")
-    write_split(tmp_path / "images.parquet", *make_arrays(3))
-
-    result = fmnist("predict", "--model", "models:/hostile@champion", "images.parquet", cwd=tmp_path, env=env)
+def test_a_hostile_logged_model_is_never_run_only_its_run_s_weights_are_read(store: Store) -> None:
+    uri, marker = f"models:/{_model_name('sound')}@champion", store.markers["sound"]
+    result = fmnist("predict", "--model", uri, "images.parquet", cwd=store.folder, env=store.env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.stdout.splitlines()) == 1 + 3
-    assert _registry_scores(tracker).shape == (20,)
+    assert _registry_scores(store.tracker, uri).shape == (20,)
     assert not marker.exists()
 
     # The payload is live: MLflow's own loader would have run it.
-    mlflow.set_tracking_uri(tracker.uri)
+    mlflow.set_tracking_uri(store.tracker.uri)
     with pytest.raises(Exception):  # noqa: B017 (whatever MLflow makes of it after running it)
-        mlflow.pyfunc.load_model("models:/hostile@champion")
+        mlflow.pyfunc.load_model(uri)
     assert marker.exists()
 
 
+# `fmnist predict` loads its model with `load_model`; the test above runs the command itself.
 @pytest.mark.parametrize(
     ("checkpoint", "why"), [("pickled code", "Weights only load failed"), ("pickle file", "best.pkl")]
 )
-def test_a_checkpoint_that_is_not_plain_weights_is_refused_unrun(tmp_path: Path, checkpoint: str, why: str) -> None:
-    tracker, marker, env = _register(tmp_path, checkpoint)
-    write_split(tmp_path / "images.parquet", *make_arrays(3))
-
-    result = fmnist("predict", "--model", "models:/hostile@champion", "images.parquet", cwd=tmp_path, env=env)
-    assert_one_line_error(result, "cannot load model 'models:/hostile@champion'", why)
+def test_a_checkpoint_that_is_not_plain_weights_is_refused_unrun(store: Store, checkpoint: str, why: str) -> None:
+    uri = f"models:/{_model_name(checkpoint)}@champion"
+    with pytest.raises(FmnistError, match=f"cannot load model '{uri}'") as refused:
+        load_model(uri, store.tracker)
+    assert why in str(refused.value) and len(str(refused.value).splitlines()) == 1
     with pytest.raises(Exception, match=why):
-        _registry_scores(tracker)
-    assert not marker.exists()
+        _registry_scores(store.tracker, uri)
+    assert not store.markers[checkpoint].exists()
