@@ -56,15 +56,18 @@ from fmnist.ops.loopback import free_port
 
 @contextlib.contextmanager
 def existing_cluster(workers: int) -> Iterator[str]:
-    """A long-lived cluster of ``workers`` single-threaded worker processes started with the sweep's preloads
-    (`flows.dask_nanny` and `flows.dask_preload`, as the README's `dask worker` command); yields its scheduler
-    address."""
+    """A long-lived cluster of ``workers`` single-threaded worker processes with the sweep's Dask settings and
+    worker preload (`flows.dask_preload`, as the `dask worker` command of docs/operations.md); yields its
+    scheduler address."""
+    import dask
     from distributed import LocalCluster
 
-    from flows.trials import dask_task_runner
+    from flows.trials import TRAINING_DASK_CONFIG, dask_task_runner
 
-    # The local cluster `fmnist sweep --workers W` starts (nanny preload included), plus the worker preload.
-    with LocalCluster(**dask_task_runner(workers).cluster_kwargs, preload=["flows.dask_preload"]) as cluster:
+    # The local cluster `fmnist sweep --workers W` starts, plus the worker preload.
+    with dask.config.set(dict(TRAINING_DASK_CONFIG)):
+        cluster = LocalCluster(**dask_task_runner(workers).cluster_kwargs, preload=["flows.dask_preload"])
+    with cluster:
         yield cluster.scheduler_address
 
 

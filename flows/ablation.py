@@ -7,22 +7,20 @@ reported as missing if it still fails, and the comparison is :func:`fmnist.exper
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import parent_run, prepare_data, publish_splits, run_trials
+from flows.trials import parent_run, prepare_data, run_trials, trial_setup
 from fmnist.data.ingest import default_source
-from fmnist.experiments.ablation import ablation_summary, plan_ablation
+from fmnist.experiments.ablation import plan_ablation
 from fmnist.experiments.cluster import cluster_spec
 from fmnist.experiments.factors import DEFAULT_MARGIN, select_factors
-from fmnist.experiments.sweep import SCORED_SPLITS
+from fmnist.experiments.sweep import SCORED_SPLITS, run_summary
 from fmnist.timing import Stopwatch
-from fmnist.train.trial import TrialSetup
-from tasks.ablation import evaluate_ablation_task
+from tasks.evaluate import evaluate_ablation_task
 from tasks.report import report_task
 from tasks.tracking import finish_parent_run_task
 
@@ -54,13 +52,8 @@ def fmnist_ablation(
     seeds: trials per arm and split (training seeds seed, seed+1, ...).
     split_seeds: splits to repeat the arms on (split seeds seed, seed+1, ...; 1: the split of seed).
     margin: accuracy points within which an effect counts as none (TOST equivalence).
-    workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
-    dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
-    split_store: mlflow: publish the split to MLflow's artifact store and let each trial fetch it, so workers need
-        only the servers, not this disk; local: trials read the flow's folder. Default: $FMNIST_SPLIT_STORE or local.
-    cluster_class: import path of a Dask cluster class to start for the run instead (dask_jobqueue.SLURMCluster),
-        built with cluster_kwargs alone; not with dask_address or workers.
-    adapt_min, adapt_max: scale the started cluster (that class's or the local one) between these many workers.
+    workers, dask_address, cluster_class, cluster_kwargs, adapt_min, adapt_max, split_store: where the trials run
+        and how they get the split (docs/operations.md).
     """
     data_source = data_source or default_source()
     root = Path(work_dir).absolute()
@@ -70,18 +63,14 @@ def fmnist_ablation(
     trials = plan_ablation(chosen, range(seed, seed + seeds), split_seed_list)
     params = {"data_source": data_source or "official", "preset": "seed", "factors": ",".join(f.name for f in chosen),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "split_seeds": split_seeds,
-              "margin_pt": margin, "trials": len(trials),
-              "dask": dask_address or cluster.describe(workers or os.cpu_count())}  # fmt: skip
+              "margin_pt": margin, "trials": len(trials), "dask": cluster.describe()}  # fmt: skip
     clock = Stopwatch()
     with parent_run(params, experiment) as (uri, parent):
         clock.lap("start_tracking")
         split_dirs = {s: prepare_data(data_source, root, s) for s in split_seed_list}
         clock.lap("data")
-        published = publish_splits(list(split_dirs.values()), split_store, uri, experiment)
-        checkpoints = None if published else root / "checkpoints"
-        setup = TrialSetup(split_dirs[seed], "seed", parent, checkpoints, uri, experiment, max_epochs,
-                           SCORED_SPLITS, split_dirs, published)  # fmt: skip
-        results = run_trials(trials, setup, workers, dask_address, missing_ok=True, cluster=cluster)
+        setup = trial_setup(root, (uri, parent), experiment, split_dirs, "seed", max_epochs, split_store, SCORED_SPLITS)
+        results = run_trials(trials, setup, cluster, missing_ok=True)
         clock.lap("trials")
         names = [f.name for f in chosen]
         evaluation = evaluate_ablation_task(uri, experiment, parent, trials, results, names, margin)
@@ -89,4 +78,4 @@ def fmnist_ablation(
         finish_parent_run_task(uri, parent, "FINISHED", clock.as_dict())
         report = report_task(uri, experiment, parent, root / "reports" / parent)
         clock.lap("report")
-    return {**ablation_summary(parent, uri, results, evaluation, clock.as_dict()), "report": str(report)}
+    return run_summary(parent, uri, results, clock.as_dict(), **evaluation.summary(), report=str(report))

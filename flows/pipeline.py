@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import parent_run, prepare_data, publish_splits, run_trials
+from flows.trials import parent_run, prepare_data, run_trials, trial_setup
 from fmnist.data.ingest import default_source
-from fmnist.evaluate.pipeline import best_per_framework, pipeline_summary
-from fmnist.experiments.sweep import plan_trials
+from fmnist.experiments.cluster import cluster_spec
+from fmnist.experiments.pipeline import best_per_framework, pipeline_summary
+from fmnist.experiments.sweep import plan_trials, run_summary
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
 from fmnist.timing import Stopwatch
-from fmnist.train.trial import TrialSetup
 from tasks.evaluate import evaluate_task
 from tasks.register import register_task
 from tasks.report import report_task
@@ -56,14 +56,12 @@ def fmnist_pipeline(
     equivalence_margin: with seeds > 1, accuracy points within which the two frameworks count as equivalent (TOST).
     seeds: train each framework with this many seeds (seed, seed+1, ...) and compare across seeds.
     refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
-    workers: processes of the local Dask cluster (default: one per CPU, at most one per training).
-    dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
-    split_store: mlflow: publish the split to MLflow's artifact store and let each trial fetch it, so workers need
-        only the servers, not this disk; local: trials read the flow's folder. Default: $FMNIST_SPLIT_STORE or local.
+    workers, dask_address, split_store: where the trainings run and how they get the split (docs/operations.md).
     """
     data_source = data_source or default_source()
     frameworks = list(dict.fromkeys(frameworks))
     root = Path(work_dir).absolute()
+    cluster = cluster_spec(address=dask_address, workers=workers)
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds,
               "promotion_alpha": promotion_alpha, "promotion_min_gain": promotion_min_gain,
@@ -74,10 +72,8 @@ def fmnist_pipeline(
         clock.lap("start_tracking")
         split_dir = prepare_data(data_source, root, seed, refresh_data)
         clock.lap("data")
-        published = publish_splits([split_dir], split_store, uri, experiment)
-        checkpoints = None if published else root / "checkpoints"
-        setup = TrialSetup(split_dir, preset, parent, checkpoints, uri, experiment, max_epochs, published=published)
-        results = run_trials(trials, setup, workers, dask_address)
+        setup = trial_setup(root, (uri, parent), experiment, {seed: split_dir}, preset, max_epochs, split_store)
+        results = run_trials(trials, setup, cluster)
         clock.lap("train")
         evaluation = evaluate_task(uri, experiment, parent, results, split_dir, equivalence_margin / 100)
         trained = best_per_framework(results)
@@ -91,5 +87,5 @@ def fmnist_pipeline(
         finish_parent_run_task(uri, parent, "FINISHED", clock.as_dict())
         report = report_task(uri, experiment, parent, root / "reports" / parent)
         clock.lap("report")
-    summary = pipeline_summary(parent, uri, split_dir, trained, evaluation, registrations, clock.as_dict())
-    return {**summary, "report": str(report)}
+    summary = pipeline_summary(split_dir, trained, evaluation, registrations)
+    return run_summary(parent, uri, results, clock.as_dict(), **summary, report=str(report))

@@ -7,20 +7,18 @@ parameters (a local Dask cluster of ``workers`` processes, one that ``cluster_cl
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from prefect import flow
 from pydantic import Field
 
-from flows.trials import parent_run, prepare_data, publish_splits, run_trials
+from flows.trials import parent_run, prepare_data, run_trials, trial_setup
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import cluster_spec
-from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, sweep_summary
+from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, run_summary
 from fmnist.timing import Stopwatch
-from fmnist.train.trial import TrialSetup
-from tasks.sweep import evaluate_sweep_task
+from tasks.evaluate import evaluate_sweep_task
 from tasks.tracking import finish_parent_run_task
 
 FrameworkName = Literal["keras", "torch"]
@@ -55,13 +53,8 @@ def fmnist_sweep(
     seeds: trials per grid point (training seeds seed, seed+1, ...; the split always uses seed).
     lr, dropout, label_smoothing, epochs: the grid (each value list crossed with the others); unset: the preset's
         value (epochs: max_epochs, else the preset's).
-    workers: processes of the local Dask cluster (default: one per CPU); ignored with dask_address.
-    dask_address: scheduler of an existing Dask cluster (tcp://host:8786) whose workers can import this project.
-    split_store: mlflow: publish the split to MLflow's artifact store and let each trial fetch it, so workers need
-        only the servers, not this disk; local: trials read the flow's folder. Default: $FMNIST_SPLIT_STORE or local.
-    cluster_class: import path of a Dask cluster class to start for the run instead (dask_jobqueue.SLURMCluster),
-        built with cluster_kwargs alone; not with dask_address or workers.
-    adapt_min, adapt_max: scale the started cluster (that class's or the local one) between these many workers.
+    workers, dask_address, cluster_class, cluster_kwargs, adapt_min, adapt_max, split_store: where the trials run
+        and how they get the split (docs/operations.md).
     """
     data_source = data_source or default_source()
     root = Path(work_dir).absolute()
@@ -69,8 +62,7 @@ def fmnist_sweep(
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "grid.lr": lr or "preset",
               "grid.dropout": dropout or "preset", "grid.label_smoothing": label_smoothing or "preset",
-              "grid.max_epochs": epochs or "preset",
-              "dask": dask_address or cluster.describe(workers or os.cpu_count())}  # fmt: skip
+              "grid.max_epochs": epochs or "preset", "dask": cluster.describe()}  # fmt: skip
     grid = {"lr": lr, "dropout": dropout, "label_smoothing": label_smoothing, "max_epochs": epochs}
     trials = plan_trials(frameworks, range(seed, seed + seeds), grid)
     clock = Stopwatch()
@@ -78,14 +70,13 @@ def fmnist_sweep(
         clock.lap("start_tracking")
         split_dir = prepare_data(data_source, root, seed)
         clock.lap("data")
-        published = publish_splits([split_dir], split_store, uri, experiment)
-        checkpoints = None if published else root / "checkpoints"
-        setup = TrialSetup(split_dir, preset, parent, checkpoints, uri, experiment, max_epochs, SCORED_SPLITS,
-                           published=published)  # fmt: skip
-        results = run_trials(trials, setup, workers, dask_address, cluster=cluster)
+        setup = trial_setup(
+            root, (uri, parent), experiment, {seed: split_dir}, preset, max_epochs, split_store, SCORED_SPLITS
+        )
+        results = run_trials(trials, setup, cluster)
         clock.lap("trials")
         evaluation = evaluate_sweep_task(uri, experiment, parent, results)
         clock.lap("evaluate")
         finish_parent_run_task(uri, parent)
         clock.lap("finish_tracking")
-    return sweep_summary(parent, uri, results, evaluation, clock.as_dict())
+    return run_summary(parent, uri, results, clock.as_dict(), **evaluation.summary())

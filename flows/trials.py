@@ -1,8 +1,9 @@
-"""The stages every flow shares: the MLflow parent run, data preparation (ingest → split) and the trials on Dask.
+"""The stages every flow that trains shares: the MLflow parent run, the data (ingest → split → published for workers
+that cannot read this disk) and the trials on Dask.
 
-A pipeline is a sweep of one grid point: both flows (and every other that trains) run their trainings through
-:func:`run_trials`, one task per trial on a Dask task runner. Each trial trains in a worker process of its own
-(TensorFlow and PyTorch do not share a process well, and a training on one thread should own one core).
+A pipeline is a sweep of one grid point: every flow runs its trainings through :func:`run_trials`, one task per
+trial on a Dask task runner, each in a worker process of its own (TensorFlow and PyTorch do not share a process
+well, and a training on one thread should own one core).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from types import MappingProxyType
 
 import dask
 from prefect import flow, get_client
@@ -23,7 +25,7 @@ from fmnist.data.prepare import splits_ready
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.sweep import framework_workers
 from fmnist.redaction import redact
-from fmnist.tracking.split_store import SplitRef, SplitStore, default_store
+from fmnist.tracking.split_store import default_store
 from fmnist.train.tracked import TrainSummary
 from fmnist.train.trainers import imported_frameworks
 from fmnist.train.trial import Trial, TrialSetup
@@ -31,6 +33,18 @@ from tasks.ingest import ingest_task
 from tasks.split import publish_split_task, split_task
 from tasks.tracking import finish_parent_run_task, start_parent_run_task
 from tasks.train import train_trial_task
+
+# Dask settings for the processes of a cluster started here, which host trainings (why, and how to give a cluster
+# of your own the same: docs/design.md, "Sweeps on Dask"): keep glibc's malloc thresholds, which the nanny's
+# MALLOC_TRIM_THRESHOLD_ turns off and PyTorch trains slower without; no profiler, and slower periodic checks, each
+# of which takes the training thread's GIL.
+TRAINING_DASK_CONFIG = MappingProxyType({
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+})  # fmt: skip
 
 
 @contextmanager
@@ -54,37 +68,48 @@ def prepare_data(data_source: str | None, root: Path, seed: int, refresh: bool =
     return split_task.with_options(refresh_cache=fresh)(source, split_dir, seed, batches_root).parent
 
 
-def publish_splits(
-    split_dirs: Sequence[Path], store: SplitStore | None, tracking_uri: str, experiment: str | None
-) -> dict[Path, SplitRef]:
-    """With ``store="mlflow"`` (default: ``$FMNIST_SPLIT_STORE``, else ``local``), publish each split folder to the
-    artifact store, so trials fetch it instead of reading the flow's disk; with ``local``, nothing."""
-    if (store or default_store()) == "local":
-        return {}
-    return {path: publish_split_task(tracking_uri, experiment, path) for path in dict.fromkeys(split_dirs)}
+def trial_setup(
+    root: Path,
+    parent: tuple[str, str],
+    experiment: str | None,
+    split_dirs: Mapping[int, Path],
+    preset: str,
+    max_epochs: int | None,
+    split_store: str | None = None,
+    score_splits: tuple[str, ...] | None = None,
+) -> TrialSetup:
+    """What the trials of the parent run ``parent`` (tracking URI, run id) share; the first of ``split_dirs`` (split
+    seed → folder) is the default split. With ``split_store="mlflow"`` (default ``$FMNIST_SPLIT_STORE``, else
+    ``local``) each split is published to the artifact store and the trials fetch it and keep their checkpoints in
+    their worker's cache: they need nothing from this disk."""
+    uri, run_id = parent
+    published = {}
+    if (split_store or default_store()) == "mlflow":
+        published = {path: publish_split_task(uri, experiment, path) for path in dict.fromkeys(split_dirs.values())}
+    checkpoints = None if published else root / "checkpoints"
+    default = next(iter(split_dirs.values()))
+    return TrialSetup(
+        default, preset, run_id, checkpoints, uri, experiment, max_epochs, score_splits, dict(split_dirs), published
+    )
 
 
-def dask_task_runner(
-    workers: int | None = None, address: str | None = None, cluster: ClusterSpec | None = None
-) -> DaskTaskRunner:
-    """The cluster at ``address``; else one of ``cluster.cluster_class``, built from its kwargs alone; else a
-    local one: ``workers`` processes (default: one per CPU), one thread each, since every trial trains on one
-    thread; started through :mod:`flows.dask_nanny` (PyTorch trains faster); its dashboard on a free loopback port
-    (Dask's default is port 8787 on every interface). A cluster started here scales between ``cluster``'s
-    adaptive bounds, if it has any."""
+def dask_task_runner(workers: int | None = None, cluster: ClusterSpec | None = None) -> DaskTaskRunner:
+    """A task runner on ``cluster``; a local cluster has ``workers`` processes (default: one per CPU) of one
+    thread each, since every trial trains on one thread, and its dashboard on a free loopback port (Dask's default
+    is port 8787 on every interface)."""
     cluster = cluster or ClusterSpec()
-    if address:
-        return DaskTaskRunner(address=address)
+    if cluster.address:
+        return DaskTaskRunner(address=cluster.address)
     if cluster.cluster_class:
         return DaskTaskRunner(
             cluster_class=cluster.cluster_class,
             cluster_kwargs=dict(cluster.cluster_kwargs),
             adapt_kwargs=cluster.adapt_kwargs,
         )
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or cluster.workers or os.cpu_count() or 1
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": "127.0.0.1:0", "preload_nanny": ["flows.dask_nanny"]},
+                        "dashboard_address": "127.0.0.1:0"},
         adapt_kwargs=cluster.adapt_kwargs,
     )  # fmt: skip
 
@@ -109,23 +134,23 @@ def api_for_workers() -> Iterator[None]:
 def run_trials(
     trials: Sequence[Trial],
     setup: TrialSetup,
-    workers: int | None = None,
-    dask_address: str | None = None,
+    cluster: ClusterSpec | None = None,
+    *,
     retries: int = 1,
     missing_ok: bool = False,
-    cluster: ClusterSpec | None = None,
 ) -> list[TrainSummary]:
-    """Train and score every trial on a Dask cluster (the one at ``dask_address``, else one that ``cluster``
-    names, else a local one of ``workers`` processes, by default one per CPU but no more than there are trials).
+    """Train and score every trial on ``cluster`` (default: a local cluster of one process per CPU, but no more
+    than there are trials).
 
-    A failed trial is retried ``retries`` times (default once), resuming from its last checkpoint in the same
-    MLflow run; one that still fails fails the flow, or with ``missing_ok`` is left out of the results, which
-    the caller must report.
+    A failed trial is retried ``retries`` times, resuming from its last checkpoint in the same MLflow run; one that
+    still fails fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report.
     """
-    runner = dask_task_runner(workers or min(len(trials), os.cpu_count() or 1), dask_address, cluster)
+    cluster = cluster or ClusterSpec()
+    runner = dask_task_runner(cluster.workers or min(len(trials), os.cpu_count() or 1), cluster)
     # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
     # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
-    with api_for_workers(), temporary_settings(updates={"flows.heartbeat_frequency": None}):
+    settings = temporary_settings(updates={"flows.heartbeat_frequency": None})
+    with api_for_workers(), settings, dask.config.set(dict(TRAINING_DASK_CONFIG)):
         return train_trials.with_options(task_runner=runner)(list(trials), setup, retries, missing_ok)
 
 
@@ -135,12 +160,11 @@ def train_trials(
 ) -> list[TrainSummary]:
     """Submit every trial to this flow's task runner and wait for all.
 
-    On Dask, unless every worker has imported every framework already, each framework's trials prefer their own
-    workers (:func:`framework_workers`): a loose preference, so an idle worker still steals a queued trial and a
-    lost worker's trials run elsewhere.
+    Unless every worker has imported every framework already, each framework's trials prefer their own workers
+    (:func:`framework_workers`): a loose preference, so an idle worker still steals a queued trial and a lost
+    worker's trials run elsewhere.
     """
-    workers = dask_workers()
-    prefer = framework_workers(trials, workers)
+    prefer = framework_workers(trials, dask_workers())
     if prefer:
         print(f"trials prefer workers: {prefer}")
     task = train_trial_task.with_options(retries=retries)
@@ -149,21 +173,20 @@ def train_trials(
         where = dask.annotate(workers=prefer[t.framework], allow_other_workers=True) if prefer else nullcontext()
         with where:
             futures.append(task.submit(trial=t, setup=setup))
-    if not missing_ok:
-        return [f.result() for f in futures]
     results = []
     for t, f in zip(trials, futures, strict=True):
         try:
             results.append(f.result())
         except Exception as exc:  # the task failed, or the worker running it was lost
+            if not missing_ok:
+                raise
             print(redact(f"trial {t.name} failed, left out: {type(exc).__name__}: {exc}"))
     return results
 
 
 def dask_workers() -> dict[str, list[str]]:
     """The workers of the running flow's Dask task runner, by address (sorted), each with the frameworks it has
-    imported; none for another runner, or for an adaptive cluster: its workers come and go, and a trial that
-    prefers only retired ones waits for ever while no other worker is up."""
+    imported; none for another runner, or for an adaptive cluster, whose workers come and go."""
     context = FlowRunContext.get()
     runner = context.task_runner if context else None
     if not isinstance(runner, DaskTaskRunner) or runner.adapt_kwargs:

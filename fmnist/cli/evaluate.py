@@ -42,7 +42,7 @@ def evaluate_cmd(
 
     Example: fmnist evaluate --run-id 0a1b2c3d4e5f...
     """
-    from fmnist.evaluate.pipeline import evaluate_runs
+    from fmnist.evaluate.scoring import evaluate_runs
     from fmnist.tracking import Tracker
 
     tracker = Tracker()

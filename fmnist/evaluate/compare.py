@@ -1,24 +1,32 @@
-"""The Keras-vs-PyTorch comparison: this run next to the reference study, as data, Markdown and HTML.
+"""The Keras-vs-PyTorch comparison as data, Markdown, HTML and MLflow metrics: two trained models image by image
+beside the reference study (:class:`Comparison`), or the two frameworks across seeds (:class:`SeedComparison`).
 
-`build_comparison` only arranges numbers computed elsewhere (`fmnist.evaluate.metrics`, `fmnist.evaluate.stats`);
-rendering and the flat MLflow metrics are methods of the result, so the report and the tracked numbers cannot drift.
+Both only arrange numbers computed elsewhere (`fmnist.evaluate.stats`), so the report and the tracked numbers agree.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from fmnist.errors import FmnistError
+from fmnist.evaluate.markdown import html_page, markdown_table
 from fmnist.evaluate.metrics import check_metric_key
-from fmnist.evaluate.stats import Interval, McNemarResult, verdict
+from fmnist.evaluate.stats import (
+    FrameworkComparison,
+    Interval,
+    McNemarResult,
+    compare_frameworks,
+    seed_summary,
+    verdict,
+)
 
 DISPLAY_NAMES: Mapping[str, str] = MappingProxyType({"keras": "Keras", "torch": "PyTorch"})
 SPLITS: tuple[str, ...] = ("train/acc", "val/acc", "test/acc", "official_test/acc")
 COLUMN_TITLES: tuple[str, ...] = ("Train", "Val", "Test-900", "Official test (95% CI)")
+CSS = "table{border-collapse:collapse;font-family:sans-serif}th,td{border:1px solid #ccc;padding:4px 8px}"
 
 # The reference study's accuracies, as fractions (it reports percent: Keras 91.69 / 89.01 / 89.18,
 # PyTorch 82.16 / 87.91 / 87.09). It scored a 900-image test split only, so there is no official-test figure.
@@ -47,7 +55,8 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Both frameworks, reference study and this run, plus the paired test on the official test set."""
+    """One trained model per framework, reference study and this run, plus the paired test on the official test
+    set (difference and test: ``names[1]`` against ``names[0]``)."""
 
     names: tuple[str, str]
     rows: tuple[ComparisonRow, ...]
@@ -61,42 +70,20 @@ class Comparison:
             cells[-1] += f" [{row.official_ci.low * 100:.2f}, {row.official_ci.high * 100:.2f}]"
         return [display_name(row.framework), row.source, *cells]
 
-    def _mcnemar_line(self) -> str:
+    def to_markdown(self) -> str:
+        """A Markdown table (accuracies in percent), the verdict, and the McNemar counts."""
         a, b = (display_name(n) for n in self.names)
-        return (
+        rows = [self._cells(r) for r in self.rows]
+        table = markdown_table(["Framework", "Source", *COLUMN_TITLES], rows, ["---", "---", *["---:"] * 4])
+        mcnemar = (
             f"Exact McNemar test on the official test set: {self.mcnemar.b} images only {a} got right, "
             f"{self.mcnemar.c} only {b} (p={self.mcnemar.p_value:.3g})."
         )
-
-    def to_markdown(self) -> str:
-        """A Markdown table (accuracies in percent) followed by the verdict line."""
-        header = ["Framework", "Source", *COLUMN_TITLES]
-        lines = [
-            "| " + " | ".join(header) + " |",
-            "|---|---|" + "---:|" * len(COLUMN_TITLES),
-            *("| " + " | ".join(self._cells(row)) + " |" for row in self.rows),
-            "",
-            f"**{self.verdict}**",
-            "",
-            self._mcnemar_line(),
-        ]
-        return "\n".join(lines) + "\n"
+        return "\n".join([table, "", f"**{self.verdict}**", "", mcnemar]) + "\n"
 
     def to_html(self) -> str:
-        """A self-contained HTML page with the same table and verdict, every value escaped."""
-        header = "".join(f"<th>{html.escape(h)}</th>" for h in ["Framework", "Source", *COLUMN_TITLES])
-        body = "\n".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in self._cells(row)) + "</tr>" for row in self.rows
-        )
-        return (
-            '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Keras vs PyTorch</title>\n'
-            "<style>table{border-collapse:collapse;font-family:sans-serif}"
-            "th,td{border:1px solid #ccc;padding:4px 8px}td{text-align:right}"
-            "td:nth-child(-n+2){text-align:left}</style></head><body>\n"
-            f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
-            f"<p><strong>{html.escape(self.verdict)}</strong></p>\n"
-            f"<p>{html.escape(self._mcnemar_line())}</p>\n</body></html>\n"
-        )
+        """The Markdown as a self-contained HTML page, every value escaped."""
+        return html_page("Keras vs PyTorch", self.to_markdown(), CSS)
 
     def metrics(self) -> dict[str, float]:
         """Flat numbers for MLflow: the difference in points, its CI, McNemar, and each framework's CI."""
@@ -108,13 +95,13 @@ class Comparison:
             "compare/mcnemar_b": float(self.mcnemar.b),
             "compare/mcnemar_c": float(self.mcnemar.c),
         }
-        for row in self.rows:
-            if row.official_ci is None:
-                continue
-            fw = row.framework
-            flat[f"compare/{fw}/official_test_acc"] = row.official_ci.estimate
-            flat[f"compare/{fw}/official_test_acc_ci_low"] = row.official_ci.low
-            flat[f"compare/{fw}/official_test_acc_ci_high"] = row.official_ci.high
+        for row in (r for r in self.rows if r.official_ci is not None):
+            fw, ci = row.framework, row.official_ci
+            flat |= {
+                f"compare/{fw}/official_test_acc": ci.estimate,
+                f"compare/{fw}/official_test_acc_ci_low": ci.low,
+                f"compare/{fw}/official_test_acc_ci_high": ci.high,
+            }
             reference = REFERENCE_STUDY.get(fw, {})
             for split, ours in zip(SPLITS, row.accuracies, strict=True):
                 if split in reference and ours is not None:
@@ -124,12 +111,6 @@ class Comparison:
         return flat
 
 
-def _check_fraction(where: str, value: float) -> float:
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise FmnistError(f"{where} must be an accuracy fraction in [0, 1], got {value}")
-    return float(value)
-
-
 def build_comparison(
     ours: Mapping[str, Mapping[str, float]],
     ci: Mapping[str, Interval],
@@ -137,30 +118,82 @@ def build_comparison(
     mcnemar: McNemarResult,
     names: Sequence[str] = ("keras", "torch"),
 ) -> Comparison:
-    """Arrange this run's accuracies (``ours[fw][split]``, fractions) next to `REFERENCE_STUDY`.
-
-    ``ci[fw]`` is the official-test interval of framework ``fw``; ``diff`` and ``mcnemar`` compare
-    ``names[1]`` against ``names[0]`` (difference = second minus first).
-    """
+    """Arrange this run's accuracies (``ours[fw][split]``, fractions) next to `REFERENCE_STUDY`; ``ci[fw]`` is the
+    official-test interval of framework ``fw``."""
     if len(names) != 2:
         raise FmnistError(f"a comparison needs exactly two frameworks, got {list(names)}")
-    name_a, name_b = names
     rows: list[ComparisonRow] = []
-    for fw in (name_a, name_b):
+    for fw in names:
         if fw not in ours or fw not in ci:
             raise FmnistError(f"no results for framework {fw!r} (have {sorted(ours)} and CIs for {sorted(ci)})")
         missing = [s for s in SPLITS if s not in ours[fw]]
         if missing:
             raise FmnistError(f"{fw}: missing accuracies {missing}")
         if fw in REFERENCE_STUDY:
-            reference = tuple(REFERENCE_STUDY[fw].get(s) for s in SPLITS)
-            rows.append(ComparisonRow(fw, "reference study", reference, None))
-        accuracies = tuple(_check_fraction(f"{fw} {s}", ours[fw][s]) for s in SPLITS)
+            rows.append(ComparisonRow(fw, "reference study", tuple(REFERENCE_STUDY[fw].get(s) for s in SPLITS), None))
+        accuracies = tuple(ours[fw][s] for s in SPLITS)
+        bad = [a for a in accuracies if math.isnan(a) or not 0.0 <= a <= 1.0]
+        if bad:
+            raise FmnistError(f"{fw}: accuracies must be fractions in [0, 1], got {bad[0]}")
         # The interval must describe the same number the table shows (catches percent vs fraction mix-ups).
         if not math.isclose(ci[fw].estimate, accuracies[-1], abs_tol=1e-9):
             raise FmnistError(f"{fw}: CI estimate {ci[fw].estimate} differs from official_test/acc {accuracies[-1]}")
         rows.append(ComparisonRow(fw, "this run", accuracies, ci[fw]))
     # One training per framework compares two models, not two frameworks: the line says so.
-    model_a, model_b = (f"this {display_name(n)} model" for n in (name_a, name_b))
+    model_a, model_b = (f"this {display_name(n)} model" for n in names)
     line = verdict(model_a, model_b, diff, mcnemar.p_value) + " (one training each; --seeds N compares frameworks)"
-    return Comparison(names=(name_a, name_b), rows=tuple(rows), diff=diff, mcnemar=mcnemar, verdict=line)
+    return Comparison((names[0], names[1]), tuple(rows), diff, mcnemar, line)
+
+
+@dataclass(frozen=True)
+class SeedComparison:
+    """Each framework's official-test accuracy per training seed (``per_seed[fw][seed]``, fractions) and, with two
+    frameworks, what those seeds say about the frameworks themselves."""
+
+    per_seed: dict[str, dict[int, float]]
+    frameworks: FrameworkComparison | None = None
+
+    @property
+    def verdict(self) -> str:
+        return self.frameworks.verdict if self.frameworks else "single framework: no comparison"
+
+    def to_markdown(self) -> str:
+        """Mean ± std and every seed's accuracy per framework, then the verdict."""
+        rows = []
+        for fw, values in self.per_seed.items():
+            mean, std = seed_summary(list(values.values()))
+            cells = ", ".join(f"{s}: {100 * v:.2f}" for s, v in sorted(values.items()))
+            rows.append([display_name(fw), str(len(values)), f"{100 * mean:.2f} ± {100 * std:.2f}", cells])
+        table = markdown_table(
+            ["Framework", "Seeds", "Official test, mean ± std", "Per seed"], rows, ["---", "---:", "---:"]
+        )
+        return "\n".join([table, "", f"**{self.verdict}** (Welch interval over seeds; official test set)", ""])
+
+    def metrics(self) -> dict[str, float]:
+        """Each framework's mean and std over seeds; with two, the Welch difference, TOST and detectable size."""
+        metrics: dict[str, float] = {}
+        for fw, values in self.per_seed.items():
+            mean, std = seed_summary(list(values.values()))
+            metrics |= {f"seeds/{fw}/official_test_acc_mean": mean, f"seeds/{fw}/official_test_acc_std": std}
+        if (f := self.frameworks) is not None:
+            metrics |= {
+                "seeds/official_test_diff_pt": 100 * f.diff.estimate,
+                "seeds/diff_ci_low_pt": 100 * f.diff.low,
+                "seeds/diff_ci_high_pt": 100 * f.diff.high,
+                "seeds/welch_p_value": f.p_value,
+                "seeds/tost_p_value": f.p_tost,
+                "seeds/equivalence_margin_pt": 100 * f.margin,
+                "seeds/detectable_diff_pt": 100 * f.detectable,
+            }
+        return {key: value for key, value in metrics.items() if math.isfinite(value)}
+
+
+def compare_seeds(per_seed: Mapping[str, Mapping[int, float]], margin: float) -> SeedComparison:
+    """:class:`SeedComparison` of ``per_seed``; the first two frameworks compared on the seeds both trained."""
+    per_seed = {fw: dict(values) for fw, values in per_seed.items()}
+    if len(per_seed) < 2:
+        return SeedComparison(per_seed)
+    a, b = list(per_seed)[:2]
+    seeds = sorted(set(per_seed[a]) & set(per_seed[b]))
+    acc_a, acc_b = [per_seed[a][s] for s in seeds], [per_seed[b][s] for s in seeds]
+    return SeedComparison(per_seed, compare_frameworks(display_name(a), display_name(b), acc_a, acc_b, margin))

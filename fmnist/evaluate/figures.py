@@ -1,10 +1,7 @@
-"""The report's figures, rendered to PNG bytes: confusion matrix, per-class F1, learning curves, disagreements,
-an ablation's forest plot.
+"""The report's figures as PNG bytes: confusion matrix, per-class F1, learning curves, disagreements, forest plot.
 
-Each function builds its own `matplotlib.figure.Figure` and renders it with the Agg canvas instead of going
-through pyplot: no global figure registry to leak or to share between the threads Prefect runs tasks in,
-and no `matplotlib.use` call that would switch the backend of whoever imports us. The caller decides where
-the bytes go (an MLflow artifact, a file); nothing here writes files.
+Each builds its own `matplotlib.figure.Figure` and renders it on the Agg canvas, not through pyplot: no global
+figure registry shared between the threads Prefect runs tasks in, no backend switched for whoever imports us.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ _GALLERY_COLUMNS = 8
 
 
 def _new_figure(**kwargs: Any) -> Figure:
-    # matplotlib is imported on first use: every flow and Dask worker imports this module, few draw.
+    # Imported on first use: every flow and Dask worker imports this module, few draw.
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
@@ -91,14 +88,10 @@ def per_class_f1_png(f1_by_framework: Mapping[str, Sequence[float]]) -> bytes:
 
 
 def learning_curves_png(histories: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]]) -> bytes:
-    """Loss and accuracy per epoch, frameworks overlaid (one colour each), train dashed and val solid.
-
-    ``histories[framework][metric]`` is ``[(epoch, value), ...]`` for `LEARNING_METRICS`; missing metrics are
-    left out of the plot.
-    """
+    """Loss and accuracy per epoch (``histories[framework][metric]``: ``[(epoch, value), ...]``), frameworks
+    overlaid, train dashed and val solid; a missing metric is left out."""
     fig = _new_figure(figsize=(11, 4.5), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    colors = [f"C{i}" for i in range(10)]
     for k, (framework, metrics) in enumerate(histories.items()):
         for metric in LEARNING_METRICS:
             points = metrics.get(metric)
@@ -108,7 +101,7 @@ def learning_curves_png(histories: Mapping[str, Mapping[str, Sequence[tuple[int,
             epochs, values = zip(*sorted(points), strict=True)
             ax = ax_loss if kind == "loss" else ax_acc
             style = "--" if split == "train" else "-"
-            ax.plot(epochs, values, style, color=colors[k % 10], marker=".", label=f"{framework} {split}")
+            ax.plot(epochs, values, style, color=f"C{k % 10}", marker=".", label=f"{framework} {split}")
     for ax, kind in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(kind)
@@ -137,11 +130,8 @@ def disagreement_gallery_png(
     name_b: str,
     max_images: int = 40,
 ) -> bytes:
-    """The first ``max_images`` images where the predictions differ, each titled true class / A / B.
-
-    The images may be the whole test set or only the disagreements; rows where the two predictions agree
-    are skipped either way. With no disagreement the figure says so.
-    """
+    """The first ``max_images`` images where the predictions differ, each titled true class / A / B; with no
+    disagreement the figure says so."""
     pixels = _as_images(images)
     labels, preds_a, preds_b = (np.asarray(v).reshape(-1) for v in (labels, preds_a, preds_b))
     if not len(pixels) == len(labels) == len(preds_a) == len(preds_b):

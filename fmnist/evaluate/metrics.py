@@ -1,8 +1,7 @@
-"""Score one model's predictions on one split: accuracy, loss, per-class precision/recall/F1, confusion.
+"""Score one model's predictions on one split: accuracy, loss, per-class precision/recall/F1, confusion matrix.
 
-Pure numpy/scikit-learn on arrays the caller already has (true labels and softmax probabilities), so the
-same function scores Keras and PyTorch and is tested without either framework. Flattening to metric names
-happens here too, so both frameworks log exactly the same keys.
+Pure NumPy on labels and softmax probabilities, so one function scores Keras and PyTorch alike and both log exactly
+the same metric names.
 """
 
 from __future__ import annotations
@@ -42,11 +41,8 @@ def check_metric_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class SplitMetrics:
-    """One model on one split. Per-class tuples are in label order (`CLASS_NAMES`).
-
-    ``confusion[i, j]`` counts images of true class ``i`` predicted as ``j``. The arrays are read-only and
-    left out of ``==`` (numpy arrays have no single truth value).
-    """
+    """One model on one split; per-class tuples in label order. ``confusion[i, j]`` counts images of true class
+    ``i`` predicted as ``j``; the arrays are read-only and left out of ``==``."""
 
     n: int
     accuracy: float
@@ -112,19 +108,15 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def evaluate_predictions(labels: np.ndarray, probabilities: np.ndarray) -> SplitMetrics:
-    """Score softmax ``probabilities`` (N, 10) against integer ``labels`` (N,).
-
-    The prediction is the argmax (the first class on a tie); the loss is the mean cross-entropy of the
-    true class with probabilities clipped to [`PROB_EPSILON`, 1 - `PROB_EPSILON`]. A class that is never
-    predicted gets precision 0 rather than a warning (zero_division=0).
-    """
+    """Score softmax ``probabilities`` (N, 10) against integer ``labels`` (N,): the prediction is the argmax (the
+    first class on a tie), the loss the mean cross-entropy with probabilities clipped to `PROB_EPSILON`; a class
+    never predicted has precision 0 (scikit-learn's definitions with zero_division=0)."""
     labels = np.asarray(labels)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     _check_inputs(labels, probabilities)
     predictions = probabilities.argmax(axis=1)
     p_true = np.clip(probabilities[np.arange(len(labels)), labels], PROB_EPSILON, 1.0 - PROB_EPSILON)
-    # Counting with numpy rather than scikit-learn keeps this module (imported by every flow and Dask worker)
-    # light; the definitions are scikit-learn's with zero_division=0.
+    # Counted with NumPy: scikit-learn would be a heavy import in every flow and Dask worker.
     confusion = np.bincount(labels * NUM_CLASSES + predictions, minlength=NUM_CLASSES**2).reshape(
         NUM_CLASSES, NUM_CLASSES
     )

@@ -8,14 +8,16 @@ the tracking server.
 from __future__ import annotations
 
 import base64
-import html
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist.atomic import staged_files
 from fmnist.data.batch_store import parse_batches_label
 from fmnist.evaluate.compare import display_name
+from fmnist.evaluate.markdown import html_page, markdown_table
+from fmnist.redaction import redact
 from fmnist.tracking import Tracker, layout
 
 FIGURES = (
@@ -54,42 +56,33 @@ def build_report(tracker: Tracker, parent_run_id: str) -> Report:
             if (path := _download(tracker, parent_run_id, name, Path(tmp))) is not None
         }
     title = f"fmnist-pipeline run {parent['name'] or parent_run_id}"
-    verdict = parent["tags"].get("verdict", "not evaluated")
     timings = {k.removeprefix("timing/"): v for k, v in parent["metrics"].items() if k.startswith("timing/")}
-    sections: list[tuple[str, str]] = []
     if ablation is None:
-        sections += [
-            ("Verdict", f"**{verdict}**"),
+        sections = [
+            ("Verdict", f"**{parent['tags'].get('verdict', 'not evaluated')}**"),
             ("Results: the reference study beside this run", comparison or "_no comparison logged_"),
         ]
     else:
-        sections.append(("Ablation: the effect of each framework default", ablation))
-    sections.append(("Data and drift", data))
+        sections = [("Ablation: the effect of each framework default", ablation)]
     sections += [
+        ("Data and drift", data),
         ("Runs", _runs_table(children)),
         ("Timings per stage (seconds)", _table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])),
         ("Environment", _environment(parent["params"], children)),
     ]
-    md_parts = [f"# {title}", "", f"MLflow parent run `{parent_run_id}` · tracking `{tracker.uri}`", ""]
-    html_parts = [f"<h1>{html.escape(title)}</h1>", f"<p>MLflow parent run <code>{parent_run_id}</code></p>"]
-    for heading, body in sections:
-        md_parts += [f"## {heading}", "", body, ""]
-        html_parts += [f"<h2>{html.escape(heading)}</h2>", _markdown_to_html(body)]
-    md_parts += ["## Figures", ""]
-    html_parts += ["<h2>Figures</h2>"]
-    for name, caption in FIGURES:
-        if name in images:
-            md_parts += [f"### {caption}", "", f"![{caption}]({name})", ""]
-            data = base64.b64encode(images[name]).decode()
-            alt = html.escape(caption)
-            html_parts += [f"<h3>{alt}</h3>", f'<img alt="{alt}" src="data:image/png;base64,{data}">']
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        + "\n".join(html_parts)
-        + "</body></html>"
-    )
-    return Report("\n".join(md_parts), page, images)
+
+    def document(image_source: Callable[[str], str]) -> str:
+        parts = [f"# {title}", "", f"MLflow parent run `{parent_run_id}` · tracking `{redact(tracker.uri)}`", ""]
+        for heading, body in sections:
+            parts += [f"## {heading}", "", body, ""]
+        parts += ["## Figures", ""]
+        for name, caption in FIGURES:
+            if name in images:
+                parts += [f"### {caption}", "", f"![{caption}]({image_source(name)})", ""]
+        return "\n".join(parts)
+
+    inlined = document(lambda name: f"data:image/png;base64,{base64.b64encode(images[name]).decode()}")
+    return Report(document(lambda name: name), html_page(title, inlined, _CSS), images)
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
@@ -101,8 +94,8 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
             (staging / name).write_bytes(data)
         for name, text in zip(layout.REPORT_FILES, (report.html, report.markdown), strict=True):
             (staging / name).write_text(text, encoding="utf-8")
-    html, md = (out_dir / name for name in layout.REPORT_FILES)
-    return html, md
+    html_path, md_path = (out_dir / name for name in layout.REPORT_FILES)
+    return html_path, md_path
 
 
 def log_report(tracker: Tracker, parent_run_id: str, out_dir: Path) -> None:
@@ -165,53 +158,7 @@ def _environment(parent_params: dict[str, str], children: list[dict]) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return "_none logged_"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _markdown_to_html(text: str) -> str:
-    """The small Markdown subset the report uses: tables, bold, inline code, third-level headings, lists,
-    paragraphs."""
-    import re
-
-    def inline(s: str) -> str:
-        s = html.escape(s)
-        s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
-        s = re.sub(r"_(.+?)_", r"<em>\1</em>", s) if s.startswith("_") else s
-        return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
-
-    out: list[str] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("|"):
-            block = []
-            while i < len(lines) and lines[i].startswith("|"):
-                block.append(lines[i])
-                i += 1
-            cells = [[c.strip() for c in row.strip("|").split("|")] for row in block if not set(row) <= set("|-: ")]
-            head, body = cells[0], cells[1:]
-            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr></thead><tbody>")
-            out += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in body]
-            out.append("</tbody></table>")
-            continue
-        if line.startswith("- "):
-            items = []
-            while i < len(lines) and lines[i].startswith("- "):
-                items.append(f"<li>{inline(lines[i][2:])}</li>")
-                i += 1
-            out.append("<ul>" + "".join(items) + "</ul>")
-            continue
-        if line.startswith("### "):
-            out.append(f"<h3>{inline(line[4:])}</h3>")
-        elif line.strip():
-            out.append(f"<p>{inline(line)}</p>")
-        i += 1
-    return "\n".join(out)
+    return markdown_table(header, rows) if rows else "_none logged_"
 
 
 _CSS = (

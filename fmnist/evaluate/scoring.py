@@ -1,56 +1,43 @@
-"""Evaluate the trained frameworks from what MLflow holds, and compare them with statistics.
+"""Score trained runs from what MLflow holds and log the frameworks' comparison to the parent run.
 
-Each framework's best checkpoint and architecture are downloaded from its child run (so a broken artifact
-fails here, not in production), scored on ``train``, ``val``, ``test`` and ``official_test``; the metrics go to
-the child run, the comparison (table, confidence intervals, McNemar test, verdict, figures) to the parent run.
+Each run's best checkpoint and architecture are downloaded from its child run (a broken artifact fails here, not in
+production) and scored on every split; the metrics go to the child run (and to its logged model, per dataset), the
+comparison, its verdict and the figures to the parent run.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fmnist.data.manifest import SPLIT_NAMES, read_manifest, read_verified_split
-from fmnist.evaluate.compare import build_comparison, display_name
-from fmnist.evaluate.figures import (
-    confusion_matrix_png,
-    disagreement_gallery_png,
-    learning_curves_png,
-    per_class_f1_png,
-)
+from fmnist.evaluate import figures
+from fmnist.evaluate.compare import build_comparison, compare_seeds, display_name
 from fmnist.evaluate.metrics import SplitMetrics, evaluate_predictions
-from fmnist.evaluate.stats import (
-    bootstrap_accuracy_ci,
-    bootstrap_difference_ci,
-    compare_frameworks,
-    mcnemar_exact,
-    seed_summary,
-)
+from fmnist.evaluate.stats import bootstrap_accuracy_ci, bootstrap_difference_ci, mcnemar_exact
 from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker, layout
 
-# The split names of the per-epoch curves (train/acc, val/acc, ...) are taken; the evaluation of the best
-# weights on those two splits is logged as train_eval/... and val_eval/... so the curves stay clean.
+# The per-epoch curves own train/... and val/...; the best weights' scores on those splits are train_eval/...
+# and val_eval/..., so the curves stay clean.
 EVAL_PREFIX = {"train": "train_eval", "val": "val_eval", "test": "test", "official_test": "official_test"}
-CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
 # Two frameworks whose mean accuracies over seeds differ by less than this (a fraction) count as equivalent.
 DEFAULT_EQUIVALENCE_MARGIN = 0.005
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The outcome of one evaluation, small and JSON-friendly."""
+    """The outcome of one evaluation, small and JSON-friendly: framework → split → accuracy (mean over seeds)."""
 
-    accuracy: dict[str, dict[str, float]]  # framework → split → accuracy
+    accuracy: dict[str, dict[str, float]]
     verdict: str
     markdown: str
     metrics: dict[str, float]
     artifacts: list[str]
-    per_run: dict[str, dict[str, float]] = field(default_factory=dict)  # run id → official_test/acc
 
 
 def load_eval_splits(split_dir: Path, names: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -65,8 +52,8 @@ def score_run(
     data: Mapping[str, tuple[np.ndarray, np.ndarray]],
     digests: Mapping[str, str],
 ) -> dict[str, SplitMetrics]:
-    """Score one child run's best checkpoint on every split and log the metrics to that run, each split's also
-    as metrics of the run's logged model on that split's dataset (``digests``: split → dataset digest)."""
+    """Score one child run's best checkpoint on every split of ``data`` and log the metrics to that run, each
+    split's also as metrics of the run's logged model on that split's dataset (``digests``: its digest)."""
     classifier = Classifier.from_run(tracker, run_id, framework)
     results = {split: evaluate_predictions(y, classifier.predict_proba(x)) for split, (x, y) in data.items()}
     model_id = tracker.logged_model_id(run_id)
@@ -76,55 +63,64 @@ def score_run(
     return results
 
 
-def evaluate(
+def evaluate_runs(
     tracker: Tracker,
     parent_run_id: str,
-    child_runs: Mapping[str, str],
+    runs: Mapping[str, Mapping[int, str]],
     split_dir: Path,
     *,
-    n_boot: int = 10_000,
-    seed: int = 0,
     scored: Mapping[str, Mapping[str, SplitMetrics]] | None = None,
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
+    n_boot: int = 10_000,
 ) -> Evaluation:
-    """Score every framework of ``child_runs`` (framework → run id) and log the comparison on the parent.
-
-    ``scored`` holds runs already scored by `score_run` (run id → split → metrics), e.g. by the training
-    process right after training; only the others are scored here.
-    """
+    """Score the trainings of a parent run (framework → training seed → run id; ``scored``: run id → split →
+    metrics of runs scored already) and compare the frameworks on the official test set: the two models image by
+    image when each framework trained once (bootstrap intervals, McNemar), else the frameworks across seeds
+    (Welch interval, TOST equivalence at ±``margin``, the smallest difference the seeds detect)."""
     data = load_eval_splits(split_dir)
     digests = read_manifest(split_dir, verify=False).dataset_digests
     scored = scored or {}
-    results: dict[str, dict[str, SplitMetrics]] = {}
-    for framework, run_id in child_runs.items():
-        done = run_id in scored
-        results[framework] = dict(scored[run_id]) if done else score_run(tracker, run_id, framework, data, digests)
-    accuracy = {fw: {f"{s}/acc": m.accuracy for s, m in res.items()} for fw, res in results.items()}
-    artifacts = _log_figures(tracker, parent_run_id, child_runs, results, data["official_test"])
-    if len(results) < 2:
-        tracker.flush()
-        only = next(iter(accuracy))
+    results = {
+        fw: {
+            seed: scored[run] if run in scored else score_run(tracker, run, fw, data, digests)
+            for seed, run in by_seed.items()
+        }
+        for fw, by_seed in runs.items()
+    }
+    accuracy = {
+        fw: {f"{split}/acc": float(np.mean([r[split].accuracy for r in by_seed.values()])) for split in SPLIT_NAMES}
+        for fw, by_seed in results.items()
+    }
+    first_seed = {fw: min(by_seed) for fw, by_seed in runs.items()}
+    artifacts = _log_figures(
+        tracker,
+        parent_run_id,
+        {fw: runs[fw][seed] for fw, seed in first_seed.items()},
+        {fw: results[fw][seed] for fw, seed in first_seed.items()},
+        data["official_test"],
+    )
+    if len(results) == 1 and all(len(by_seed) == 1 for by_seed in runs.values()):
+        (only,) = accuracy
         line = f"{display_name(only)} only: official test accuracy {100 * accuracy[only]['official_test/acc']:.2f}%"
-        return Evaluation(accuracy, line, line + "\n", {}, artifacts, _per_run(child_runs, accuracy))
-
-    name_a, name_b = list(results)[:2]
-    labels = data["official_test"][1]
-    correct = {fw: results[fw]["official_test"].predictions == labels for fw in (name_a, name_b)}
-    ci = {fw: bootstrap_accuracy_ci(c, n_boot=n_boot, seed=seed) for fw, c in correct.items()}
-    diff = bootstrap_difference_ci(correct[name_a], correct[name_b], n_boot=n_boot, seed=seed)
-    comparison = build_comparison(accuracy, ci, diff, mcnemar_exact(correct[name_a], correct[name_b]), (name_a, name_b))
-    markdown = comparison.to_markdown()
-    tracker.log_metrics(parent_run_id, comparison.metrics())
+        tracker.flush()
+        return Evaluation(accuracy, line, line + "\n", {}, artifacts)
+    if all(len(by_seed) == 1 for by_seed in runs.values()):
+        a, b = list(results)[:2]
+        labels = data["official_test"][1]
+        correct = {fw: results[fw][first_seed[fw]]["official_test"].predictions == labels for fw in (a, b)}
+        ci = {fw: bootstrap_accuracy_ci(c, n_boot=n_boot) for fw, c in correct.items()}
+        diff = bootstrap_difference_ci(correct[a], correct[b], n_boot=n_boot)
+        comparison = build_comparison(accuracy, ci, diff, mcnemar_exact(correct[a], correct[b]), (a, b))
+        tracker.log_text(parent_run_id, comparison.to_html(), layout.COMPARISON_HTML)
+    else:
+        per_seed = {fw: {s: r["official_test"].accuracy for s, r in by_seed.items()} for fw, by_seed in results.items()}
+        comparison = compare_seeds(per_seed, margin)
+    markdown, metrics = comparison.to_markdown(), comparison.metrics()
+    tracker.log_metrics(parent_run_id, metrics)
     tracker.log_text(parent_run_id, markdown, layout.COMPARISON_MD)
-    tracker.log_text(parent_run_id, comparison.to_html(), layout.COMPARISON_HTML)
     tracker.set_tags(parent_run_id, {"verdict": comparison.verdict})
     tracker.flush()
-    return Evaluation(
-        accuracy, comparison.verdict, markdown, comparison.metrics(), artifacts, _per_run(child_runs, accuracy)
-    )
-
-
-def _per_run(child_runs: Mapping[str, str], accuracy: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    return {run: {"official_test/acc": accuracy[fw]["official_test/acc"]} for fw, run in child_runs.items()}
+    return Evaluation(accuracy, comparison.verdict, markdown, metrics, artifacts)
 
 
 def _log_figures(
@@ -134,98 +130,31 @@ def _log_figures(
     results: Mapping[str, Mapping[str, SplitMetrics]],
     official_test: tuple[np.ndarray, np.ndarray],
 ) -> list[str]:
-    figures = {
-        layout.confusion_figure(fw): confusion_matrix_png(
-            res["official_test"].confusion, f"{display_name(fw)}: official test confusion matrix"
+    """Confusion matrices, per-class F1, learning curves and (with two frameworks) their disagreements, from one
+    training per framework; return the artifact paths."""
+    official = {fw: res["official_test"] for fw, res in results.items()}
+    pngs = {
+        layout.confusion_figure(fw): figures.confusion_matrix_png(
+            m.confusion, f"{display_name(fw)}: official test confusion matrix"
         )
-        for fw, res in results.items()
+        for fw, m in official.items()
     }
-    figures[layout.PER_CLASS_F1_FIGURE] = per_class_f1_png(
-        {display_name(fw): res["official_test"].f1 for fw, res in results.items()}
+    pngs[layout.PER_CLASS_F1_FIGURE] = figures.per_class_f1_png({display_name(fw): m.f1 for fw, m in official.items()})
+    pngs[layout.LEARNING_CURVES_FIGURE] = figures.learning_curves_png(
+        {
+            display_name(fw): {k: tracker.metric_history(run, k) for k in figures.LEARNING_METRICS}
+            for fw, run in child_runs.items()
+        }
     )
-    figures[layout.LEARNING_CURVES_FIGURE] = learning_curves_png(
-        {display_name(fw): {k: tracker.metric_history(run, k) for k in CURVES} for fw, run in child_runs.items()}
-    )
-    if len(results) >= 2:
-        a, b = list(results)[:2]
-        pixels, labels = official_test
-        figures[layout.DISAGREEMENTS_FIGURE] = disagreement_gallery_png(
-            pixels, labels, results[a]["official_test"].predictions, results[b]["official_test"].predictions,
-            display_name(a), display_name(b),
-        )  # fmt: skip
+    if len(official) >= 2:
+        (a, first), (b, second) = list(official.items())[:2]
+        pngs[layout.DISAGREEMENTS_FIGURE] = figures.disagreement_gallery_png(
+            *official_test, first.predictions, second.predictions, display_name(a), display_name(b)
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        for name, png in figures.items():
+        for name, png in pngs.items():
             path = Path(tmp) / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
         tracker.log_artifact(parent_run_id, Path(tmp) / layout.FIGURES_DIR, layout.FIGURES_DIR)
-    return sorted(figures)
-
-
-def evaluate_seeds(
-    tracker: Tracker,
-    parent_run_id: str,
-    runs: Mapping[str, Mapping[int, str]],
-    split_dir: Path,
-    *,
-    scored: Mapping[str, Mapping[str, SplitMetrics]] | None = None,
-    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
-) -> Evaluation:
-    """Multi-seed mode: score every (framework, seed) run; compare the frameworks across seeds.
-
-    ``runs`` maps framework → training seed → child run id. The comparison is the mean ± std of each
-    framework's official-test accuracy over seeds, and a framework-level verdict
-    (:func:`fmnist.evaluate.stats.compare_frameworks`: Welch interval, TOST equivalence at ±``margin``, the
-    smallest difference the seeds could detect).
-    """
-    data = load_eval_splits(split_dir)
-    digests = read_manifest(split_dir, verify=False).dataset_digests
-    scored = scored or {}
-
-    def score(run: str, fw: str) -> dict[str, SplitMetrics]:
-        return dict(scored[run]) if run in scored else score_run(tracker, run, fw, data, digests)
-
-    results = {fw: {seed: score(run, fw) for seed, run in by_seed.items()} for fw, by_seed in runs.items()}
-    per_seed = {
-        fw: {seed: res["official_test"].accuracy for seed, res in by_seed.items()} for fw, by_seed in results.items()
-    }
-    accuracy = {
-        fw: {f"{split}/acc": float(np.mean([r[split].accuracy for r in by_seed.values()])) for split in SPLIT_NAMES}
-        for fw, by_seed in results.items()
-    }
-    first = {fw: by_seed[min(by_seed)] for fw, by_seed in results.items()}
-    first_runs = {fw: runs[fw][min(runs[fw])] for fw in runs}
-    artifacts = _log_figures(tracker, parent_run_id, first_runs, first, data["official_test"])
-    metrics: dict[str, float] = {}
-    lines = ["| Framework | Seeds | Official test, mean ± std | Per seed |", "|---|---:|---:|---|"]
-    for fw, values in per_seed.items():
-        mean, std = seed_summary(list(values.values()))
-        metrics[f"seeds/{fw}/official_test_acc_mean"] = mean
-        metrics[f"seeds/{fw}/official_test_acc_std"] = std
-        cells = ", ".join(f"{s}: {100 * v:.2f}" for s, v in sorted(values.items()))
-        lines.append(f"| {display_name(fw)} | {len(values)} | {100 * mean:.2f} ± {100 * std:.2f} | {cells} |")
-    line = "single framework: no comparison"
-    if len(per_seed) >= 2:
-        a, b = list(per_seed)[:2]
-        seeds = sorted(set(per_seed[a]) & set(per_seed[b]))
-        acc_a, acc_b = [per_seed[a][s] for s in seeds], [per_seed[b][s] for s in seeds]
-        frameworks = compare_frameworks(display_name(a), display_name(b), acc_a, acc_b, margin)
-        line = frameworks.verdict
-        metrics.update(
-            {
-                "seeds/official_test_diff_pt": 100 * frameworks.diff.estimate,
-                "seeds/diff_ci_low_pt": 100 * frameworks.diff.low,
-                "seeds/diff_ci_high_pt": 100 * frameworks.diff.high,
-                "seeds/welch_p_value": frameworks.p_value,
-                "seeds/tost_p_value": frameworks.p_tost,
-                "seeds/equivalence_margin_pt": 100 * frameworks.margin,
-                "seeds/detectable_diff_pt": 100 * frameworks.detectable,
-            }
-        )
-    markdown = "\n".join([*lines, "", f"**{line}** (Welch interval over seeds; official test set)", ""])
-    tracker.log_metrics(parent_run_id, {k: v for k, v in metrics.items() if np.isfinite(v)})
-    tracker.log_text(parent_run_id, markdown, layout.COMPARISON_MD)
-    tracker.set_tags(parent_run_id, {"verdict": line})
-    tracker.flush()
-    per_run = {runs[fw][seed]: {"official_test/acc": acc} for fw, by in per_seed.items() for seed, acc in by.items()}
-    return Evaluation(accuracy, line, markdown, metrics, artifacts, per_run)
+    return sorted(pngs)

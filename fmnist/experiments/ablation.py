@@ -1,14 +1,11 @@
 """An ablation of the framework defaults: which of them, if any, makes Keras and PyTorch train differently.
 
-The design (:func:`ablation_arms`, :func:`plan_ablation`): each framework with its own defaults (``baseline``),
-with one factor switched to the other framework's level (one arm per factor its trainer can switch), and with
-every such factor switched (``all``); every arm trained with the same seeds on the same split(s).
-
-The analysis (:func:`ablation_effects`): each switched arm's mean official-test accuracy minus its framework's
-baseline, in points, with a 95% Welch interval over the trials, Holm's adjustment over every comparison, a TOST
-equivalence test at a margin, and the smallest effect the trials could detect; and the framework itself, Keras
-minus PyTorch, with both on their own defaults, both switched, and at each framework's settings (one framework's
-baseline against the other's ``all`` arm). Nothing is chosen: the official test set is only reported.
+Each framework trains on its own defaults (``baseline``), with one factor switched to the other framework's level
+(an arm per factor its trainer can switch), and with every such factor switched (``all``), all with the same seeds
+on the same split(s). Each switched arm's mean official-test accuracy minus its baseline, in points, gets a 95% Welch
+interval, a Holm-adjusted p, a TOST equivalence test and the smallest effect the trials could detect; the framework
+rows compare Keras minus PyTorch at both defaults, both switched, and each framework's settings. Nothing is chosen:
+the official test set is only reported.
 """
 
 from __future__ import annotations
@@ -22,9 +19,9 @@ from typing import Any
 
 from fmnist.errors import FmnistError
 from fmnist.evaluate.compare import display_name
+from fmnist.evaluate.markdown import markdown_table
 from fmnist.evaluate.stats import holm, min_detectable_difference, seed_summary, tost_p_value, welch_test
 from fmnist.experiments.factors import DEFAULT_MARGIN, Factor, factor_table
-from fmnist.experiments.sweep import trial_records
 from fmnist.tracking import Tracker, layout
 from fmnist.train.tracked import TrainSummary
 from fmnist.train.trainers import FRAMEWORKS
@@ -150,6 +147,17 @@ class Effect:
     def measured(self) -> bool:
         return not math.isnan(self.p)
 
+    def numbers(self) -> dict[str, float]:
+        """The estimates under their metric and table names (points; p-values as they are)."""
+        return {
+            "effect_pt": self.estimate,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "p_holm": self.p_holm,
+            "p_tost": self.p_tost,
+            "detectable_pt": self.mde,
+        }
+
 
 def _compare(factor: str, direction: str, arm: ArmScores, reference: ArmScores, margin: float) -> Effect:
     effect = Effect(factor, direction, arm, reference)
@@ -206,18 +214,13 @@ def _p(p: float) -> str:
 
 
 def effect_rows(effects: Sequence[Effect]) -> list[dict[str, Any]]:
-    """The effects as plain rows (points; None where not measured): the Prefect table and the JSON summary."""
-
-    def number(x: float) -> float | None:
-        return None if math.isnan(x) else round(x, 4)
-
+    """The effects as plain rows (None where not measured): the Prefect table and the JSON summary."""
     return [
-        {"factor": e.factor, "direction": e.direction, "trials": _n(e), "effect_pt": number(e.estimate),
-         "ci_low": number(e.low), "ci_high": number(e.high), "p_holm": number(e.p_holm), "p_tost": number(e.p_tost),
-         "detectable_pt": number(e.mde), "verdict": e.verdict,
-         "missing": [*e.arm.missing, *e.reference.missing]}
+        {"factor": e.factor, "direction": e.direction, "trials": _n(e)}
+        | {key: None if math.isnan(value) else round(value, 4) for key, value in e.numbers().items()}
+        | {"verdict": e.verdict, "missing": [*e.arm.missing, *e.reference.missing]}
         for e in effects
-    ]  # fmt: skip
+    ]
 
 
 def ablation_markdown(effects: Sequence[Effect], arms: Mapping[tuple[str, str], ArmScores], margin: float) -> str:
@@ -229,33 +232,27 @@ def ablation_markdown(effects: Sequence[Effect], arms: Mapping[tuple[str, str], 
         f"the {n} comparisons; TOST equivalence at ±{margin:g} pt; the smallest effect the trials could detect "
         f"(power {POWER:.0%}, alpha {ALPHA:g}).",
         "",
-        "| Factor | Direction | Trials | Effect | 95% CI | p (Holm) | TOST p | Detectable | Verdict |",
-        "|---|---|---:|---:|---|---:|---:|---:|---|",
     ]
-    for e in effects:
-        ci = f"[{e.low:+.2f}, {e.high:+.2f}]" if e.measured else "—"
-        effect = f"{e.estimate:+.2f}" if e.measured else "—"
-        mde = f"{e.mde:.2f}" if e.measured else "—"
-        lines.append(f"| {e.factor} | {e.direction} | {_n(e)} | {effect} | {ci} | {_p(e.p_holm)} | {_p(e.p_tost)} "
-                     f"| {mde} | {e.verdict} |")  # fmt: skip
-    lines += ["", "| Framework | Arm | Trials | Missing | Mean ± std, % |", "|---|---|---:|---|---:|"]
+    rows = [
+        [e.factor, e.direction, _n(e)]
+        + ([f"{e.estimate:+.2f}", f"[{e.low:+.2f}, {e.high:+.2f}]"] if e.measured else ["—", "—"])
+        + [_p(e.p_holm), _p(e.p_tost), f"{e.mde:.2f}" if e.measured else "—", e.verdict]
+        for e in effects
+    ]
+    header = ["Factor", "Direction", "Trials", "Effect", "95% CI", "p (Holm)", "TOST p", "Detectable", "Verdict"]
+    lines.append(markdown_table(header, rows, ["---", "---", "---:", "---:", "---", "---:", "---:", "---:"]))
+    arm_rows = []
     for a in arms.values():
         spread = "{:.2f} ± {:.2f}".format(*seed_summary(a.points())) if a.scores else "—"
-        missing = ", ".join(a.missing) or "none"
-        lines.append(f"| {display_name(a.framework)} | {a.arm} | {len(a.scores)} | {missing} | {spread} |")
+        arm_rows.append([display_name(a.framework), a.arm, len(a.scores), ", ".join(a.missing) or "none", spread])
+    header = ["Framework", "Arm", "Trials", "Missing", "Mean ± std, %"]
+    lines += ["", markdown_table(header, arm_rows, ["---", "---", "---:", "---", "---:"])]
     return "\n".join([*lines, ""])
 
 
 def ablation_metrics(effects: Sequence[Effect]) -> dict[str, float]:
-    """Parent-run metrics ``ablation/<factor>/<direction>/{effect_pt,ci_low,ci_high,p_holm,p_tost,detectable_pt}``
-    of every measured comparison."""
-    metrics: dict[str, float] = {}
-    for e in effects:
-        if e.measured:
-            values = {"effect_pt": e.estimate, "ci_low": e.low, "ci_high": e.high, "p_holm": e.p_holm,
-                      "p_tost": e.p_tost, "detectable_pt": e.mde}  # fmt: skip
-            metrics |= {f"ablation/{e.factor}/{e.direction}/{k}": v for k, v in values.items()}
-    return metrics
+    """Parent-run metrics ``ablation/<factor>/<direction>/<number>`` of every measured comparison."""
+    return {f"ablation/{e.factor}/{e.direction}/{k}": v for e in effects if e.measured for k, v in e.numbers().items()}
 
 
 @dataclass(frozen=True)
@@ -266,6 +263,11 @@ class AblationEvaluation:
     effects: list[Effect]
     markdown: str
     metrics: dict[str, float]
+
+    def summary(self) -> dict[str, Any]:
+        """The ablation's own part of its JSON summary."""
+        missing = [name for arm in self.arms.values() for name in arm.missing]
+        return {"missing": missing, "effects": effect_rows(self.effects), "ablation_markdown": self.markdown}
 
 
 def evaluate_ablation(
@@ -294,22 +296,3 @@ def evaluate_ablation(
             tracker.log_artifact(parent_run_id, path, layout.FIGURES_DIR)
     tracker.flush()
     return AblationEvaluation(arms, effects, markdown, metrics)
-
-
-def ablation_summary(
-    parent_run_id: str,
-    tracking_uri: str,
-    results: Sequence[TrainSummary],
-    evaluation: AblationEvaluation,
-    timings: Mapping[str, float] | None = None,
-) -> dict[str, Any]:
-    """The JSON summary of one ablation (what ``fmnist ablate --json`` prints)."""
-    return {
-        "parent_run_id": parent_run_id,
-        "tracking_uri": tracking_uri,
-        "trials": trial_records(results),
-        "missing": [name for a in evaluation.arms.values() for name in a.missing],
-        "effects": effect_rows(evaluation.effects),
-        "ablation_markdown": evaluation.markdown,
-        "timings": dict(timings or {}),
-    }

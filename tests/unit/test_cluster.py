@@ -38,10 +38,11 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_no_options_are_the_default_local_cluster_of_fixed_size() -> None:
     spec = cluster_spec()
     assert spec == ClusterSpec() and spec.adapt_kwargs == {}
-    assert spec.describe(4) == "local:4"
+    assert cluster_spec(workers=4).describe() == "local:4"
     # An existing cluster and the local cluster's size alone are no cluster options.
-    assert cluster_spec(address="tcp://127.0.0.1:8786") == ClusterSpec()
-    assert cluster_spec(workers=3) == ClusterSpec()
+    assert cluster_spec(address="tcp://127.0.0.1:8786") == ClusterSpec(address="tcp://127.0.0.1:8786")
+    assert cluster_spec(address="tcp://127.0.0.1:8786").describe() == "tcp://127.0.0.1:8786"
+    assert cluster_spec(workers=3) == ClusterSpec(workers=3)
 
 
 def test_a_cluster_class_with_its_kwargs_and_bounds(modules: None) -> None:
@@ -50,7 +51,7 @@ def test_a_cluster_class_with_its_kwargs_and_bounds(modules: None) -> None:
     assert spec.cluster_kwargs == {"n_workers": 2, "memory": "4GB"}
     assert spec.adapt_kwargs == {"minimum": 1, "maximum": 8}
     # The label on the parent run names the class and bounds, never the kwargs (they may hold credentials).
-    assert spec.describe(None) == "fake_clusters.FakeCluster adapt:1-8"
+    assert spec.describe() == "fake_clusters.FakeCluster adapt:1-8"
 
 
 def test_the_real_local_cluster_class_imports() -> None:
@@ -62,9 +63,9 @@ def test_bounds_alone_scale_the_default_local_cluster_and_one_bound_keeps_dask_s
     assert cluster_spec(adapt_min=0, adapt_max=4, workers=2).adapt_kwargs == {"minimum": 0, "maximum": 4}
     assert cluster_spec(adapt_max=4).adapt_kwargs == {"maximum": 4}
     assert cluster_spec(adapt_min=2).adapt_kwargs == {"minimum": 2}
-    assert cluster_spec(adapt_min=0, adapt_max=4).describe(2) == "local:2 adapt:0-4"
-    assert cluster_spec(adapt_max=4).describe(2) == "local:2 adapt:0-4"
-    assert cluster_spec(adapt_min=2).describe(2) == "local:2 adapt:2-inf"
+    assert cluster_spec(adapt_min=0, adapt_max=4, workers=2).describe() == "local:2 adapt:0-4"
+    assert cluster_spec(adapt_max=4, workers=2).describe() == "local:2 adapt:0-4"
+    assert cluster_spec(adapt_min=2, workers=2).describe() == "local:2 adapt:2-inf"
 
 
 def test_cluster_kwargs_parse_from_a_json_object() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmnist.evaluate.drift import DriftReport
-from fmnist.evaluate.report import _data_section, _markdown_to_html
+from fmnist.evaluate.markdown import markdown_to_html
+from fmnist.evaluate.report import _data_section
 from fmnist.tracking import Tracker, layout
 
 
@@ -29,7 +30,7 @@ def test_the_section_names_the_data_version_and_shows_each_batch_s_drift(tmp_pat
     assert section.startswith(f"Data version `{'f' * 16}…`: the base release and 2 labelled batch(es).")
     assert "### Batch 0001-aaa: **drift**" in section and "### Batch 0002-bbb: no drift" in section
     assert "- mean grey shifted" in section and "- every check within its threshold" in section
-    page = _markdown_to_html(section)
+    page = markdown_to_html(section)
     assert "<h3>Batch 0001-aaa: <strong>drift</strong></h3>" in page and "<li>mean grey shifted" in page
     assert "<table>" in page
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from types import SimpleNamespace
 
-from fmnist.evaluate.pipeline import best_per_framework
+from fmnist.experiments.pipeline import best_per_framework
 from fmnist.train.tracked import TrainSummary
 
 

@@ -228,50 +228,28 @@ def test_the_local_cluster_listens_on_loopback_only() -> None:
         assert _listening_on_every_interface() - before == set()
 
 
-def test_the_local_cluster_s_workers_keep_glibc_s_malloc_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_training_dask_settings_keep_glibc_s_malloc_thresholds_and_quiet_the_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dask
     from distributed import Client, LocalCluster
 
-    from flows.trials import dask_task_runner
+    from flows.trials import TRAINING_DASK_CONFIG, dask_task_runner
 
     # A nanny copies its spawn variables into this process's environment too: start clean, and let monkeypatch
-    # remove what the plain cluster below leaves behind.
+    # remove what the cluster below might leave behind.
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
-    runner = dask_task_runner(workers=1)
 
-    def trim() -> str | None:
-        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    def worker_settings() -> tuple[str | None, bool, str]:
+        return (
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"),
+        )
 
-    with LocalCluster(**runner.cluster_kwargs) as cluster, Client(cluster) as client:
-        assert list(client.run(trim).values()) == [None]
-    # Dask's default, which makes every PyTorch batch buffer an mmap of its own.
-    with LocalCluster(n_workers=1, processes=True, dashboard_address="127.0.0.1:0") as plain, Client(plain) as client:
-        assert list(client.run(trim).values()) == ["65536"]
-
-
-def _wake_ups(server) -> dict[str, float | None]:
-    """How often (ms) a Dask worker or nanny runs its periodic checks; None: it does not run that one."""
-    names = ("tick", "memory_monitor", "monitor", "profile")
-    return {n: server.periodic_callbacks[n].callback_time if n in server.periodic_callbacks else None for n in names}
-
-
-def test_the_local_cluster_s_workers_and_nannies_leave_the_trainings_alone() -> None:
-    from distributed import Client, LocalCluster
-
-    from flows.trials import dask_task_runner
-
-    def worker_wake_ups(dask_worker) -> dict[str, float | None]:
-        return _wake_ups(dask_worker)
-
-    quiet = {"tick": 500.0, "memory_monitor": 1000.0, "monitor": 2000.0, "profile": None}
-    with LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster, Client(cluster) as client:
-        assert list(client.run(worker_wake_ups).values()) == [quiet]
-        assert [_wake_ups(nanny) for nanny in cluster.workers.values()] == [{**quiet, "profile": None}]
-    # Dask's defaults: the profiler samples the running task every 10 ms, the event loop is checked every 20 ms.
-    with LocalCluster(n_workers=1, processes=True, dashboard_address="127.0.0.1:0") as plain, Client(plain) as client:
-        assert list(client.run(worker_wake_ups).values()) == [
-            {"tick": 20.0, "memory_monitor": 100.0, "monitor": 500.0, "profile": 10.0}
-        ]
-        assert [_wake_ups(nanny) for nanny in plain.workers.values()] == [
-            {"tick": 20.0, "memory_monitor": 100.0, "monitor": 500.0, "profile": None}
-        ]
+    # What `run_trials` does around the cluster it starts.
+    with dask.config.set(dict(TRAINING_DASK_CONFIG)):
+        cluster = LocalCluster(**dask_task_runner(workers=1).cluster_kwargs)
+    with cluster, Client(cluster) as client:
+        assert list(client.run(worker_settings).values()) == [(None, False, "500ms")]

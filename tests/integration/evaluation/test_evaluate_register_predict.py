@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from fmnist.data.manifest import read_manifest
 from fmnist.data.parquet import read_split
-from fmnist.evaluate.scoring import evaluate
+from fmnist.evaluate.scoring import evaluate_runs
 from fmnist.registry.promotion import decide
 from fmnist.registry.registration import (
     CHALLENGER,
@@ -37,7 +37,9 @@ def test_evaluation_logs_metrics_comparison_and_figures(
     trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path
 ) -> None:
     tracker, parent, summaries = trained
-    result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=2000)
+    result = evaluate_runs(
+        tracker, parent, {fw: {s.seed: s.run_id} for fw, s in summaries.items()}, real_splits, n_boot=2000
+    )
     store = MlflowClient(tracker.uri)
     for fw, summary in summaries.items():
         metrics = store.get_run(summary.run_id).data.metrics

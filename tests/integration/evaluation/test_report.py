@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from fmnist.evaluate.report import build_report, log_report, write_report
-from fmnist.evaluate.scoring import evaluate
+from fmnist.evaluate.scoring import evaluate_runs
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
 
@@ -21,7 +21,9 @@ def test_report_is_self_contained_and_logged(
     trained: tuple[Tracker, str, dict[str, TrainSummary]], real_splits: Path, tmp_path: Path
 ) -> None:
     tracker, parent, summaries = trained
-    result = evaluate(tracker, parent, {fw: s.run_id for fw, s in summaries.items()}, real_splits, n_boot=1000)
+    result = evaluate_runs(
+        tracker, parent, {fw: {s.seed: s.run_id} for fw, s in summaries.items()}, real_splits, n_boot=1000
+    )
     tracker.finish_parent(parent, "FINISHED", {"flow_started_at": 0.0, "ingest": 0.5, "train": 12.0})
 
     report = build_report(tracker, parent)
