@@ -39,22 +39,17 @@ def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def disk_full(target: Path) -> DiskFullError:
-    """The one-line error for a file that did not fit on its file system."""
-    return DiskFullError(
-        f"no space left on the device holding {target}: free some space there (or write to another disk) and run"
-        " again; files written before are intact"
-    )
-
-
 @contextlib.contextmanager
 def disk_full_as_error(target: Path) -> Iterator[None]:
-    """Turn a full disk while writing ``target``, however the writing library reports it, into :func:`disk_full`."""
+    """Turn a full disk while writing ``target``, however the writing library reports it, into one DiskFullError."""
     try:
         yield
     except Exception as exc:
         if is_disk_full(exc):
-            raise disk_full(target) from exc
+            raise DiskFullError(
+                f"no space left on the device holding {target}: free some space there (or write to another disk)"
+                " and run again; files written before are intact"
+            ) from exc
         raise
 
 

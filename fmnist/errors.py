@@ -7,6 +7,10 @@ exits with the error's ``exit_code``; anything else is a bug and keeps its trace
 
 from __future__ import annotations
 
+import errno
+
+from fmnist.redaction import redact
+
 
 class FmnistError(Exception):
     """A problem the user can fix; the message says what and how. The CLI exits with ``exit_code``: 2 for bad
@@ -16,8 +20,6 @@ class FmnistError(Exception):
     exit_code = 2
 
     def __init__(self, message: str = "") -> None:
-        from fmnist.redaction import redact
-
         super().__init__(redact(str(message)))
 
 
@@ -52,8 +54,6 @@ class DiskFullError(RunFailedError):
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` reports a full file system or quota: ``OSError`` ENOSPC/EDQUOT, or a library's own error
     (PyTorch and HDF5 report it in their message only)."""
-    import errno
-
     if isinstance(exc, DiskFullError):
         return True
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -10,9 +10,10 @@ A source is one of
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -20,9 +21,16 @@ from urllib.parse import urlparse
 import numpy as np
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.checksum import bytes_digest, file_digest
-from fmnist.data.download import ProgressFactory, fetch_file
-from fmnist.data.release import CSV_TEST, CSV_TRAIN, DEFAULT_BASE_URLS, OFFICIAL_MD5, RELEASE_FILES
+from fmnist.data.manifest import file_digest
+from fmnist.data.release import (
+    CSV_TEST,
+    CSV_TRAIN,
+    DEFAULT_BASE_URLS,
+    OFFICIAL_MD5,
+    RELEASE_FILES,
+    ProgressFactory,
+    fetch_file,
+)
 from fmnist.errors import DataError, SourceError
 from fmnist.redaction import redact
 
@@ -40,12 +48,7 @@ class IngestResult:
 
     def to_json(self) -> dict[str, object]:
         """A JSON-friendly view (paths as strings)."""
-        return {
-            "kind": self.kind,
-            "source": self.source,
-            "files": {k: str(v) for k, v in self.files.items()},
-            "md5": dict(self.md5),
-        }
+        return {**asdict(self), "files": {k: str(v) for k, v in self.files.items()}}
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,18 @@ def ingest(
     ``checksums`` maps each release file name to its md5; only tests that build their own tiny release
     pass anything but the official sums.
     """
-    if source is None:
-        return _from_urls(DEFAULT_BASE_URLS, cache_dir, "official download", progress, checksums)
-    text = os.fspath(source)
-    scheme = _scheme(text)
-    if scheme in {"http", "https", "file"}:
-        return _from_urls((text,), cache_dir, redact(text), progress, checksums)
+    text, scheme = _parse(source)
+    if text is None or scheme in {"http", "https"}:
+        urls = DEFAULT_BASE_URLS if text is None else (text,)
+        files = {
+            name: fetch_file(name, urls, cache_dir, md5=checksums[name], progress=progress)
+            for name in RELEASE_FILES.values()
+        }
+        # pooch verified each md5 before the file got its final name; record the sums it checked.
+        label = "official download" if text is None else redact(text)
+        return IngestResult("idx", label, files, {name: checksums[name] for name in files})
+    if scheme == "file":
+        return _from_idx_dir(Path(urlparse(text).path), checksums)
     path = Path(text).expanduser()
     if path.is_dir():
         if all((path / name).exists() for name in RELEASE_FILES.values()):
@@ -98,8 +107,11 @@ def ingest(
     raise SourceError(f"{path}: no such file or directory (data source)")
 
 
-def _scheme(text: str) -> str:
-    """The URL scheme of ``text`` ('' for a plain path); a malformed http(s) URL is a SourceError."""
+def _parse(source: str | os.PathLike[str] | None) -> tuple[str | None, str]:
+    """The source as text and its URL scheme ('' for a plain path); a malformed http(s) URL is a SourceError."""
+    if source is None:
+        return None, "http"
+    text = os.fspath(source)
     try:
         parsed = urlparse(text)
         _ = parsed.port  # a port that is not a number, or out of range, raises here
@@ -107,7 +119,7 @@ def _scheme(text: str) -> str:
         raise SourceError(f"{text}: malformed URL ({exc}); expected e.g. https://host/folder/") from None
     if parsed.scheme in {"http", "https"} and not parsed.hostname:
         raise SourceError(f"{text}: malformed URL (no host); expected e.g. https://host/folder/")
-    return parsed.scheme
+    return text, parsed.scheme
 
 
 def load(result: IngestResult) -> RawDataset:
@@ -121,20 +133,12 @@ def load(result: IngestResult) -> RawDataset:
         if found != result.md5.get(name):
             what = f"md5 {found}, not the {result.md5.get(name)} it was ingested with" if found else "missing"
             raise DataError(f"{path}: {what}; ingest the source again (`fmnist run --refresh-data`)")
-    if result.kind == "idx":
-        f = {role: result.files[name] for role, name in RELEASE_FILES.items()}
-        data = RawDataset(
-            train_images=idx.read_images(f["train_images"]),
-            train_labels=idx.read_labels(f["train_labels"]),
-            test_images=idx.read_images(f["test_images"]),
-            test_labels=idx.read_labels(f["test_labels"]),
-        )
-        _check_counts(data.train_images, data.train_labels, f["train_images"], f["train_labels"])
-        _check_counts(data.test_images, data.test_labels, f["test_images"], f["test_labels"])
-        return data
-    train_images, train_labels = kaggle_csv.read_csv(result.files[CSV_TRAIN])
-    test_images, test_labels = kaggle_csv.read_csv(result.files[CSV_TEST])
-    return RawDataset(train_images, train_labels, test_images, test_labels)
+    files = result.files
+    if result.kind == "csv":
+        return RawDataset(*kaggle_csv.read_csv(files[CSV_TRAIN]), *kaggle_csv.read_csv(files[CSV_TEST]))
+    role = {role: files[name] for role, name in RELEASE_FILES.items()}
+    train = idx.read_pair(role["train_images"], role["train_labels"])
+    return RawDataset(*train, *idx.read_pair(role["test_images"], role["test_labels"]))
 
 
 def _from_idx_dir(directory: Path, checksums: Mapping[str, str]) -> IngestResult:
@@ -167,31 +171,6 @@ def _from_csv(train_csv: Path) -> IngestResult:
     return IngestResult("csv", str(train_csv), files, {k: file_digest(p) for k, p in files.items()})
 
 
-def _from_urls(
-    base_urls: tuple[str, ...],
-    cache_dir: Path,
-    label: str,
-    progress: ProgressFactory | None,
-    checksums: Mapping[str, str],
-) -> IngestResult:
-    if base_urls[0].startswith("file://"):
-        return _from_idx_dir(Path(urlparse(base_urls[0]).path), checksums)
-    files = {
-        name: fetch_file(name, base_urls, cache_dir, md5=checksums[name], progress=progress)
-        for name in RELEASE_FILES.values()
-    }
-    # pooch verified each md5 before the file got its final name; record the sums it checked.
-    return IngestResult("idx", label, files, {name: checksums[name] for name in files})
-
-
-def _check_counts(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path) -> None:
-    if len(images) != len(labels):
-        raise DataError(
-            f"{image_path.name} holds {len(images)} images but {label_path.name} holds {len(labels)} labels;"
-            " the two files must come from the same release"
-        )
-
-
 def source_fingerprint(
     source: str | os.PathLike[str] | None, cache_dir: Path, checksums: Mapping[str, str] = OFFICIAL_MD5
 ) -> str | None:
@@ -201,21 +180,20 @@ def source_fingerprint(
     official download): the URL and the absolute cache folder, but only while all four files sit in that folder
     with the official md5 (``checksums``; checked here); otherwise None, and ingest downloads them again.
     """
-    text = None if source is None else os.fspath(source)
     try:
-        scheme = "http" if text is None else _scheme(text)
+        text, scheme = _parse(source)
     except SourceError:
         return None  # ingest says what is wrong with it
-    if scheme in {"http", "https"}:
+    if text is None or scheme in {"http", "https"}:
         cached = [Path(cache_dir) / name for name in RELEASE_FILES.values()]
         if not all(p.is_file() and file_digest(p) == checksums[p.name] for p in cached):
             return None
         key: list[object] = [text or DEFAULT_BASE_URLS, str(Path(cache_dir).absolute())]
     else:
-        path = Path(urlparse(text).path if scheme == "file" else str(text)).expanduser().absolute()
+        path = Path(urlparse(text).path if scheme == "file" else text).expanduser().absolute()
         names = (*RELEASE_FILES.values(), CSV_TRAIN, CSV_TEST)
         files = (
             [path / n for n in names] if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
         )
         key = [str(path), [(p.name, file_digest(p)) for p in files if p.is_file()]]
-    return bytes_digest(repr(key).encode())
+    return hashlib.sha256(repr(key).encode()).hexdigest()

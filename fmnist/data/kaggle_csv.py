@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from fmnist.classes import NUM_CLASSES, NUM_PIXELS
+from fmnist.classes import NUM_CLASSES, NUM_PIXELS, check_labels
 from fmnist.errors import DataError
 
 HEADER: tuple[str, ...] = ("label", *(f"pixel{i}" for i in range(1, NUM_PIXELS + 1)))
@@ -61,17 +61,9 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
         _raise_first_bad_row(raw, path, str(exc))
     if any(col.null_count for col in table.columns):
         _raise_first_bad_row(raw, path, "missing values")
-    values = np.column_stack([col.to_numpy() for col in table.columns]).astype(np.uint8, copy=False)
-    labels = values[:, 0].copy()
-    bad = np.flatnonzero(labels >= NUM_CLASSES)
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"{path}: line {i + 2}: label {int(labels[i])} is outside 0..{NUM_CLASSES - 1}"
-            f" ({bad.size} bad labels in all)"
-        )
-    images = np.ascontiguousarray(values[:, 1:]).reshape(-1, 28, 28)
-    return images, labels
+    labels = table.column("label").to_numpy()
+    check_labels(labels, lambda i: f"{path}: line {i + 2}: label {labels[i]}")
+    return np.column_stack([col.to_numpy() for col in table.columns[1:]]).reshape(-1, 28, 28), labels
 
 
 def encode_csv(images: np.ndarray, labels: np.ndarray) -> bytes:

@@ -18,7 +18,7 @@ import numpy as np
 
 from fmnist.classes import NUM_CLASSES, NUM_PIXELS
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.png import read_image
+from fmnist.data.pixels import read_image
 from fmnist.errors import DataError
 
 LABELS_CSV = "labels.csv"
@@ -62,8 +62,14 @@ def read_labelled_batch(source: Path) -> LabelledBatch:
         return _read_png_folder(source)
     image_files = sorted(p for p in source.iterdir() if "idx3-ubyte" in p.name)
     label_files = sorted(p for p in source.iterdir() if "idx1-ubyte" in p.name)
+    if len(image_files) == len(label_files) == 1:
+        images, labels = idx.read_pair(image_files[0], label_files[0])
+        if not len(labels):
+            raise DataError(f"{image_files[0]}: holds no images")
+        return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(image_files[0], len(labels)), "idx")
     if image_files or label_files:
-        return _read_idx_pair(source, image_files, label_files)
+        found = ", ".join(p.name for p in (*image_files, *label_files))
+        raise DataError(f"{source}: an IDX batch needs one *idx3-ubyte and one *idx1-ubyte file (found {found})")
     if not any(source.iterdir()):
         raise DataError(f"{source}: empty folder; a batch needs PNGs with {LABELS_CSV}, a CSV or an IDX pair")
     raise DataError(
@@ -73,21 +79,6 @@ def read_labelled_batch(source: Path) -> LabelledBatch:
 
 def _rows(path: Path, n: int) -> list[str]:
     return [f"{path.name}#{i}" for i in range(n)]
-
-
-def _read_idx_pair(folder: Path, image_files: list[Path], label_files: list[Path]) -> LabelledBatch:
-    if len(image_files) != 1 or len(label_files) != 1:
-        found = ", ".join(p.name for p in (*image_files, *label_files)) or "nothing"
-        raise DataError(f"{folder}: an IDX batch needs one *idx3-ubyte and one *idx1-ubyte file (found {found})")
-    images, labels = idx.read_images(image_files[0]), idx.read_labels(label_files[0])
-    if len(images) != len(labels):
-        raise DataError(
-            f"{image_files[0].name} holds {len(images)} images but {label_files[0].name} holds {len(labels)} labels;"
-            " the two files must describe the same images"
-        )
-    if not len(labels):
-        raise DataError(f"{image_files[0]}: holds no images")
-    return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(image_files[0], len(labels)), "idx")
 
 
 def _read_png_folder(folder: Path) -> LabelledBatch:

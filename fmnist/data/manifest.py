@@ -7,6 +7,7 @@ its sha256, and no key unknown, missing or of the wrong type. Readers get a spli
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, field
 from pathlib import Path
@@ -17,7 +18,6 @@ from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from fmnist.atomic import atomic_write_text
-from fmnist.data.checksum import bytes_digest, file_digest
 from fmnist.data.parquet import parse_split
 from fmnist.errors import DataError
 
@@ -65,12 +65,18 @@ class Manifest:
     @property
     def sha256(self) -> str:
         """A hash of the manifest itself: identifies the exact data a model was trained on."""
-        return bytes_digest(self.to_json().encode())
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
 
     @property
     def dataset_digests(self) -> dict[str, str]:
         """Each split's short digest (the first 16 hex digits of its sha256), as MLflow records datasets."""
         return {name: info.sha256[:16] for name, info in self.splits.items()}
+
+
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file's bytes, read in chunks."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
@@ -118,7 +124,7 @@ def read_verified_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndar
     manifest = read_manifest(split_dir, verify=False)
     file = _split_file(split_dir, name)
     data = file.read_bytes()
-    _check_sha256(file, bytes_digest(data), manifest.splits[name].sha256)
+    _check_sha256(file, hashlib.sha256(data).hexdigest(), manifest.splits[name].sha256)
     return parse_split(data, file)
 
 

@@ -12,7 +12,6 @@ differences too small to matter:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,7 +132,6 @@ def check_drift(
     batch_labels: np.ndarray,
     champion: ChampionScores | None = None,
     thresholds: DriftThresholds = DriftThresholds(),
-    reference_features: Mapping[str, np.ndarray] | None = None,
 ) -> DriftReport:
     """Compare a batch with the reference data (the champion's training images) and, given its scores, the
     champion's accuracy on the batch with that on its validation images."""
@@ -145,7 +143,7 @@ def check_drift(
     metrics |= {"drift/label/chi2": chi2, "drift/label/p_value": p_label, "drift/label/tvd": tvd}
     if p_label < thresholds.alpha and tvd >= thresholds.label_tvd:
         reasons.append(f"label mix changed: TVD {tvd:.3f} >= {thresholds.label_tvd} (chi-square p {p_label:.2g})")
-    reference = reference_features or image_features(reference_pixels)
+    reference = image_features(reference_pixels)
     batch = image_features(batch_pixels)
     alpha_each = thresholds.alpha / len(FEATURES)
     for name in FEATURES:

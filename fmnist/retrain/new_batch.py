@@ -14,6 +14,7 @@ import numpy as np
 from fmnist.data.batch_store import (
     BatchInfo,
     accept_batch,
+    concat_rows,
     held_batches,
     parse_batches_label,
     read_batch_part,
@@ -28,7 +29,6 @@ from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker, layout
 
 BATCH_KIND = "batch"
-DATA_BATCHES_TAG = "data.batches"
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,18 @@ class BatchCheck:
     data_version: str
 
 
+def _base_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``name`` of the base release (``train`` without the batches' rows the split appends)."""
+    pixels, labels = read_verified_split(split_dir, name)
+    rows = read_manifest(split_dir, verify=False).base_train_rows
+    return (pixels[:rows], labels[:rows]) if name == "train" and rows else (pixels, labels)
+
+
 def held_keys(split_dir: Path, batches_root: Path) -> np.ndarray:
     """:func:`row_keys` of every image held: the base release (its four splits) and every accepted batch."""
-    manifest = read_manifest(split_dir, verify=False)
-    keys = []
-    for name in SPLIT_NAMES:
-        pixels, labels = read_verified_split(split_dir, name)
-        if name == "train" and manifest.base_train_rows:
-            pixels, labels = pixels[: manifest.base_train_rows], labels[: manifest.base_train_rows]
-        keys.append(row_keys(pixels, labels))
-    for info in held_batches(batches_root):
-        for part in ("train", RECENT):
-            keys.append(row_keys(*read_batch_part(batches_root, info, part)))
-    return np.concatenate(keys)
+    parts = [_base_split(split_dir, name) for name in SPLIT_NAMES]
+    parts += [read_batch_part(batches_root, info, p) for info in held_batches(batches_root) for p in ("train", RECENT)]
+    return np.concatenate([row_keys(*part) for part in parts])
 
 
 def add_batch(source: Path, split_dir: Path, batches_root: Path, added_at: str, seed: int = 0) -> BatchInfo:
@@ -65,25 +64,17 @@ def add_batch(source: Path, split_dir: Path, batches_root: Path, added_at: str, 
     )
 
 
-def batch_pixels(batches_root: Path, info: BatchInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of a batch (its training rows, then its recent slice)."""
-    parts = [read_batch_part(batches_root, info, part) for part in ("train", RECENT)]
-    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
-
-
 def reference_data(
     split_dir: Path, batches_root: Path, batch_ids: list[str] | None, before: BatchInfo
 ) -> tuple[np.ndarray, np.ndarray]:
     """The base release's training rows plus the training rows of ``batch_ids`` (None: every batch before
     ``before``)."""
-    manifest = read_manifest(split_dir, verify=False)
-    pixels, labels = read_verified_split(split_dir, "train")
-    rows = manifest.base_train_rows or len(labels)
-    parts = [(pixels[:rows], labels[:rows])]
-    for info in held_batches(batches_root):
-        if (batch_ids is None and info.sequence < before.sequence) or (batch_ids and info.id in batch_ids):
-            parts.append(read_batch_part(batches_root, info, "train"))
-    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+    chosen = [
+        info
+        for info in held_batches(batches_root)
+        if (info.sequence < before.sequence if batch_ids is None else info.id in batch_ids)
+    ]
+    return concat_rows([_base_split(split_dir, "train"), *(read_batch_part(batches_root, b, "train") for b in chosen)])
 
 
 def champion_scores(
@@ -112,9 +103,9 @@ def check_batch(
     champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
     trained_on = None
     if champion is not None:
-        trained_on = parse_batches_label(tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get(DATA_BATCHES_TAG))
+        trained_on = parse_batches_label(tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get("data.batches"))
     ref_x, ref_y = reference_data(split_dir, batches_root, trained_on, info)
-    x, y = batch_pixels(batches_root, info)
+    x, y = concat_rows([read_batch_part(batches_root, info, part) for part in ("train", RECENT)])
     scores = champion_scores(tracker, split_dir, champion, x, y) if champion is not None else None
     report = check_drift(ref_x, ref_y, x, y, scores, thresholds)
     run_id = tracker.start_parent(

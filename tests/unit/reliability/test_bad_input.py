@@ -330,7 +330,7 @@ def test_train_data_of_another_schema(work: Path, env: dict[str, str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fmnist.data.checksum import file_digest
+    from fmnist.data.manifest import file_digest
 
     splits = write_splits(work / "splits")
     table = pa.table({"label": pa.array([1, 2], pa.int64()), "pixels": pa.array([b"\0" * 784] * 2, pa.binary())})
