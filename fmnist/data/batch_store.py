@@ -25,7 +25,7 @@ from pydantic.dataclasses import dataclass
 from fmnist.atomic import disk_full_as_error
 from fmnist.classes import NUM_CLASSES
 from fmnist.data.labelled_batch import LabelledBatch
-from fmnist.data.manifest import RECENT, file_digest
+from fmnist.data.manifest import RECENT, file_digest, read_checked
 from fmnist.data.parquet import parse_split, write_split
 from fmnist.data.split import SplitSizes, stratified_split
 from fmnist.errors import DataError
@@ -91,12 +91,9 @@ def _read_info(folder: Path) -> BatchInfo:
 def read_batch_part(root: Path, info: BatchInfo, part: str) -> tuple[np.ndarray, np.ndarray]:
     """``train`` or ``recent`` rows of batch ``info`` as (pixels, labels), checked against its recorded sha256."""
     file = Path(root) / info.id / f"{part}.parquet"
-    if not file.is_file():
-        raise DataError(f"{file}: missing from batch {info.id}; the batch store is damaged")
-    data = file.read_bytes()
-    if hashlib.sha256(data).hexdigest() != info.files[file.name]:
-        raise DataError(f"{file}: sha256 does not match {BATCH_JSON}; the batch changed after it was accepted")
-    return parse_split(data, file)
+    missing = f"missing from batch {info.id}; the batch store is damaged"
+    changed = "the batch changed after it was accepted"
+    return parse_split(read_checked(file, info.files[file.name], BATCH_JSON, missing, changed), file)
 
 
 def concat_rows(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

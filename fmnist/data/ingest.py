@@ -92,11 +92,10 @@ def ingest(
         return _from_idx_dir(Path(urlparse(text).path), checksums)
     path = Path(text).expanduser()
     if path.is_dir():
-        if all((path / name).exists() for name in RELEASE_FILES.values()):
-            return _from_idx_dir(path, checksums)
-        if (path / CSV_TRAIN).exists() or (path / CSV_TEST).exists():
+        release = all((path / name).exists() for name in RELEASE_FILES.values())
+        if not release and ((path / CSV_TRAIN).exists() or (path / CSV_TEST).exists()):
             return _from_csv(path / CSV_TRAIN)
-        return _from_idx_dir(path, checksums)  # reports which official files are missing
+        return _from_idx_dir(path, checksums)  # says which official files are missing, if any
     if path.suffix == ".csv":
         return _from_csv(path)
     if path.exists():

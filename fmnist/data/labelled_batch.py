@@ -90,8 +90,7 @@ def _read_png_folder(folder: Path) -> LabelledBatch:
         raise DataError(f"{listing}: not a readable CSV ({exc}); expected a 'file,label' header") from None
     if not rows or [c.strip() for c in rows[0]] != ["file", "label"]:
         raise DataError(f"{listing}: line 1 must be the header 'file,label'")
-    names: list[str] = []
-    labels: list[int] = []
+    labelled: dict[str, int] = {}
     for line_no, row in enumerate(rows[1:], start=2):
         if not row:
             continue
@@ -102,20 +101,19 @@ def _read_png_folder(folder: Path) -> LabelledBatch:
             raise DataError(f"{listing}: line {line_no}: unknown label {label!r} for {name}; labels are 0..9")
         if Path(name).name != name or not name:
             raise DataError(f"{listing}: line {line_no}: {name!r} must be a file name in {folder}, not a path")
-        if name in names:
+        if name in labelled:
             raise DataError(f"{listing}: line {line_no}: {name} is listed twice")
-        names.append(name)
-        labels.append(int(label))
-    if not names:
+        labelled[name] = int(label)
+    if not labelled:
         raise DataError(f"{listing}: lists no images; add a 'file,label' row per PNG")
-    listed = set(names)
-    unlisted = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != LABELS_CSV and p.name not in listed)
+    unlisted = sorted(
+        p.name for p in folder.iterdir() if p.is_file() and p.name != LABELS_CSV and p.name not in labelled
+    )
     if unlisted:
         raise DataError(f"{folder / unlisted[0]}: not listed in {LABELS_CSV} ({len(unlisted)} unlisted); add a label")
-    pixels = np.empty((len(names), NUM_PIXELS), dtype=np.uint8)
-    for i, name in enumerate(names):
-        path = folder / name
-        if not path.is_file():
-            raise DataError(f"{path}: named in {LABELS_CSV} but missing")
-        pixels[i] = read_image(path)
-    return LabelledBatch(pixels, np.asarray(labels, dtype=np.uint8), names, "png")
+    pixels = np.empty((len(labelled), NUM_PIXELS), dtype=np.uint8)
+    for i, name in enumerate(labelled):
+        if not (folder / name).is_file():
+            raise DataError(f"{folder / name}: named in {LABELS_CSV} but missing")
+        pixels[i] = read_image(folder / name)
+    return LabelledBatch(pixels, np.fromiter(labelled.values(), dtype=np.uint8), list(labelled), "png")

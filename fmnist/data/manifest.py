@@ -113,33 +113,30 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
             )
     if verify:
         for name in manifest.splits:
-            file = _split_file(directory, name)
-            _check_sha256(file, file_digest(file, "sha256"), manifest.splits[name].sha256)
+            _split_bytes(Path(directory), manifest, name)
     return manifest
 
 
 def read_verified_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Split ``name`` of ``split_dir`` as ``(pixels (N, 784), labels (N,))``, uint8, checked against the folder's
     manifest. The file is read once: the bytes whose sha256 is checked are the bytes parsed."""
-    manifest = read_manifest(split_dir, verify=False)
-    file = _split_file(split_dir, name)
-    data = file.read_bytes()
-    _check_sha256(file, hashlib.sha256(data).hexdigest(), manifest.splits[name].sha256)
-    return parse_split(data, file)
+    file = Path(split_dir) / f"{name}.parquet"
+    return parse_split(_split_bytes(Path(split_dir), read_manifest(split_dir, verify=False), name), file)
 
 
-def _split_file(directory: Path, name: str) -> Path:
-    file = Path(directory) / f"{name}.parquet"
+def read_checked(file: Path, sha256: str, record: str, missing: str, changed: str) -> bytes:
+    """The bytes of ``file`` if their sha256 is the one ``record`` holds; else a DataError: ``missing`` or
+    ``changed`` says what happened and what to do."""
     if not file.is_file():
-        raise DataError(
-            f"{file}: listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`"
-        )
-    return file
+        raise DataError(f"{file}: {missing}")
+    data = file.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise DataError(f"{file}: sha256 {digest[:12]}… does not match {sha256[:12]}… recorded in {record}; {changed}")
+    return data
 
 
-def _check_sha256(file: Path, digest: str, recorded: str) -> None:
-    if digest != recorded:
-        raise DataError(
-            f"{file}: sha256 {digest[:12]}… does not match {recorded[:12]}… recorded in {MANIFEST_NAME}; the file"
-            " changed after the split. Re-create it with `fmnist split`"
-        )
+def _split_bytes(directory: Path, manifest: Manifest, name: str) -> bytes:
+    missing = f"listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`"
+    changed = "the file changed after the split. Re-create it with `fmnist split`"
+    return read_checked(directory / f"{name}.parquet", manifest.splits[name].sha256, MANIFEST_NAME, missing, changed)

@@ -23,24 +23,16 @@ from fmnist.errors import DataError
 
 @dataclass(frozen=True)
 class Shift:
-    """How a batch differs from the training images.
+    """How a batch differs from the training images; the defaults change nothing."""
 
-    Attributes:
-        brightness: added to every pixel, in grey levels (-255..255); 0: none.
-        contrast: factor around each image's mean grey (1: none; 0.5 flattens, 1.5 sharpens).
-        rotate: largest rotation in degrees; each image turns by a uniform angle in [-rotate, rotate].
-        translate: largest move in pixels, along each axis, uniform in [-translate, translate].
-        noise: standard deviation of Gaussian pixel noise in grey levels (0: none). Even a small one makes every
-            image new, so an otherwise unshifted batch is not refused as a duplicate of the images it came from.
-        class_weights: relative weight of each class in the batch (class id → weight); unset classes weigh 1.
-    """
-
-    brightness: float = 0.0
-    contrast: float = 1.0
-    rotate: float = 0.0
-    translate: float = 0.0
+    brightness: float = 0.0  # added to every pixel, in grey levels (-255..255)
+    contrast: float = 1.0  # factor around each image's mean grey (0.5 flattens, 1.5 sharpens)
+    rotate: float = 0.0  # largest rotation in degrees; each image turns by a uniform angle in [-rotate, rotate]
+    translate: float = 0.0  # largest move in pixels along each axis, uniform in [-translate, translate]
+    # Standard deviation of Gaussian pixel noise in grey levels. Even a small one makes every image new, so an
+    # otherwise unshifted batch is not refused as a duplicate of the images it came from.
     noise: float = 0.0
-    class_weights: Mapping[int, float] = field(default_factory=dict)
+    class_weights: Mapping[int, float] = field(default_factory=dict)  # class id → relative weight; unset: 1
 
     def __post_init__(self) -> None:
         if not -255 <= self.brightness <= 255:

@@ -25,19 +25,12 @@ INK_LEVEL = 32
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """When a batch counts as drifted: a test below ``alpha`` *and* an effect at least as large as its threshold.
+    """When a batch counts as drifted: a test below ``alpha`` *and* an effect at least as large as its threshold."""
 
-    Attributes:
-        alpha: significance level of each check (the feature tests share it, Bonferroni).
-        label_tvd: total variation distance of the class mixes (0.05: five in a hundred images change class).
-        feature_ks: Kolmogorov-Smirnov statistic of a per-image feature.
-        accuracy_drop: champion accuracy lost on the batch against its validation accuracy (a fraction).
-    """
-
-    alpha: float = 0.01
-    label_tvd: float = 0.05
-    feature_ks: float = 0.1
-    accuracy_drop: float = 0.02
+    alpha: float = 0.01  # significance level of each check (the feature tests share it, Bonferroni)
+    label_tvd: float = 0.05  # total variation distance of the class mixes (0.05: 5 in 100 images change class)
+    feature_ks: float = 0.1  # Kolmogorov-Smirnov statistic of a per-image feature
+    accuracy_drop: float = 0.02  # champion accuracy lost on the batch against its validation accuracy
 
 
 @dataclass(frozen=True)

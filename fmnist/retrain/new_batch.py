@@ -77,6 +77,12 @@ def reference_data(
     return concat_rows([_base_split(split_dir, "train"), *(read_batch_part(batches_root, b, "train") for b in chosen)])
 
 
+def champion_tags(tracker: Tracker) -> tuple[str | None, dict[str, str]]:
+    """The version ``fmnist@champion`` points at (None: no champion yet) and its tags."""
+    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
+    return champion, tracker.version_tags(CROSS_FRAMEWORK_NAME, champion) if champion else {}
+
+
 def champion_scores(
     tracker: Tracker, split_dir: Path, version: str, pixels: np.ndarray, labels: np.ndarray
 ) -> ChampionScores:
@@ -100,10 +106,8 @@ def check_batch(
 ) -> BatchCheck:
     """Check batch ``info`` for drift against the champion's training data and log it as an MLflow run: tags
     ``batch.id``, ``data.version``, ``drift.status``; metrics ``drift/...``; the batch as its dataset input."""
-    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
-    trained_on = None
-    if champion is not None:
-        trained_on = parse_batches_label(tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get("data.batches"))
+    champion, tags = champion_tags(tracker)
+    trained_on = parse_batches_label(tags.get("data.batches")) if champion else None
     ref_x, ref_y = reference_data(split_dir, batches_root, trained_on, info)
     x, y = concat_rows([read_batch_part(batches_root, info, part) for part in ("train", RECENT)])
     scores = champion_scores(tracker, split_dir, champion, x, y) if champion is not None else None
