@@ -19,10 +19,8 @@ from fmnist.errors import DiskFullError, is_disk_full
 
 @contextlib.contextmanager
 def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it.
-
-    ``mode``: the final file's permissions (default: those an ordinary ``open()`` would give).
-    """
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it. ``mode``:
+    the final file's permissions (default: those an ordinary ``open()`` would give)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
@@ -56,12 +54,8 @@ def disk_full_as_error(target: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def staged_files(out_dir: Path) -> Iterator[Path]:
     """Yield a staging folder inside ``out_dir``; on success move each file written there (sub-folders too) to the
-    same place in ``out_dir``.
-
-    Every byte is written before the first file of ``out_dir`` is replaced, so a full disk (or any other error)
-    while writing a set of files that belong together (a split's Parquet files, a report and its figures) leaves
-    ``out_dir`` as it was, not half old and half new.
-    """
+    same place in ``out_dir``. Every byte of a set of files that belong together (a split, a report and its
+    figures) is written before the first is replaced: an error leaves ``out_dir`` as it was, not half new."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))

@@ -19,13 +19,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from fmnist.atomic import disk_full_as_error
 from fmnist.classes import NUM_CLASSES
 from fmnist.data.labelled_batch import LabelledBatch
-from fmnist.data.manifest import RECENT, file_digest, read_checked
+from fmnist.data.manifest import RECENT, STRICT, file_digest, read_checked, read_strict_json
 from fmnist.data.parquet import parse_split, write_split
 from fmnist.data.split import SplitSizes, stratified_split
 from fmnist.errors import DataError
@@ -36,7 +35,7 @@ BATCHES_DIR = "batches"  # inside the work folder, beside raw/ and splits/
 RECENT_FRACTION = 0.2
 
 
-@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
+@dataclass(frozen=True, config=STRICT)
 class BatchInfo:
     """One accepted batch: its id (``NNNN-<first 12 hex of content_sha256>``), where it came from, its rows."""
 
@@ -78,11 +77,7 @@ def _read_info(folder: Path) -> BatchInfo:
     path = folder / BATCH_JSON
     if not path.is_file():
         raise DataError(f"{folder}: a batch folder without {BATCH_JSON}; move it out of the batch store")
-    try:
-        info = TypeAdapter(BatchInfo).validate_json(path.read_bytes())
-    except ValidationError as exc:
-        where = ".".join(str(part) for part in exc.errors()[0]["loc"])
-        raise DataError(f"{path}: malformed ({where}: {exc.errors()[0]['msg']})") from None
+    info = read_strict_json(path, BatchInfo, "batch record", "move the folder out of the batch store")
     if info.id != folder.name:
         raise DataError(f"{path}: names batch {info.id} but sits in folder {folder.name}")
     return info
@@ -125,14 +120,9 @@ def accept_batch(
     *,
     added_at: str,
     seed: int = 0,
-    recent_fraction: float = RECENT_FRACTION,
 ) -> BatchInfo:
-    """Record ``batch`` as the next batch under ``root`` and return what was recorded.
-
-    Refused, with nothing written, when it repeats a batch already accepted, repeats a row of its own, or holds
-    any image (with its label) already held (``held_keys``: :func:`row_keys` of the base release and the accepted
-    batches).
-    """
+    """Record ``batch`` as the next batch under ``root``; refused, with nothing written, when it repeats a batch
+    already accepted or holds an image (with its label) twice or already held (``held_keys``: :func:`row_keys`)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     n = len(batch.labels)
@@ -159,7 +149,7 @@ def accept_batch(
                 f"{source}: {duplicate.sum()} of {n} images are already held (first: {first});"
                 " remove them and add the batch again; nothing recorded"
             )
-        parts = stratified_split(batch.labels, SplitSizes(val=min(round(recent_fraction * n), n - 1), test=0), seed)
+        parts = stratified_split(batch.labels, SplitSizes(val=min(round(RECENT_FRACTION * n), n - 1), test=0), seed)
         batch_id = f"{len(held) + 1:04d}-{digest[:12]}"
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
         files = {"train.parquet": parts["train"], f"{RECENT}.parquet": parts["val"]}

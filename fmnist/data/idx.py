@@ -59,11 +59,8 @@ def encode_labels(labels: np.ndarray) -> bytes:
 
 
 def _read(path: Path, magic: int) -> tuple[tuple[int, ...], bytes]:
-    """The dimensions and data of an IDX file (``.gz`` or plain), checked against its header.
-
-    Reads no more than the header promises, plus one byte to tell that more follows: a file that inflates to
-    gigabytes is refused after that byte, never read whole.
-    """
+    """The dimensions and data of an IDX file (``.gz`` or plain), checked against its header. Reads no more than
+    the header promises, plus one byte to tell that more follows: a gzip bomb is refused after that byte."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     size = path.stat().st_size

@@ -73,11 +73,8 @@ def ingest(
     progress: ProgressFactory | None = None,
     checksums: Mapping[str, str] = OFFICIAL_MD5,
 ) -> IngestResult:
-    """Resolve ``source`` to verified local files (downloading into ``cache_dir`` when it is a URL).
-
-    ``checksums`` maps each release file name to its md5; only tests that build their own tiny release
-    pass anything but the official sums.
-    """
+    """Resolve ``source`` to verified local files (downloading into ``cache_dir`` when it is a URL). ``checksums``:
+    each release file's md5; only tests that build their own tiny release pass anything but the official sums."""
     text, scheme = _parse(source)
     if text is None or scheme in {"http", "https"}:
         urls = DEFAULT_BASE_URLS if text is None else (text,)
@@ -122,11 +119,8 @@ def _parse(source: str | os.PathLike[str] | None) -> tuple[str | None, str]:
 
 
 def load(result: IngestResult) -> RawDataset:
-    """Parse and validate the files of an ingest result into arrays.
-
-    Each file is first checked against the md5 it was ingested with: a result can be used long after it was made
-    (a cached task result), and its files may be gone or replaced by then.
-    """
+    """Parse and validate the files of an ingest result into arrays. Each file is first checked against the md5 it
+    was ingested with: a (cached) result can be used long after it was made, when its files may be gone."""
     for name, path in result.files.items():
         found = file_digest(path) if path.is_file() else None
         if found != result.md5.get(name):

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
@@ -27,10 +27,11 @@ SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test", "official_test")
 RECENT = "recent"
 SplitName = Literal["train", "val", "test", "official_test", "recent"]
 # Strict: no type coercion ("3" is not 3, true is not 1), and a key the schema does not know is an error.
-_STRICT = ConfigDict(strict=True, extra="forbid")
+STRICT = ConfigDict(strict=True, extra="forbid")
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, config=_STRICT)
+@dataclass(frozen=True, config=STRICT)
 class SplitInfo:
     """One split file: its name in the folder, row count, rows per class and sha256."""
 
@@ -40,7 +41,7 @@ class SplitInfo:
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
-@dataclass(frozen=True, config=_STRICT)
+@dataclass(frozen=True, config=STRICT)
 class Manifest:
     """Everything needed to reproduce and verify a split folder.
 
@@ -79,6 +80,17 @@ def file_digest(path: Path, algorithm: str = "md5") -> str:
         return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
+def read_strict_json(path: Path, schema: type[T], what: str, fix: str) -> T:
+    """The JSON file ``path`` as a ``schema``; else one DataError naming the first key at fault, and ``fix``."""
+    try:
+        return TypeAdapter(schema).validate_json(path.read_bytes())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        problem = "unknown key" if error["type"] in {"unexpected_keyword_argument", "extra_forbidden"} else error["msg"]
+        raise DataError(f"{path}: malformed {what} ({where + ': ' if where else ''}{problem}); {fix}") from None
+
+
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
     """Write ``manifest.json`` atomically into ``directory``."""
     path = Path(directory) / MANIFEST_NAME
@@ -91,15 +103,7 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
         raise DataError(f"{path}: no manifest; run `fmnist split --out {directory}` to create the splits")
-    try:
-        manifest = TypeAdapter(Manifest).validate_json(path.read_bytes())
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        problem = "unknown key" if error["type"] in {"unexpected_keyword_argument", "extra_forbidden"} else error["msg"]
-        raise DataError(
-            f"{path}: malformed manifest ({where + ': ' if where else ''}{problem}); re-create it with `fmnist split`"
-        ) from None
+    manifest = read_strict_json(path, Manifest, "manifest", "re-create it with `fmnist split`")
     missing = [name for name in SPLIT_NAMES if name not in manifest.splits]
     if missing:
         raise DataError(f"{path}: no split {', '.join(missing)}; re-create it with `fmnist split`")

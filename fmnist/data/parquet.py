@@ -6,7 +6,7 @@ Schema (format version 1), one row per image:
 
 Why 784 bytes in one fixed-size binary column rather than 784 columns or a list: Parquet stores it as one
 FIXED_LEN_BYTE_ARRAY column with no repetition levels, so a whole split decodes into a single contiguous buffer
-that numpy views as ``(N, 784)`` without a copy (58,200 rows: about 0.05 s, against 0.3 s for a list column).
+that numpy views as ``(N, 784)`` without a copy, several times faster than a list column.
 Any Parquet reader sees the bytes; ``np.frombuffer(value, np.uint8).reshape(28, 28)`` turns one into an image.
 """
 

@@ -32,10 +32,8 @@ def prepare_splits(
 
     With labelled batches accepted under ``batches_root``, ``train`` also gets each batch's training rows and
     ``recent`` holds their recent slices; the base release's split stays exactly what it is without them.
-
-    All parsing and validation happens before the first byte is written, and every file is written in a staging
-    folder before any is renamed into place, the manifest last: a failure (a full disk included) leaves
-    ``out_dir`` as it was.
+    Everything is parsed and validated, then staged, before the first file is renamed into place (the manifest
+    last): a failure (a full disk included) leaves ``out_dir`` as it was.
     """
     raw = load(source)
     index = stratified_split(raw.train_labels, sizes, seed)
