@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.release import CSV_TEST, CSV_TRAIN, RELEASE_FILES
+from fmnist.data.ingest import CSV_TEST, CSV_TRAIN, RELEASE_FILES
 
 
 def make_arrays(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
