@@ -233,16 +233,13 @@ def fetch_file(
     base_urls: Sequence[str],
     cache_dir: Path,
     *,
-    md5: str | None = None,
+    md5: str,
     progress: ProgressFactory | None = None,
     timeout: float = 60.0,
     total_timeout: float = TOTAL_TIMEOUT,
 ) -> Path:
     """Download ``name`` from the first base URL that serves it, verify its md5, return the cached path.
-
-    ``timeout`` bounds the wait for each answer or read, ``total_timeout`` the whole transfer of one file.
-    """
-    md5 = md5 or OFFICIAL_MD5[name]
+    ``timeout`` bounds the wait for each answer or read, ``total_timeout`` the whole transfer of one file."""
     failures: list[str] = []
     for base in base_urls:
         url = base.rstrip("/") + "/" + name
