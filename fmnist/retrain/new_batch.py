@@ -124,25 +124,15 @@ def check_batch(
             "drift.champion_version": champion or "none",
         },
     )
-    tracker.log_params(
-        run_id,
-        {
-            "batch.rows": info.rows,
-            "batch.train_rows": info.train_rows,
-            "batch.recent_rows": info.recent_rows,
-            "batch.format": info.format,
-            **{f"drift.threshold.{k}": v for k, v in asdict(thresholds).items()},
-        },
-    )
+    params = {f"batch.{key}": getattr(info, key) for key in ("rows", "train_rows", "recent_rows", "format")}
+    tracker.log_params(run_id, params | {f"drift.threshold.{k}": v for k, v in asdict(thresholds).items()})
     tracker.log_metrics(run_id, report.metrics)
-    tracker.log_datasets(
-        run_id,
-        [
-            (f"fmnist-batch-{info.id}", info.files[f"{part}.parquet"][:16], batches_root / info.id / f"{part}.parquet",
-             part)
-            for part in ("train", RECENT)
-        ],
-    )  # fmt: skip
+    files = {part: f"{part}.parquet" for part in ("train", RECENT)}
+    datasets = [
+        (f"fmnist-batch-{info.id}", info.files[file][:16], batches_root / info.id / file, part)
+        for part, file in files.items()
+    ]
+    tracker.log_datasets(run_id, datasets)
     tracker.log_text(run_id, report.markdown(info.id), layout.DRIFT_MD)
     tracker.end_run(run_id)
     return BatchCheck(info, report, run_id, data_version)
