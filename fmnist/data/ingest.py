@@ -20,7 +20,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -76,7 +76,7 @@ class IngestResult:
     kind: Literal["idx", "csv"]
     source: str
     files: dict[str, Path]
-    md5: dict[str, str] = field(default_factory=dict)
+    md5: dict[str, str]
 
     def to_json(self) -> dict[str, object]:
         """A JSON-friendly view (paths as strings)."""
