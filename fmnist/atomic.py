@@ -58,19 +58,22 @@ def staged_files(out_dir: Path) -> Iterator[Path]:
     figures) is written before the first is replaced: an error leaves ``out_dir`` as it was, not half new."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))
-    try:
-        with disk_full_as_error(out_dir):
-            yield staging
-            files = sorted(p for p in staging.rglob("*") if p.is_file())
-            for path in files:
-                _fsync(path)
-            for path in files:
-                target = out_dir / path.relative_to(staging)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _staging(out_dir, out_dir) as staging:
+        yield staging
+        for path in _fsync_all(staging):
+            target = out_dir / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield a staging folder beside ``target``, a folder not there yet; on success rename it to ``target``: one
+    rename publishes every file, so a reader never sees the folder half written."""
+    with _staging(target.parent, target) as staging:
+        yield staging
+        _fsync_all(staging)
+        os.rename(staging, target)
 
 
 def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
@@ -84,10 +87,28 @@ def atomic_write_text(target: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(target, text.encode("utf-8"), mode)
 
 
+@contextlib.contextmanager
+def _staging(parent: Path, target: Path) -> Iterator[Path]:
+    """A temporary folder in ``parent``, removed at the end; a full disk meanwhile is an error naming ``target``."""
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+    try:
+        with disk_full_as_error(target):
+            yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _fsync(path: Path) -> None:
     # Flush file contents before the rename so a power cut cannot leave a renamed but empty file.
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _fsync_all(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        _fsync(path)
+    return files
 
 
 def _umask() -> int:

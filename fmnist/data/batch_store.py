@@ -11,9 +11,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from pydantic.dataclasses import dataclass
 
-from fmnist.atomic import disk_full_as_error
+from fmnist.atomic import atomic_folder
 from fmnist.classes import NUM_CLASSES
 from fmnist.data.labelled_batch import LabelledBatch
 from fmnist.data.manifest import RECENT, STRICT, file_digest, read_checked, read_strict_json
@@ -151,31 +148,23 @@ def accept_batch(
             )
         parts = stratified_split(batch.labels, SplitSizes(val=min(round(RECENT_FRACTION * n), n - 1), test=0), seed)
         batch_id = f"{len(held) + 1:04d}-{digest[:12]}"
-        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
         files = {"train.parquet": parts["train"], f"{RECENT}.parquet": parts["val"]}
-        try:
-            with disk_full_as_error(root):
-                for name, rows in files.items():
-                    write_split(staging / name, batch.pixels[rows], batch.labels[rows])
-                info = BatchInfo(
-                    id=batch_id,
-                    sequence=len(held) + 1,
-                    source=source,
-                    format=batch.format,
-                    added_at=added_at,
-                    rows=n,
-                    train_rows=len(parts["train"]),
-                    recent_rows=len(parts["val"]),
-                    class_counts=np.bincount(batch.labels, minlength=NUM_CLASSES).tolist(),
-                    content_sha256=digest,
-                    files={name: file_digest(staging / name, "sha256") for name in files},
-                    seed=seed,
-                )
-                (staging / BATCH_JSON).write_text(json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
-                for path in staging.iterdir():
-                    with open(path, "rb") as fh:
-                        os.fsync(fh.fileno())
-                os.rename(staging, root / batch_id)  # one rename publishes the whole batch
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with atomic_folder(root / batch_id) as staging:
+            for name, rows in files.items():
+                write_split(staging / name, batch.pixels[rows], batch.labels[rows])
+            info = BatchInfo(
+                id=batch_id,
+                sequence=len(held) + 1,
+                source=source,
+                format=batch.format,
+                added_at=added_at,
+                rows=n,
+                train_rows=len(parts["train"]),
+                recent_rows=len(parts["val"]),
+                class_counts=np.bincount(batch.labels, minlength=NUM_CLASSES).tolist(),
+                content_sha256=digest,
+                files={name: file_digest(staging / name, "sha256") for name in files},
+                seed=seed,
+            )
+            (staging / BATCH_JSON).write_text(json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
     return info

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.atomic import atomic_path, atomic_write_text, disk_full_as_error, staged_files
+from fmnist.atomic import atomic_folder, atomic_path, atomic_write_text, disk_full_as_error, staged_files
 
 
 def test_success_replaces_target(tmp_path: Path) -> None:
@@ -61,6 +61,17 @@ def test_staged_files_leave_the_folder_as_it_was_when_writing_fails(tmp_path: Pa
         raise RuntimeError("the second file failed")
     assert [p.name for p in out.iterdir()] == ["train.parquet"]
     assert (out / "train.parquet").read_text() == "old train"
+
+
+def test_an_atomic_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "batch") as staging:
+        (staging / "a.parquet").write_text("a")
+        raise RuntimeError("the second file failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_folder(tmp_path / "batch") as staging:
+        (staging / "a.parquet").write_text("a")
+        assert not (tmp_path / "batch").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["batch"] and (tmp_path / "batch" / "a.parquet").read_text() == "a"
 
 
 def test_a_full_disk_is_one_error_naming_the_file() -> None:
