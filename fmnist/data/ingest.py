@@ -136,9 +136,9 @@ def ingest(
 
 
 def _parse(source: str | os.PathLike[str] | None) -> tuple[str | None, str]:
-    """The source as text and its URL scheme ('' for a plain path); a malformed http(s) URL is a SourceError."""
+    """The source as text and its URL scheme ('' for a plain path or None); a malformed http(s) URL is a SourceError."""
     if source is None:
-        return None, "http"
+        return None, ""
     text = os.fspath(source)
     try:
         parsed = urlparse(text)
@@ -161,9 +161,9 @@ def load(result: IngestResult) -> RawDataset:
     files = result.files
     if result.kind == "csv":
         return RawDataset(*kaggle_csv.read_csv(files[CSV_TRAIN]), *kaggle_csv.read_csv(files[CSV_TEST]))
-    role = {role: files[name] for role, name in RELEASE_FILES.items()}
-    train = idx.read_pair(role["train_images"], role["train_labels"])
-    return RawDataset(*train, *idx.read_pair(role["test_images"], role["test_labels"]))
+    by_role = {role: files[name] for role, name in RELEASE_FILES.items()}
+    train = idx.read_pair(by_role["train_images"], by_role["train_labels"])
+    return RawDataset(*train, *idx.read_pair(by_role["test_images"], by_role["test_labels"]))
 
 
 def _from_idx_dir(directory: Path, checksums: Mapping[str, str]) -> IngestResult:
