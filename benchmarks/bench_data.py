@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fmnist.data.ingest import ingest, load
+from fmnist.data.ingest import RELEASE_FILES, ingest, load
 from fmnist.data.parquet import read_split
 from fmnist.data.prepare import prepare_splits
-from fmnist.data.release import RELEASE_FILES
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:

@@ -19,10 +19,8 @@ from fmnist.errors import DiskFullError, is_disk_full
 
 @contextlib.contextmanager
 def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it.
-
-    ``mode``: the final file's permissions (default: those an ordinary ``open()`` would give).
-    """
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it. ``mode``:
+    the final file's permissions (default: those an ordinary ``open()`` would give)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
@@ -39,49 +37,43 @@ def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def disk_full(target: Path) -> DiskFullError:
-    """The one-line error for a file that did not fit on its file system."""
-    return DiskFullError(
-        f"no space left on the device holding {target}: free some space there (or write to another disk) and run"
-        " again; files written before are intact"
-    )
-
-
 @contextlib.contextmanager
 def disk_full_as_error(target: Path) -> Iterator[None]:
-    """Turn a full disk while writing ``target``, however the writing library reports it, into :func:`disk_full`."""
+    """Turn a full disk while writing ``target``, however the writing library reports it, into one DiskFullError."""
     try:
         yield
     except Exception as exc:
         if is_disk_full(exc):
-            raise disk_full(target) from exc
+            raise DiskFullError(
+                f"no space left on the device holding {target}: free some space there (or write to another disk)"
+                " and run again; files written before are intact"
+            ) from exc
         raise
 
 
 @contextlib.contextmanager
 def staged_files(out_dir: Path) -> Iterator[Path]:
     """Yield a staging folder inside ``out_dir``; on success move each file written there (sub-folders too) to the
-    same place in ``out_dir``.
-
-    Every byte is written before the first file of ``out_dir`` is replaced, so a full disk (or any other error)
-    while writing a set of files that belong together (a split's Parquet files, a report and its figures) leaves
-    ``out_dir`` as it was, not half old and half new.
-    """
+    same place in ``out_dir``. Every byte of a set of files that belong together (a split, a report and its
+    figures) is written before the first is replaced: an error leaves ``out_dir`` as it was, not half new."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir))
-    try:
-        with disk_full_as_error(out_dir):
-            yield staging
-            files = sorted(p for p in staging.rglob("*") if p.is_file())
-            for path in files:
-                _fsync(path)
-            for path in files:
-                target = out_dir / path.relative_to(staging)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _staging(out_dir, out_dir) as staging:
+        yield staging
+        for path in _fsync_all(staging):
+            target = out_dir / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield a staging folder beside ``target``, a folder not there yet; on success rename it to ``target``: one
+    rename publishes every file, so a reader never sees the folder half written."""
+    with _staging(target.parent, target) as staging:
+        yield staging
+        _fsync_all(staging)
+        os.rename(staging, target)
 
 
 def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
@@ -95,10 +87,28 @@ def atomic_write_text(target: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(target, text.encode("utf-8"), mode)
 
 
+@contextlib.contextmanager
+def _staging(parent: Path, target: Path) -> Iterator[Path]:
+    """A temporary folder in ``parent``, removed at the end; a full disk meanwhile is an error naming ``target``."""
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+    try:
+        with disk_full_as_error(target):
+            yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _fsync(path: Path) -> None:
     # Flush file contents before the rename so a power cut cannot leave a renamed but empty file.
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _fsync_all(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        _fsync(path)
+    return files
 
 
 def _umask() -> int:

@@ -1,6 +1,12 @@
-"""The ten Fashion-MNIST classes, in label order."""
+"""The ten Fashion-MNIST classes, in label order, and the check that labels name one."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fmnist.errors import DataError
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -16,3 +22,12 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 NUM_CLASSES = len(CLASS_NAMES)
 NUM_PIXELS = 28 * 28
+
+
+def check_labels(labels: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
+    """``labels``, if each is a class id; else a DataError naming the first that is not and how many are not.
+    ``where(i)`` names item ``i`` and its label, e.g. ``"train.csv: line 3: label 10"``."""
+    bad = np.flatnonzero(labels >= NUM_CLASSES)
+    if bad.size:
+        raise DataError(f"{where(int(bad[0]))} is outside 0..{NUM_CLASSES - 1} ({bad.size} bad labels in all)")
+    return labels

@@ -1,23 +1,20 @@
-"""Errors a user can act on.
-
-Every problem with input data, options or the environment surfaces as a :class:`FmnistError` whose message
-names the thing at fault (file, row, byte offset, option) and what to do. The CLI prints that one line and
-exits with the error's ``exit_code``; anything else is a bug and keeps its traceback.
-"""
+"""Errors a user can act on; anything else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
+import errno
+
+from fmnist.redaction import redact
+
 
 class FmnistError(Exception):
-    """A problem the user can fix; the message says what and how. The CLI exits with ``exit_code``: 2 for bad
-    usage or bad input, 1 for a failure while running, 3 for a server that could not be reached. A password in a
-    URL of the message is hidden (:func:`fmnist.redaction.redact`): errors reach logs and terminals."""
+    """A problem the user can fix: one line naming the thing at fault (file, row, byte offset, option) and what to
+    do. The CLI prints it and exits with ``exit_code``: 2 for bad usage or input, 1 for a failure while running,
+    3 for a server that did not answer. A password in a URL of the message is hidden: errors reach logs."""
 
     exit_code = 2
 
     def __init__(self, message: str = "") -> None:
-        from fmnist.redaction import redact
-
         super().__init__(redact(str(message)))
 
 
@@ -52,8 +49,6 @@ class DiskFullError(RunFailedError):
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` reports a full file system or quota: ``OSError`` ENOSPC/EDQUOT, or a library's own error
     (PyTorch and HDF5 report it in their message only)."""
-    import errno
-
     if isinstance(exc, DiskFullError):
         return True
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fmnist.data.release import RELEASE_FILES
+from fmnist.data.ingest import RELEASE_FILES
 from tests.factories import write_release
 
 DATA_ENV = "FMNIST_DATA_DIR"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.release import CSV_TEST, CSV_TRAIN, RELEASE_FILES
+from fmnist.data.ingest import CSV_TEST, CSV_TRAIN, RELEASE_FILES
 
 
 def make_arrays(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -102,8 +102,7 @@ def gzip_bomb(prefix: bytes, inflated: int) -> bytes:
 def write_split_folder(out: Path, images: np.ndarray, labels: np.ndarray) -> Path:
     """A split folder whose four splits all hold ``images``/``labels``, with a manifest every reader accepts: for
     tests that need particular images in one split (e.g. the official test set a registry scores on)."""
-    from fmnist.data.checksum import file_digest
-    from fmnist.data.manifest import Manifest, SplitInfo, write_manifest
+    from fmnist.data.manifest import Manifest, SplitInfo, file_digest, write_manifest
     from fmnist.data.parquet import FORMAT_VERSION, write_split
 
     out.mkdir(parents=True, exist_ok=True)

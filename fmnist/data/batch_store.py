@@ -11,21 +11,17 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from fmnist.atomic import disk_full_as_error
+from fmnist.atomic import atomic_folder
 from fmnist.classes import NUM_CLASSES
-from fmnist.data.checksum import bytes_digest, file_digest
 from fmnist.data.labelled_batch import LabelledBatch
+from fmnist.data.manifest import RECENT, STRICT, file_digest, read_checked, read_strict_json
 from fmnist.data.parquet import parse_split, write_split
 from fmnist.data.split import SplitSizes, stratified_split
 from fmnist.errors import DataError
@@ -36,7 +32,7 @@ BATCHES_DIR = "batches"  # inside the work folder, beside raw/ and splits/
 RECENT_FRACTION = 0.2
 
 
-@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
+@dataclass(frozen=True, config=STRICT)
 class BatchInfo:
     """One accepted batch: its id (``NNNN-<first 12 hex of content_sha256>``), where it came from, its rows."""
 
@@ -61,20 +57,16 @@ def row_keys(pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.frombuffer(digests, dtype=np.uint64)
 
 
-def content_digest(pixels: np.ndarray, labels: np.ndarray) -> str:
-    """sha256 of the labels then the pixels: the batch's identity, independent of the file layout it came in."""
-    return bytes_digest(np.ascontiguousarray(labels, np.uint8).tobytes() + np.ascontiguousarray(pixels).tobytes())
-
-
-def held_batches(root: Path) -> list[BatchInfo]:
-    """The accepted batches under ``root``, in the order they were added (none if ``root`` does not exist)."""
-    root = Path(root)
-    if not root.is_dir():
+def held_batches(root: Path | None) -> list[BatchInfo]:
+    """The accepted batches under ``root``, in the order they were added (none if there is no such folder)."""
+    if root is None or not Path(root).is_dir():
         return []
-    infos = [_read_info(folder) for folder in sorted(root.iterdir()) if folder.is_dir() and folder.name[0] != "."]
+    infos = [_read_info(folder) for folder in sorted(Path(root).iterdir()) if folder.is_dir() and folder.name[0] != "."]
     for expected, info in enumerate(infos, start=1):
         if info.sequence != expected:
-            raise DataError(f"{root / info.id}: batch number {info.sequence}, expected {expected}; a batch is missing")
+            raise DataError(
+                f"{Path(root) / info.id}: batch number {info.sequence}, expected {expected}; a batch is missing"
+            )
     return infos
 
 
@@ -82,11 +74,7 @@ def _read_info(folder: Path) -> BatchInfo:
     path = folder / BATCH_JSON
     if not path.is_file():
         raise DataError(f"{folder}: a batch folder without {BATCH_JSON}; move it out of the batch store")
-    try:
-        info = TypeAdapter(BatchInfo).validate_json(path.read_bytes())
-    except ValidationError as exc:
-        where = ".".join(str(part) for part in exc.errors()[0]["loc"])
-        raise DataError(f"{path}: malformed ({where}: {exc.errors()[0]['msg']})") from None
+    info = read_strict_json(path, BatchInfo, "batch record", "move the folder out of the batch store")
     if info.id != folder.name:
         raise DataError(f"{path}: names batch {info.id} but sits in folder {folder.name}")
     return info
@@ -95,18 +83,20 @@ def _read_info(folder: Path) -> BatchInfo:
 def read_batch_part(root: Path, info: BatchInfo, part: str) -> tuple[np.ndarray, np.ndarray]:
     """``train`` or ``recent`` rows of batch ``info`` as (pixels, labels), checked against its recorded sha256."""
     file = Path(root) / info.id / f"{part}.parquet"
-    if not file.is_file():
-        raise DataError(f"{file}: missing from batch {info.id}; the batch store is damaged")
-    data = file.read_bytes()
-    if bytes_digest(data) != info.files[file.name]:
-        raise DataError(f"{file}: sha256 does not match {BATCH_JSON}; the batch changed after it was accepted")
-    return parse_split(data, file)
+    missing = f"missing from batch {info.id}; the batch store is damaged"
+    changed = "the batch changed after it was accepted"
+    return parse_split(read_checked(file, info.files[file.name], BATCH_JSON, missing, changed), file)
+
+
+def concat_rows(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, labels) pairs as one pair, rows in order."""
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def data_version(base_md5: Mapping[str, str], batches: Sequence[BatchInfo]) -> str:
     """The digest of the base release's files and every accepted batch, in order: names exactly the data held."""
     key = {"base": dict(sorted(base_md5.items())), "batches": [b.content_sha256 for b in batches]}
-    return bytes_digest(json.dumps(key, sort_keys=True).encode())
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 def batches_label(batch_ids: Sequence[str]) -> str:
@@ -119,17 +109,6 @@ def parse_batches_label(label: str | None) -> list[str]:
     return [b for b in (label or "none").split(",") if b and b != "none"]
 
 
-def find_duplicates(batch: LabelledBatch, held_keys: np.ndarray) -> tuple[int, int | None]:
-    """(how many rows repeat an image already held or an earlier row of the batch, the first such row or None)."""
-    keys = row_keys(batch.pixels, batch.labels)
-    _, first = np.unique(keys, return_index=True)
-    repeated = np.ones(len(keys), dtype=bool)
-    repeated[first] = False
-    duplicate = repeated | np.isin(keys, held_keys)
-    rows = np.flatnonzero(duplicate)
-    return len(rows), (int(rows[0]) if len(rows) else None)
-
-
 def accept_batch(
     root: Path,
     batch: LabelledBatch,
@@ -138,69 +117,54 @@ def accept_batch(
     *,
     added_at: str,
     seed: int = 0,
-    recent_fraction: float = RECENT_FRACTION,
 ) -> BatchInfo:
-    """Record ``batch`` as the next batch under ``root`` and return what was recorded.
-
-    Refused, with nothing written, when it repeats a batch already accepted or holds any image (with its label)
-    already held (``held_keys``: :func:`row_keys` of the base release and the accepted batches).
-    """
+    """Record ``batch`` as the next batch under ``root``; refused, with nothing written, when it repeats a batch
+    already accepted or holds an image (with its label) twice or already held (``held_keys``: :func:`row_keys`)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    n = len(batch.labels)
+    # The batch's identity: its labels then its pixels, whatever the file layout it came in.
+    digest = hashlib.sha256(
+        np.ascontiguousarray(batch.labels, np.uint8).tobytes() + np.ascontiguousarray(batch.pixels).tobytes()
+    ).hexdigest()
+    keys = row_keys(batch.pixels, batch.labels)
+    repeated = np.ones(n, dtype=bool)
+    repeated[np.unique(keys, return_index=True)[1]] = False  # every row but the first of its kind
+    duplicate = repeated | np.isin(keys, held_keys)
     # One batch at a time: the next number and the duplicate check must see every batch accepted before.
     with open(root / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _accept(root, batch, source, held_keys, added_at, seed, recent_fraction)
-
-
-def _accept(
-    root: Path,
-    batch: LabelledBatch,
-    source: str,
-    held_keys: np.ndarray,
-    added_at: str,
-    seed: int,
-    recent_fraction: float,
-) -> BatchInfo:
-    digest = content_digest(batch.pixels, batch.labels)
-    held = held_batches(root)
-    for info in held:
-        if info.content_sha256 == digest:
-            raise DataError(f"{source}: already added as batch {info.id} (same images and labels); nothing recorded")
-    count, first = find_duplicates(batch, held_keys)
-    if first is not None:
-        raise DataError(
-            f"{source}: {count} of {len(batch.labels)} images are already held (first: {batch.sources[first]});"
-            " remove them and add the batch again; nothing recorded"
-        )
-    n_recent = min(round(recent_fraction * len(batch.labels)), len(batch.labels) - 1)
-    parts = stratified_split(batch.labels, SplitSizes(val=n_recent, test=0), seed)
-    sequence = len(held) + 1
-    batch_id = f"{sequence:04d}-{digest[:12]}"
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        with disk_full_as_error(root):
-            for part, rows in (("train", parts["train"]), ("recent", parts["val"])):
-                write_split(staging / f"{part}.parquet", batch.pixels[rows], batch.labels[rows])
+        held = held_batches(root)
+        for info in held:
+            if info.content_sha256 == digest:
+                raise DataError(
+                    f"{source}: already added as batch {info.id} (same images and labels); nothing recorded"
+                )
+        if duplicate.any():
+            first = batch.sources[int(duplicate.argmax())]
+            raise DataError(
+                f"{source}: {duplicate.sum()} of {n} images are already held (first: {first});"
+                " remove them and add the batch again; nothing recorded"
+            )
+        parts = stratified_split(batch.labels, SplitSizes(val=min(round(RECENT_FRACTION * n), n - 1), test=0), seed)
+        batch_id = f"{len(held) + 1:04d}-{digest[:12]}"
+        files = {"train.parquet": parts["train"], f"{RECENT}.parquet": parts["val"]}
+        with atomic_folder(root / batch_id) as staging:
+            for name, rows in files.items():
+                write_split(staging / name, batch.pixels[rows], batch.labels[rows])
             info = BatchInfo(
                 id=batch_id,
-                sequence=sequence,
+                sequence=len(held) + 1,
                 source=source,
                 format=batch.format,
                 added_at=added_at,
-                rows=len(batch.labels),
+                rows=n,
                 train_rows=len(parts["train"]),
                 recent_rows=len(parts["val"]),
                 class_counts=np.bincount(batch.labels, minlength=NUM_CLASSES).tolist(),
                 content_sha256=digest,
-                files={name: file_digest(staging / name, "sha256") for name in ("train.parquet", "recent.parquet")},
+                files={name: file_digest(staging / name, "sha256") for name in files},
                 seed=seed,
             )
             (staging / BATCH_JSON).write_text(json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
-            for path in staging.iterdir():
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
-            os.rename(staging, root / batch_id)  # one rename publishes the whole batch
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return info

@@ -6,27 +6,67 @@ A source is one of
 - the path of ``fashion-mnist_train.csv`` (its ``_test`` sibling is found beside it),
 - a base URL (``http://``, ``https://``, ``file://``) serving the four official files; downloads are cached.
 ``None`` means the official download location with its fallback mirror.
+
+pooch caches downloads: it writes a file to a temporary name, checks the md5 and only then renames, so the cache
+never holds a partial or unverified file, and a file cached with the right checksum is not downloaded again. The
+transfer itself (:func:`_download`) is bounded in time and size: a server that trickles bytes forever, or never
+stops sending, is given up on.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import numpy as np
+import pooch
+import requests
+import urllib3
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.checksum import bytes_digest, file_digest
-from fmnist.data.download import ProgressFactory, fetch_file
-from fmnist.data.release import CSV_TEST, CSV_TRAIN, DEFAULT_BASE_URLS, OFFICIAL_MD5, RELEASE_FILES
+from fmnist.data.manifest import file_digest
 from fmnist.errors import DataError, SourceError
 from fmnist.redaction import redact
 
 SOURCE_ENV = "FMNIST_DATA_SOURCE"
+# role -> file name, in the order the release lists them.
+RELEASE_FILES = MappingProxyType(
+    {
+        "train_images": "train-images-idx3-ubyte.gz",
+        "train_labels": "train-labels-idx1-ubyte.gz",
+        "test_images": "t10k-images-idx3-ubyte.gz",
+        "test_labels": "t10k-labels-idx1-ubyte.gz",
+    }
+)
+# The official md5 checksums (the ones the Fashion-MNIST README and torchvision publish).
+OFFICIAL_MD5 = MappingProxyType(
+    {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    }
+)
+# The official download location first, then a mirror of the same files.
+DEFAULT_BASE_URLS: tuple[str, ...] = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+CSV_TRAIN = "fashion-mnist_train.csv"
+CSV_TEST = "fashion-mnist_test.csv"
+
+# A progress bar in pooch's protocol: attributes ``total``, methods ``update(n)``, ``reset()``, ``close()``.
+ProgressFactory = Callable[[str], Any]
+MAX_BYTES = 64 << 20  # the largest release file (train images) is 26 MB
+TOTAL_TIMEOUT = 600.0  # seconds for one file, whatever the server does
 
 
 @dataclass(frozen=True)
@@ -36,16 +76,11 @@ class IngestResult:
     kind: Literal["idx", "csv"]
     source: str
     files: dict[str, Path]
-    md5: dict[str, str] = field(default_factory=dict)
+    md5: dict[str, str]
 
     def to_json(self) -> dict[str, object]:
         """A JSON-friendly view (paths as strings)."""
-        return {
-            "kind": self.kind,
-            "source": self.source,
-            "files": {k: str(v) for k, v in self.files.items()},
-            "md5": dict(self.md5),
-        }
+        return {**asdict(self), "files": {k: str(v) for k, v in self.files.items()}}
 
 
 @dataclass(frozen=True)
@@ -70,24 +105,26 @@ def ingest(
     progress: ProgressFactory | None = None,
     checksums: Mapping[str, str] = OFFICIAL_MD5,
 ) -> IngestResult:
-    """Resolve ``source`` to verified local files (downloading into ``cache_dir`` when it is a URL).
-
-    ``checksums`` maps each release file name to its md5; only tests that build their own tiny release
-    pass anything but the official sums.
-    """
-    if source is None:
-        return _from_urls(DEFAULT_BASE_URLS, cache_dir, "official download", progress, checksums)
-    text = os.fspath(source)
-    scheme = _scheme(text)
-    if scheme in {"http", "https", "file"}:
-        return _from_urls((text,), cache_dir, redact(text), progress, checksums)
+    """Resolve ``source`` to verified local files (downloading into ``cache_dir`` when it is a URL). ``checksums``:
+    each release file's md5; only tests that build their own tiny release pass anything but the official sums."""
+    text, scheme = _parse(source)
+    if text is None or scheme in {"http", "https"}:
+        urls = DEFAULT_BASE_URLS if text is None else (text,)
+        files = {
+            name: fetch_file(name, urls, cache_dir, md5=checksums[name], progress=progress)
+            for name in RELEASE_FILES.values()
+        }
+        # pooch verified each md5 before the file got its final name; record the sums it checked.
+        label = "official download" if text is None else redact(text)
+        return IngestResult("idx", label, files, {name: checksums[name] for name in files})
+    if scheme == "file":
+        return _from_idx_dir(Path(urlparse(text).path), checksums)
     path = Path(text).expanduser()
     if path.is_dir():
-        if all((path / name).exists() for name in RELEASE_FILES.values()):
-            return _from_idx_dir(path, checksums)
-        if (path / CSV_TRAIN).exists() or (path / CSV_TEST).exists():
+        release = all((path / name).exists() for name in RELEASE_FILES.values())
+        if not release and ((path / CSV_TRAIN).exists() or (path / CSV_TEST).exists()):
             return _from_csv(path / CSV_TRAIN)
-        return _from_idx_dir(path, checksums)  # reports which official files are missing
+        return _from_idx_dir(path, checksums)  # says which official files are missing, if any
     if path.suffix == ".csv":
         return _from_csv(path)
     if path.exists():
@@ -98,8 +135,11 @@ def ingest(
     raise SourceError(f"{path}: no such file or directory (data source)")
 
 
-def _scheme(text: str) -> str:
-    """The URL scheme of ``text`` ('' for a plain path); a malformed http(s) URL is a SourceError."""
+def _parse(source: str | os.PathLike[str] | None) -> tuple[str | None, str]:
+    """The source as text and its URL scheme ('' for a plain path or None); a malformed http(s) URL is a SourceError."""
+    if source is None:
+        return None, ""
+    text = os.fspath(source)
     try:
         parsed = urlparse(text)
         _ = parsed.port  # a port that is not a number, or out of range, raises here
@@ -107,34 +147,23 @@ def _scheme(text: str) -> str:
         raise SourceError(f"{text}: malformed URL ({exc}); expected e.g. https://host/folder/") from None
     if parsed.scheme in {"http", "https"} and not parsed.hostname:
         raise SourceError(f"{text}: malformed URL (no host); expected e.g. https://host/folder/")
-    return parsed.scheme
+    return text, parsed.scheme
 
 
 def load(result: IngestResult) -> RawDataset:
-    """Parse and validate the files of an ingest result into arrays.
-
-    Each file is first checked against the md5 it was ingested with: a result can be used long after it was made
-    (a cached task result), and its files may be gone or replaced by then.
-    """
+    """Parse and validate the files of an ingest result into arrays. Each file is first checked against the md5 it
+    was ingested with: a (cached) result can be used long after it was made, when its files may be gone."""
     for name, path in result.files.items():
         found = file_digest(path) if path.is_file() else None
         if found != result.md5.get(name):
             what = f"md5 {found}, not the {result.md5.get(name)} it was ingested with" if found else "missing"
             raise DataError(f"{path}: {what}; ingest the source again (`fmnist run --refresh-data`)")
-    if result.kind == "idx":
-        f = {role: result.files[name] for role, name in RELEASE_FILES.items()}
-        data = RawDataset(
-            train_images=idx.read_images(f["train_images"]),
-            train_labels=idx.read_labels(f["train_labels"]),
-            test_images=idx.read_images(f["test_images"]),
-            test_labels=idx.read_labels(f["test_labels"]),
-        )
-        _check_counts(data.train_images, data.train_labels, f["train_images"], f["train_labels"])
-        _check_counts(data.test_images, data.test_labels, f["test_images"], f["test_labels"])
-        return data
-    train_images, train_labels = kaggle_csv.read_csv(result.files[CSV_TRAIN])
-    test_images, test_labels = kaggle_csv.read_csv(result.files[CSV_TEST])
-    return RawDataset(train_images, train_labels, test_images, test_labels)
+    files = result.files
+    if result.kind == "csv":
+        return RawDataset(*kaggle_csv.read_csv(files[CSV_TRAIN]), *kaggle_csv.read_csv(files[CSV_TEST]))
+    by_role = {role: files[name] for role, name in RELEASE_FILES.items()}
+    train = idx.read_pair(by_role["train_images"], by_role["train_labels"])
+    return RawDataset(*train, *idx.read_pair(by_role["test_images"], by_role["test_labels"]))
 
 
 def _from_idx_dir(directory: Path, checksums: Mapping[str, str]) -> IngestResult:
@@ -167,31 +196,6 @@ def _from_csv(train_csv: Path) -> IngestResult:
     return IngestResult("csv", str(train_csv), files, {k: file_digest(p) for k, p in files.items()})
 
 
-def _from_urls(
-    base_urls: tuple[str, ...],
-    cache_dir: Path,
-    label: str,
-    progress: ProgressFactory | None,
-    checksums: Mapping[str, str],
-) -> IngestResult:
-    if base_urls[0].startswith("file://"):
-        return _from_idx_dir(Path(urlparse(base_urls[0]).path), checksums)
-    files = {
-        name: fetch_file(name, base_urls, cache_dir, md5=checksums[name], progress=progress)
-        for name in RELEASE_FILES.values()
-    }
-    # pooch verified each md5 before the file got its final name; record the sums it checked.
-    return IngestResult("idx", label, files, {name: checksums[name] for name in files})
-
-
-def _check_counts(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path) -> None:
-    if len(images) != len(labels):
-        raise DataError(
-            f"{image_path.name} holds {len(images)} images but {label_path.name} holds {len(labels)} labels;"
-            " the two files must come from the same release"
-        )
-
-
 def source_fingerprint(
     source: str | os.PathLike[str] | None, cache_dir: Path, checksums: Mapping[str, str] = OFFICIAL_MD5
 ) -> str | None:
@@ -201,21 +205,85 @@ def source_fingerprint(
     official download): the URL and the absolute cache folder, but only while all four files sit in that folder
     with the official md5 (``checksums``; checked here); otherwise None, and ingest downloads them again.
     """
-    text = None if source is None else os.fspath(source)
     try:
-        scheme = "http" if text is None else _scheme(text)
+        text, scheme = _parse(source)
     except SourceError:
         return None  # ingest says what is wrong with it
-    if scheme in {"http", "https"}:
+    if text is None or scheme in {"http", "https"}:
         cached = [Path(cache_dir) / name for name in RELEASE_FILES.values()]
         if not all(p.is_file() and file_digest(p) == checksums[p.name] for p in cached):
             return None
         key: list[object] = [text or DEFAULT_BASE_URLS, str(Path(cache_dir).absolute())]
     else:
-        path = Path(urlparse(text).path if scheme == "file" else str(text)).expanduser().absolute()
+        path = Path(urlparse(text).path if scheme == "file" else text).expanduser().absolute()
         names = (*RELEASE_FILES.values(), CSV_TRAIN, CSV_TEST)
         files = (
             [path / n for n in names] if path.is_dir() else [path, path.with_name(path.name.replace("_train", "_test"))]
         )
         key = [str(path), [(p.name, file_digest(p)) for p in files if p.is_file()]]
-    return bytes_digest(repr(key).encode())
+    return hashlib.sha256(repr(key).encode()).hexdigest()
+
+
+class DownloadLimitError(requests.RequestException):
+    """A download took longer than its time bound or grew past its size bound."""
+
+
+def fetch_file(
+    name: str,
+    base_urls: Sequence[str],
+    cache_dir: Path,
+    *,
+    md5: str,
+    progress: ProgressFactory | None = None,
+    timeout: float = 60.0,
+    total_timeout: float = TOTAL_TIMEOUT,
+) -> Path:
+    """Download ``name`` from the first base URL that serves it, verify its md5, return the cached path.
+    ``timeout`` bounds the wait for each answer or read, ``total_timeout`` the whole transfer of one file."""
+    failures: list[str] = []
+    for base in base_urls:
+        url = base.rstrip("/") + "/" + name
+        bar = progress(name) if progress else None
+        download = functools.partial(_download, bar=bar, timeout=timeout, total_timeout=total_timeout)
+        try:
+            path = pooch.retrieve(url, known_hash=f"md5:{md5}", fname=name, path=cache_dir, downloader=download)
+            return Path(path)
+        except requests.HTTPError as exc:
+            failures.append(f"{url}: HTTP {exc.response.status_code if exc.response is not None else '?'}")
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # requests' URL errors (a redirect to file://, a bad host) are ValueErrors too: say what they say.
+            why = str(exc) if isinstance(exc, DownloadLimitError | ValueError) else type(exc).__name__
+            failures.append(f"{url}: unreachable or cut off ({why})")
+        except ValueError as exc:  # pooch's checksum mismatch
+            if "hash" not in str(exc).lower():
+                raise
+            failures.append(f"{url}: md5 does not match the official {md5} (corrupt or wrong file)")
+    if any("md5" in f for f in failures):
+        raise DataError(f"{name}: download failed checksum verification: " + "; ".join(failures))
+    raise SourceError(
+        f"could not download {name}: " + "; ".join(failures) + ". Check the network, or pass --data-source"
+        " with a local directory holding the four official .gz files"
+    )
+
+
+def _download(url: str, output_file: str, pooch: object, *, bar: Any, timeout: float, total_timeout: float) -> None:
+    """pooch's downloader protocol: stream ``url`` into ``output_file``, at most ``MAX_BYTES`` in ``total_timeout``
+    seconds. Each read returns what has arrived, so the clock is looked at at least once per ``timeout``."""
+    give_up = time.monotonic() + total_timeout
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as response, open(output_file, "wb") as out:
+            response.raise_for_status()
+            if bar is not None:
+                bar.total = int(response.headers.get("content-length", 0))
+            written = 0
+            while chunk := response.raw.read1(1 << 16, decode_content=True):
+                written += out.write(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+                if written > MAX_BYTES:
+                    raise DownloadLimitError(f"more than {MAX_BYTES:,} bytes, larger than any release file")
+                if time.monotonic() > give_up:
+                    raise DownloadLimitError(f"not complete after {total_timeout:g} s")
+    finally:
+        if bar is not None:
+            bar.close()

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from fmnist.classes import NUM_CLASSES, NUM_PIXELS
+from fmnist.classes import NUM_CLASSES, NUM_PIXELS, check_labels
 from fmnist.errors import DataError
 
 HEADER: tuple[str, ...] = ("label", *(f"pixel{i}" for i in range(1, NUM_PIXELS + 1)))
@@ -43,50 +43,42 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: empty file; expected a header 'label,pixel1,...,pixel784' and one row per image")
-    _check_utf8(raw, path)
     end = _LINE_END.search(raw)
     header_end = end.start() if end else len(raw)
-    header = raw[:header_end].decode("utf-8").strip().lstrip("\ufeff")
-    _check_header(header.split(","), path)
+    names = [n.strip().strip('"') for n in _decode(raw[:header_end], path).strip().lstrip("\ufeff").split(",")]
+    if len(names) != len(HEADER):
+        raise DataError(
+            f"{path}: line 1: header has {len(names)} columns, expected {len(HEADER)} ('label,pixel1,...,pixel784')"
+        )
+    for i, (got, want) in enumerate(zip(names, HEADER, strict=True)):
+        if got != want:
+            raise DataError(f"{path}: line 1: header column {i + 1} is {got!r}, expected {want!r}")
     if not raw[header_end:].strip():
         raise DataError(f"{path}: header only, no data rows")
-
-    types = dict.fromkeys(HEADER, pa.uint8())
+    # Any byte that is not UTF-8 sits in a cell of digits, so the parser fails on it and the scan names it.
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(HEADER, pa.uint8()), strings_can_be_null=False)
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(raw),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
-        )
+        table = pacsv.read_csv(io.BytesIO(raw), convert_options=convert)
     except pa.ArrowInvalid as exc:
         _raise_first_bad_row(raw, path, str(exc))
     if any(col.null_count for col in table.columns):
         _raise_first_bad_row(raw, path, "missing values")
-    values = np.column_stack([col.to_numpy() for col in table.columns]).astype(np.uint8, copy=False)
-    labels = values[:, 0].copy()
-    bad = np.flatnonzero(labels >= NUM_CLASSES)
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"{path}: line {i + 2}: label {int(labels[i])} is outside 0..{NUM_CLASSES - 1}"
-            f" ({bad.size} bad labels in all)"
-        )
-    images = np.ascontiguousarray(values[:, 1:]).reshape(-1, 28, 28)
-    return images, labels
+    labels = table.column("label").to_numpy()
+    check_labels(labels, lambda i: f"{path}: line {i + 2}: label {labels[i]}")
+    return np.column_stack([col.to_numpy() for col in table.columns[1:]]).reshape(-1, 28, 28), labels
 
 
 def encode_csv(images: np.ndarray, labels: np.ndarray) -> bytes:
     """Encode images and labels as a Kaggle-style CSV (used for fixtures and exports)."""
-    flat = np.asarray(images, dtype=np.uint8).reshape(len(labels), -1)
-    rows = np.column_stack([np.asarray(labels, dtype=np.int64), flat.astype(np.int64)])
+    rows = np.column_stack([labels, np.reshape(images, (len(labels), -1))]).astype(np.int64)
     buf = io.StringIO()
-    buf.write(",".join(HEADER) + "\n")
-    np.savetxt(buf, rows, fmt="%d", delimiter=",")
+    np.savetxt(buf, rows, fmt="%d", delimiter=",", header=",".join(HEADER), comments="")
     return buf.getvalue().encode("ascii")
 
 
-def _check_utf8(raw: bytes, path: Path) -> None:
+def _decode(raw: bytes, path: Path) -> str:
     try:
-        raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(
@@ -95,21 +87,10 @@ def _check_utf8(raw: bytes, path: Path) -> None:
         ) from None
 
 
-def _check_header(names: list[str], path: Path) -> None:
-    names = [n.strip().strip('"') for n in names]
-    if len(names) != len(HEADER):
-        raise DataError(
-            f"{path}: line 1: header has {len(names)} columns, expected {len(HEADER)} ('label,pixel1,...,pixel784')"
-        )
-    for i, (got, want) in enumerate(zip(names, HEADER, strict=True)):
-        if got != want:
-            raise DataError(f"{path}: line 1: header column {i + 1} is {got!r}, expected {want!r}")
-
-
 def _raise_first_bad_row(raw: bytes, path: Path, detail: str) -> NoReturn:
     """Scan row by row and raise a DataError describing the first malformed cell (else one naming ``detail``)."""
     # newline="": the csv module then ends lines where the parser does (a bare \r too) and counts them alike.
-    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))
+    reader = csv.reader(io.StringIO(_decode(raw, path), newline=""))
     next(reader)  # header, already checked
     line_no = 2  # where the current row starts (a quoted cell may span lines)
     try:

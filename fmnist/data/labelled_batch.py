@@ -18,7 +18,7 @@ import numpy as np
 
 from fmnist.classes import NUM_CLASSES, NUM_PIXELS
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.png import read_image
+from fmnist.data.pixels import read_image
 from fmnist.errors import DataError
 
 LABELS_CSV = "labels.csv"
@@ -62,8 +62,14 @@ def read_labelled_batch(source: Path) -> LabelledBatch:
         return _read_png_folder(source)
     image_files = sorted(p for p in source.iterdir() if "idx3-ubyte" in p.name)
     label_files = sorted(p for p in source.iterdir() if "idx1-ubyte" in p.name)
+    if len(image_files) == len(label_files) == 1:
+        images, labels = idx.read_pair(image_files[0], label_files[0])
+        if not len(labels):
+            raise DataError(f"{image_files[0]}: holds no images")
+        return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(image_files[0], len(labels)), "idx")
     if image_files or label_files:
-        return _read_idx_pair(source, image_files, label_files)
+        found = ", ".join(p.name for p in (*image_files, *label_files))
+        raise DataError(f"{source}: an IDX batch needs one *idx3-ubyte and one *idx1-ubyte file (found {found})")
     if not any(source.iterdir()):
         raise DataError(f"{source}: empty folder; a batch needs PNGs with {LABELS_CSV}, a CSV or an IDX pair")
     raise DataError(
@@ -75,21 +81,6 @@ def _rows(path: Path, n: int) -> list[str]:
     return [f"{path.name}#{i}" for i in range(n)]
 
 
-def _read_idx_pair(folder: Path, image_files: list[Path], label_files: list[Path]) -> LabelledBatch:
-    if len(image_files) != 1 or len(label_files) != 1:
-        found = ", ".join(p.name for p in (*image_files, *label_files)) or "nothing"
-        raise DataError(f"{folder}: an IDX batch needs one *idx3-ubyte and one *idx1-ubyte file (found {found})")
-    images, labels = idx.read_images(image_files[0]), idx.read_labels(label_files[0])
-    if len(images) != len(labels):
-        raise DataError(
-            f"{image_files[0].name} holds {len(images)} images but {label_files[0].name} holds {len(labels)} labels;"
-            " the two files must describe the same images"
-        )
-    if not len(labels):
-        raise DataError(f"{image_files[0]}: holds no images")
-    return LabelledBatch(images.reshape(len(images), NUM_PIXELS), labels, _rows(image_files[0], len(labels)), "idx")
-
-
 def _read_png_folder(folder: Path) -> LabelledBatch:
     listing = folder / LABELS_CSV
     try:
@@ -99,8 +90,7 @@ def _read_png_folder(folder: Path) -> LabelledBatch:
         raise DataError(f"{listing}: not a readable CSV ({exc}); expected a 'file,label' header") from None
     if not rows or [c.strip() for c in rows[0]] != ["file", "label"]:
         raise DataError(f"{listing}: line 1 must be the header 'file,label'")
-    names: list[str] = []
-    labels: list[int] = []
+    labelled: dict[str, int] = {}
     for line_no, row in enumerate(rows[1:], start=2):
         if not row:
             continue
@@ -111,20 +101,19 @@ def _read_png_folder(folder: Path) -> LabelledBatch:
             raise DataError(f"{listing}: line {line_no}: unknown label {label!r} for {name}; labels are 0..9")
         if Path(name).name != name or not name:
             raise DataError(f"{listing}: line {line_no}: {name!r} must be a file name in {folder}, not a path")
-        if name in names:
+        if name in labelled:
             raise DataError(f"{listing}: line {line_no}: {name} is listed twice")
-        names.append(name)
-        labels.append(int(label))
-    if not names:
+        labelled[name] = int(label)
+    if not labelled:
         raise DataError(f"{listing}: lists no images; add a 'file,label' row per PNG")
-    listed = set(names)
-    unlisted = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != LABELS_CSV and p.name not in listed)
+    unlisted = sorted(
+        p.name for p in folder.iterdir() if p.is_file() and p.name != LABELS_CSV and p.name not in labelled
+    )
     if unlisted:
         raise DataError(f"{folder / unlisted[0]}: not listed in {LABELS_CSV} ({len(unlisted)} unlisted); add a label")
-    pixels = np.empty((len(names), NUM_PIXELS), dtype=np.uint8)
-    for i, name in enumerate(names):
-        path = folder / name
-        if not path.is_file():
-            raise DataError(f"{path}: named in {LABELS_CSV} but missing")
-        pixels[i] = read_image(path)
-    return LabelledBatch(pixels, np.asarray(labels, dtype=np.uint8), names, "png")
+    pixels = np.empty((len(labelled), NUM_PIXELS), dtype=np.uint8)
+    for i, name in enumerate(labelled):
+        if not (folder / name).is_file():
+            raise DataError(f"{folder / name}: named in {LABELS_CSV} but missing")
+        pixels[i] = read_image(folder / name)
+    return LabelledBatch(pixels, np.fromiter(labelled.values(), dtype=np.uint8), list(labelled), "png")

@@ -7,17 +7,17 @@ its sha256, and no key unknown, missing or of the wrong type. Readers get a spli
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from fmnist.atomic import atomic_write_text
-from fmnist.data.checksum import bytes_digest, file_digest
 from fmnist.data.parquet import parse_split
 from fmnist.errors import DataError
 
@@ -27,10 +27,11 @@ SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test", "official_test")
 RECENT = "recent"
 SplitName = Literal["train", "val", "test", "official_test", "recent"]
 # Strict: no type coercion ("3" is not 3, true is not 1), and a key the schema does not know is an error.
-_STRICT = ConfigDict(strict=True, extra="forbid")
+STRICT = ConfigDict(strict=True, extra="forbid")
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, config=_STRICT)
+@dataclass(frozen=True, config=STRICT)
 class SplitInfo:
     """One split file: its name in the folder, row count, rows per class and sha256."""
 
@@ -40,7 +41,7 @@ class SplitInfo:
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
-@dataclass(frozen=True, config=_STRICT)
+@dataclass(frozen=True, config=STRICT)
 class Manifest:
     """Everything needed to reproduce and verify a split folder.
 
@@ -65,12 +66,29 @@ class Manifest:
     @property
     def sha256(self) -> str:
         """A hash of the manifest itself: identifies the exact data a model was trained on."""
-        return bytes_digest(self.to_json().encode())
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
 
     @property
     def dataset_digests(self) -> dict[str, str]:
         """Each split's short digest (the first 16 hex digits of its sha256), as MLflow records datasets."""
         return {name: info.sha256[:16] for name, info in self.splits.items()}
+
+
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file's bytes, read in chunks."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
+def read_strict_json(path: Path, schema: type[T], what: str, fix: str) -> T:
+    """The JSON file ``path`` as a ``schema``; else one DataError naming the first key at fault, and ``fix``."""
+    try:
+        return TypeAdapter(schema).validate_json(path.read_bytes())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        problem = "unknown key" if error["type"] in {"unexpected_keyword_argument", "extra_forbidden"} else error["msg"]
+        raise DataError(f"{path}: malformed {what} ({where + ': ' if where else ''}{problem}); {fix}") from None
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
@@ -85,15 +103,7 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
         raise DataError(f"{path}: no manifest; run `fmnist split --out {directory}` to create the splits")
-    try:
-        manifest = TypeAdapter(Manifest).validate_json(path.read_bytes())
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        problem = "unknown key" if error["type"] in {"unexpected_keyword_argument", "extra_forbidden"} else error["msg"]
-        raise DataError(
-            f"{path}: malformed manifest ({where + ': ' if where else ''}{problem}); re-create it with `fmnist split`"
-        ) from None
+    manifest = read_strict_json(path, Manifest, "manifest", "re-create it with `fmnist split`")
     missing = [name for name in SPLIT_NAMES if name not in manifest.splits]
     if missing:
         raise DataError(f"{path}: no split {', '.join(missing)}; re-create it with `fmnist split`")
@@ -107,33 +117,30 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
             )
     if verify:
         for name in manifest.splits:
-            file = _split_file(directory, name)
-            _check_sha256(file, file_digest(file, "sha256"), manifest.splits[name].sha256)
+            _split_bytes(Path(directory), manifest, name)
     return manifest
 
 
 def read_verified_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Split ``name`` of ``split_dir`` as ``(pixels (N, 784), labels (N,))``, uint8, checked against the folder's
     manifest. The file is read once: the bytes whose sha256 is checked are the bytes parsed."""
-    manifest = read_manifest(split_dir, verify=False)
-    file = _split_file(split_dir, name)
-    data = file.read_bytes()
-    _check_sha256(file, bytes_digest(data), manifest.splits[name].sha256)
-    return parse_split(data, file)
+    file = Path(split_dir) / f"{name}.parquet"
+    return parse_split(_split_bytes(Path(split_dir), read_manifest(split_dir, verify=False), name), file)
 
 
-def _split_file(directory: Path, name: str) -> Path:
-    file = Path(directory) / f"{name}.parquet"
+def read_checked(file: Path, sha256: str, record: str, missing: str, changed: str) -> bytes:
+    """The bytes of ``file`` if their sha256 is the one ``record`` holds; else a DataError: ``missing`` or
+    ``changed`` says what happened and what to do."""
     if not file.is_file():
-        raise DataError(
-            f"{file}: listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`"
-        )
-    return file
+        raise DataError(f"{file}: {missing}")
+    data = file.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise DataError(f"{file}: sha256 {digest[:12]}… does not match {sha256[:12]}… recorded in {record}; {changed}")
+    return data
 
 
-def _check_sha256(file: Path, digest: str, recorded: str) -> None:
-    if digest != recorded:
-        raise DataError(
-            f"{file}: sha256 {digest[:12]}… does not match {recorded[:12]}… recorded in {MANIFEST_NAME}; the file"
-            " changed after the split. Re-create it with `fmnist split`"
-        )
+def _split_bytes(directory: Path, manifest: Manifest, name: str) -> bytes:
+    missing = f"listed in {MANIFEST_NAME} as split {name!r} but missing; re-create it with `fmnist split`"
+    changed = "the file changed after the split. Re-create it with `fmnist split`"
+    return read_checked(directory / f"{name}.parquet", manifest.splits[name].sha256, MANIFEST_NAME, missing, changed)

@@ -7,43 +7,32 @@ moved, a little sensor noise, or a different mix of classes. Every change is see
 
 from __future__ import annotations
 
-import csv
-import io
+import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from fmnist.atomic import atomic_write_bytes, staged_files
 from fmnist.classes import NUM_CLASSES
 from fmnist.data import idx, kaggle_csv
+from fmnist.data.labelled_batch import LABELS_CSV, BatchFormat
 from fmnist.errors import DataError
-
-BatchLayout = Literal["png", "csv", "idx"]
 
 
 @dataclass(frozen=True)
 class Shift:
-    """How a batch differs from the training images.
+    """How a batch differs from the training images; the defaults change nothing."""
 
-    Attributes:
-        brightness: added to every pixel, in grey levels (-255..255); 0: none.
-        contrast: factor around each image's mean grey (1: none; 0.5 flattens, 1.5 sharpens).
-        rotate: largest rotation in degrees; each image turns by a uniform angle in [-rotate, rotate].
-        translate: largest move in pixels, along each axis, uniform in [-translate, translate].
-        noise: standard deviation of Gaussian pixel noise in grey levels (0: none). Even a small one makes every
-            image new, so an otherwise unshifted batch is not refused as a duplicate of the images it came from.
-        class_weights: relative weight of each class in the batch (class id → weight); unset classes weigh 1.
-    """
-
-    brightness: float = 0.0
-    contrast: float = 1.0
-    rotate: float = 0.0
-    translate: float = 0.0
+    brightness: float = 0.0  # added to every pixel, in grey levels (-255..255)
+    contrast: float = 1.0  # factor around each image's mean grey (0.5 flattens, 1.5 sharpens)
+    rotate: float = 0.0  # largest rotation in degrees; each image turns by a uniform angle in [-rotate, rotate]
+    translate: float = 0.0  # largest move in pixels along each axis, uniform in [-translate, translate]
+    # Standard deviation of Gaussian pixel noise in grey levels. Even a small one makes every image new, so an
+    # otherwise unshifted batch is not refused as a duplicate of the images it came from.
     noise: float = 0.0
-    class_weights: Mapping[int, float] = field(default_factory=dict)
+    class_weights: Mapping[int, float] = field(default_factory=dict)  # class id → relative weight; unset: 1
 
     def __post_init__(self) -> None:
         if not -255 <= self.brightness <= 255:
@@ -94,7 +83,7 @@ def apply_shift(pixels: np.ndarray, shift: Shift, rng: np.random.Generator) -> n
     return np.clip(np.rint(images), 0, 255).astype(np.uint8).reshape(-1, 784)
 
 
-def write_batch(out: Path, pixels: np.ndarray, labels: np.ndarray, layout: BatchLayout) -> Path:
+def write_batch(out: Path, pixels: np.ndarray, labels: np.ndarray, layout: BatchFormat) -> Path:
     """Write a labelled batch in one of the layouts ``fmnist ingest --add`` reads; return what to pass it.
 
     ``png``: ``out/`` with one PNG per image and ``labels.csv``; ``csv``: the file ``out`` (Kaggle layout);
@@ -108,8 +97,6 @@ def write_batch(out: Path, pixels: np.ndarray, labels: np.ndarray, layout: Batch
         raise DataError(f"{out}: folder is not empty; choose a new folder for the batch")
     with staged_files(out) as staging:
         if layout == "idx":
-            import gzip
-
             (staging / "batch-images-idx3-ubyte.gz").write_bytes(
                 gzip.compress(idx.encode_images(pixels.reshape(-1, 28, 28)), mtime=0)
             )
@@ -117,12 +104,8 @@ def write_batch(out: Path, pixels: np.ndarray, labels: np.ndarray, layout: Batch
         else:
             from PIL import Image
 
-            listing = io.StringIO()
-            writer = csv.writer(listing, lineterminator="\n")
-            writer.writerow(["file", "label"])
-            for i, (image, label) in enumerate(zip(pixels, labels, strict=True)):
-                name = f"{i:05d}.png"
-                Image.fromarray(image.reshape(28, 28), mode="L").save(staging / name)
-                writer.writerow([name, int(label)])
-            (staging / "labels.csv").write_text(listing.getvalue())
+            for i, image in enumerate(pixels):
+                Image.fromarray(image.reshape(28, 28), mode="L").save(staging / f"{i:05d}.png")
+            rows = "".join(f"{i:05d}.png,{label}\n" for i, label in enumerate(labels))
+            (staging / LABELS_CSV).write_text("file,label\n" + rows)
     return out

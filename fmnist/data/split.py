@@ -29,11 +29,8 @@ def allocate(total: int, class_counts: np.ndarray) -> np.ndarray:
 
 
 def stratified_split(labels: np.ndarray, sizes: SplitSizes, seed: int) -> dict[str, np.ndarray]:
-    """Return sorted source indices for ``train``, ``val`` and ``test``; disjoint and covering every image.
-
-    Each class contributes to ``val`` and ``test`` in proportion to its share, so all three splits keep the
-    class balance of the source. The same labels, sizes and seed always give the same indices.
-    """
+    """Sorted source indices for ``train``, ``val`` and ``test``: disjoint, covering every image, each keeping the
+    class balance of the source (classes contribute in proportion to their share), the same for the same seed."""
     labels = np.asarray(labels)
     n = labels.shape[0]
     if sizes.val < 0 or sizes.test < 0 or sizes.val + sizes.test >= n:

@@ -12,7 +12,6 @@ differences too small to matter:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,19 +25,12 @@ INK_LEVEL = 32
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """When a batch counts as drifted: a test below ``alpha`` *and* an effect at least as large as its threshold.
+    """When a batch counts as drifted: a test below ``alpha`` *and* an effect at least as large as its threshold."""
 
-    Attributes:
-        alpha: significance level of each check (the feature tests share it, Bonferroni).
-        label_tvd: total variation distance of the class mixes (0.05: five in a hundred images change class).
-        feature_ks: Kolmogorov-Smirnov statistic of a per-image feature.
-        accuracy_drop: champion accuracy lost on the batch against its validation accuracy (a fraction).
-    """
-
-    alpha: float = 0.01
-    label_tvd: float = 0.05
-    feature_ks: float = 0.1
-    accuracy_drop: float = 0.02
+    alpha: float = 0.01  # significance level of each check (the feature tests share it, Bonferroni)
+    label_tvd: float = 0.05  # total variation distance of the class mixes (0.05: 5 in 100 images change class)
+    feature_ks: float = 0.1  # Kolmogorov-Smirnov statistic of a per-image feature
+    accuracy_drop: float = 0.02  # champion accuracy lost on the batch against its validation accuracy
 
 
 @dataclass(frozen=True)
@@ -133,7 +125,6 @@ def check_drift(
     batch_labels: np.ndarray,
     champion: ChampionScores | None = None,
     thresholds: DriftThresholds = DriftThresholds(),
-    reference_features: Mapping[str, np.ndarray] | None = None,
 ) -> DriftReport:
     """Compare a batch with the reference data (the champion's training images) and, given its scores, the
     champion's accuracy on the batch with that on its validation images."""
@@ -145,7 +136,7 @@ def check_drift(
     metrics |= {"drift/label/chi2": chi2, "drift/label/p_value": p_label, "drift/label/tvd": tvd}
     if p_label < thresholds.alpha and tvd >= thresholds.label_tvd:
         reasons.append(f"label mix changed: TVD {tvd:.3f} >= {thresholds.label_tvd} (chi-square p {p_label:.2g})")
-    reference = reference_features or image_features(reference_pixels)
+    reference = image_features(reference_pixels)
     batch = image_features(batch_pixels)
     alpha_each = thresholds.alpha / len(FEATURES)
     for name in FEATURES:

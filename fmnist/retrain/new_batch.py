@@ -14,6 +14,7 @@ import numpy as np
 from fmnist.data.batch_store import (
     BatchInfo,
     accept_batch,
+    concat_rows,
     held_batches,
     parse_batches_label,
     read_batch_part,
@@ -28,7 +29,6 @@ from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker, layout
 
 BATCH_KIND = "batch"
-DATA_BATCHES_TAG = "data.batches"
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,18 @@ class BatchCheck:
     data_version: str
 
 
+def _base_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``name`` of the base release (``train`` without the batches' rows the split appends)."""
+    pixels, labels = read_verified_split(split_dir, name)
+    rows = read_manifest(split_dir, verify=False).base_train_rows
+    return (pixels[:rows], labels[:rows]) if name == "train" and rows else (pixels, labels)
+
+
 def held_keys(split_dir: Path, batches_root: Path) -> np.ndarray:
     """:func:`row_keys` of every image held: the base release (its four splits) and every accepted batch."""
-    manifest = read_manifest(split_dir, verify=False)
-    keys = []
-    for name in SPLIT_NAMES:
-        pixels, labels = read_verified_split(split_dir, name)
-        if name == "train" and manifest.base_train_rows:
-            pixels, labels = pixels[: manifest.base_train_rows], labels[: manifest.base_train_rows]
-        keys.append(row_keys(pixels, labels))
-    for info in held_batches(batches_root):
-        for part in ("train", RECENT):
-            keys.append(row_keys(*read_batch_part(batches_root, info, part)))
-    return np.concatenate(keys)
+    parts = [_base_split(split_dir, name) for name in SPLIT_NAMES]
+    parts += [read_batch_part(batches_root, info, p) for info in held_batches(batches_root) for p in ("train", RECENT)]
+    return np.concatenate([row_keys(*part) for part in parts])
 
 
 def add_batch(source: Path, split_dir: Path, batches_root: Path, added_at: str, seed: int = 0) -> BatchInfo:
@@ -65,25 +64,23 @@ def add_batch(source: Path, split_dir: Path, batches_root: Path, added_at: str, 
     )
 
 
-def batch_pixels(batches_root: Path, info: BatchInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of a batch (its training rows, then its recent slice)."""
-    parts = [read_batch_part(batches_root, info, part) for part in ("train", RECENT)]
-    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
-
-
 def reference_data(
     split_dir: Path, batches_root: Path, batch_ids: list[str] | None, before: BatchInfo
 ) -> tuple[np.ndarray, np.ndarray]:
     """The base release's training rows plus the training rows of ``batch_ids`` (None: every batch before
     ``before``)."""
-    manifest = read_manifest(split_dir, verify=False)
-    pixels, labels = read_verified_split(split_dir, "train")
-    rows = manifest.base_train_rows or len(labels)
-    parts = [(pixels[:rows], labels[:rows])]
-    for info in held_batches(batches_root):
-        if (batch_ids is None and info.sequence < before.sequence) or (batch_ids and info.id in batch_ids):
-            parts.append(read_batch_part(batches_root, info, "train"))
-    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+    chosen = [
+        info
+        for info in held_batches(batches_root)
+        if (info.sequence < before.sequence if batch_ids is None else info.id in batch_ids)
+    ]
+    return concat_rows([_base_split(split_dir, "train"), *(read_batch_part(batches_root, b, "train") for b in chosen)])
+
+
+def champion_tags(tracker: Tracker) -> tuple[str | None, dict[str, str]]:
+    """The version ``fmnist@champion`` points at (None: no champion yet) and its tags."""
+    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
+    return champion, tracker.version_tags(CROSS_FRAMEWORK_NAME, champion) if champion else {}
 
 
 def champion_scores(
@@ -109,12 +106,10 @@ def check_batch(
 ) -> BatchCheck:
     """Check batch ``info`` for drift against the champion's training data and log it as an MLflow run: tags
     ``batch.id``, ``data.version``, ``drift.status``; metrics ``drift/...``; the batch as its dataset input."""
-    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
-    trained_on = None
-    if champion is not None:
-        trained_on = parse_batches_label(tracker.version_tags(CROSS_FRAMEWORK_NAME, champion).get(DATA_BATCHES_TAG))
+    champion, tags = champion_tags(tracker)
+    trained_on = parse_batches_label(tags.get("data.batches")) if champion else None
     ref_x, ref_y = reference_data(split_dir, batches_root, trained_on, info)
-    x, y = batch_pixels(batches_root, info)
+    x, y = concat_rows([read_batch_part(batches_root, info, part) for part in ("train", RECENT)])
     scores = champion_scores(tracker, split_dir, champion, x, y) if champion is not None else None
     report = check_drift(ref_x, ref_y, x, y, scores, thresholds)
     run_id = tracker.start_parent(
@@ -129,25 +124,15 @@ def check_batch(
             "drift.champion_version": champion or "none",
         },
     )
-    tracker.log_params(
-        run_id,
-        {
-            "batch.rows": info.rows,
-            "batch.train_rows": info.train_rows,
-            "batch.recent_rows": info.recent_rows,
-            "batch.format": info.format,
-            **{f"drift.threshold.{k}": v for k, v in asdict(thresholds).items()},
-        },
-    )
+    params = {f"batch.{key}": getattr(info, key) for key in ("rows", "train_rows", "recent_rows", "format")}
+    tracker.log_params(run_id, params | {f"drift.threshold.{k}": v for k, v in asdict(thresholds).items()})
     tracker.log_metrics(run_id, report.metrics)
-    tracker.log_datasets(
-        run_id,
-        [
-            (f"fmnist-batch-{info.id}", info.files[f"{part}.parquet"][:16], batches_root / info.id / f"{part}.parquet",
-             part)
-            for part in ("train", RECENT)
-        ],
-    )  # fmt: skip
+    files = {part: f"{part}.parquet" for part in ("train", RECENT)}
+    datasets = [
+        (f"fmnist-batch-{info.id}", info.files[file][:16], batches_root / info.id / file, part)
+        for part, file in files.items()
+    ]
+    tracker.log_datasets(run_id, datasets)
     tracker.log_text(run_id, report.markdown(info.id), layout.DRIFT_MD)
     tracker.end_run(run_id)
     return BatchCheck(info, report, run_id, data_version)

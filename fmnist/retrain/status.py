@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fmnist.data.manifest import Manifest
-from fmnist.registry.registration import CHAMPION, CROSS_FRAMEWORK_NAME
 from fmnist.retrain.decision import RetrainCheck, retrain_check
-from fmnist.retrain.new_batch import BATCH_KIND
+from fmnist.retrain.new_batch import BATCH_KIND, champion_tags
 from fmnist.tracking import Tracker, layout
 
 RETRAIN_CHECK_KIND = "retrain-check"
@@ -13,15 +12,13 @@ RETRAIN_CHECK_KIND = "retrain-check"
 
 def champion_retrain_check(tracker: Tracker, manifest: Manifest) -> RetrainCheck:
     """:func:`retrain_check` for the data of ``manifest`` against the registered ``fmnist@champion``."""
-    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
-    tags = tracker.version_tags(CROSS_FRAMEWORK_NAME, champion) if champion else {}
+    champion, tags = champion_tags(tracker)
     drift = {}
     for batch in manifest.batches:
         run_id = tracker.find_run("batch.id", batch)
-        if run_id is not None:
-            record = tracker.run(run_id)
-            if record["tags"].get(layout.RUN_KIND_TAG) == BATCH_KIND:
-                drift[batch] = record["tags"].get("drift.status", "unknown")
+        run_tags = tracker.run(run_id)["tags"] if run_id else {}
+        if run_tags.get(layout.RUN_KIND_TAG) == BATCH_KIND:
+            drift[batch] = run_tags.get("drift.status", "unknown")
     return retrain_check(manifest.data_version, manifest.batches, champion, tags, drift)
 
 

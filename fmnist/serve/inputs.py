@@ -15,7 +15,7 @@ import numpy as np
 
 from fmnist.data import idx, kaggle_csv
 from fmnist.data.parquet import read_split
-from fmnist.data.png import read_image
+from fmnist.data.pixels import read_image
 from fmnist.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}

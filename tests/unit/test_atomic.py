@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.atomic import atomic_path, atomic_write_text, disk_full, staged_files
+from fmnist.atomic import atomic_folder, atomic_path, atomic_write_text, disk_full_as_error, staged_files
 
 
 def test_success_replaces_target(tmp_path: Path) -> None:
@@ -63,6 +63,17 @@ def test_staged_files_leave_the_folder_as_it_was_when_writing_fails(tmp_path: Pa
     assert (out / "train.parquet").read_text() == "old train"
 
 
+def test_an_atomic_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "batch") as staging:
+        (staging / "a.parquet").write_text("a")
+        raise RuntimeError("the second file failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_folder(tmp_path / "batch") as staging:
+        (staging / "a.parquet").write_text("a")
+        assert not (tmp_path / "batch").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["batch"] and (tmp_path / "batch" / "a.parquet").read_text() == "a"
+
+
 def test_a_full_disk_is_one_error_naming_the_file() -> None:
     import errno
 
@@ -71,5 +82,7 @@ def test_a_full_disk_is_one_error_naming_the_file() -> None:
     assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
     assert is_disk_full(RuntimeError("file write failed (errno = 28, error message = 'No space left on device')"))
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
-    assert "no space left on the device holding /x/y.pt" in str(disk_full(Path("/x/y.pt")))
-    assert isinstance(disk_full(Path("/x")), DiskFullError) and DiskFullError.exit_code == 1
+    expected = r"no space left on the device holding /x/y\.pt"
+    with pytest.raises(DiskFullError, match=expected) as caught, disk_full_as_error(Path("/x/y.pt")):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert caught.value.exit_code == 1

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from fmnist.data import idx
-from fmnist.data.ingest import ingest, load
+from fmnist.data.ingest import OFFICIAL_MD5, RELEASE_FILES, ingest, load
 from fmnist.data.manifest import read_manifest
 from fmnist.data.parquet import read_split
 from fmnist.data.prepare import prepare_splits
-from fmnist.data.release import OFFICIAL_MD5, RELEASE_FILES
 from fmnist.errors import DataError
 from tests.factories import snapshot
 

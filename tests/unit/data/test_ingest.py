@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from fmnist.data import idx
-from fmnist.data.download import fetch_file
-from fmnist.data.ingest import ingest, load, source_fingerprint
-from fmnist.data.release import CSV_TEST, RELEASE_FILES
+from fmnist.data.ingest import CSV_TEST, RELEASE_FILES, fetch_file, ingest, load, source_fingerprint
 from fmnist.errors import DataError, SourceError
 from tests.factories import snapshot, write_csv_pair
 from tests.http_server import firehose, redirect, serve, trickle

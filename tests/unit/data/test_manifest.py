@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from fmnist.data.checksum import file_digest
 from fmnist.data.ingest import IngestResult
-from fmnist.data.manifest import read_manifest, read_verified_split
+from fmnist.data.manifest import file_digest, read_manifest, read_verified_split
 from fmnist.data.parquet import write_split
 from fmnist.data.prepare import splits_ready
 from fmnist.errors import DataError

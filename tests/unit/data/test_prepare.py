@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist.data.ingest import ingest
+from fmnist.data.ingest import RELEASE_FILES, ingest
 from fmnist.data.manifest import read_manifest
 from fmnist.data.parquet import read_split
 from fmnist.data.prepare import prepare_splits
-from fmnist.data.release import RELEASE_FILES
 from fmnist.data.split import SplitSizes
 from fmnist.errors import DataError
 from tests.factories import snapshot

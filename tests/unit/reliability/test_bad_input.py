@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.release import CSV_TRAIN, RELEASE_FILES
+from fmnist.data.ingest import CSV_TRAIN, RELEASE_FILES
 from tests.cli import assert_one_line_error, fmnist, fmnist_peak_memory, user_env
 from tests.factories import gzip_bomb, make_arrays, png_bomb, snapshot, write_csv_pair, write_release, write_splits
 from tests.http_server import closed_port, redirect, serve
@@ -330,7 +330,7 @@ def test_train_data_of_another_schema(work: Path, env: dict[str, str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fmnist.data.checksum import file_digest
+    from fmnist.data.manifest import file_digest
 
     splits = write_splits(work / "splits")
     table = pa.table({"label": pa.array([1, 2], pa.int64()), "pixels": pa.array([b"\0" * 784] * 2, pa.binary())})

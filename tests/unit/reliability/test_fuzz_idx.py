@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fmnist.data import idx, kaggle_csv
-from fmnist.data.release import CSV_TRAIN, RELEASE_FILES
+from fmnist.data.ingest import CSV_TRAIN, RELEASE_FILES
 from fmnist.errors import DataError
 from tests.factories import make_arrays, snapshot, write_csv_pair, write_release
 

@@ -165,7 +165,7 @@ def test_manifest_naming_a_file_outside_its_folder_is_refused(tmp_path: Path) ->
     write_split(tmp_path / "decoy.parquet", *make_arrays(3))  # hashes fine, but `train.parquet` is what is read
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     manifest["splits"]["train"]["file"] = "../decoy.parquet"
-    from fmnist.data.checksum import file_digest
+    from fmnist.data.manifest import file_digest
 
     manifest["splits"]["train"]["sha256"] = file_digest(tmp_path / "decoy.parquet", "sha256")
     (tmp_path / "out" / "manifest.json").write_text(json.dumps(manifest))
