@@ -33,13 +33,8 @@ def read_inputs(paths: list[Path]) -> Batch:
     """Read every input path (files or folders of images) into one batch, in the order given."""
     if not paths:
         raise DataError("no input given: pass image files, a folder of images, an IDX, CSV or Parquet file")
-    pixels: list[np.ndarray] = []
-    sources: list[str] = []
-    for path in paths:
-        batch = _read_one(Path(path))
-        pixels.append(batch.pixels)
-        sources.extend(batch.sources)
-    return Batch(np.concatenate(pixels), sources)
+    batches = [_read_one(Path(path)) for path in paths]
+    return Batch(np.concatenate([b.pixels for b in batches]), [s for b in batches for s in b.sources])
 
 
 def _read_one(path: Path) -> Batch:
@@ -54,19 +49,15 @@ def _read_one(path: Path) -> Batch:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return Batch(read_image(path)[None, :], [str(path)])
     if path.suffix == ".parquet":
-        pixels, _ = read_split(path)
-        return _rows(path, pixels)
-    if path.suffix == ".csv":
-        images, _ = kaggle_csv.read_csv(path)
-        return _rows(path, images.reshape(len(images), -1))
-    if "idx3" in name or name.endswith("-ubyte") or name.endswith("-ubyte.gz"):
-        images = idx.read_images(path)
-        return _rows(path, images.reshape(len(images), -1))
-    raise DataError(
-        f"{path}: unsupported input; use PNG/JPEG images (28x28 grey), an IDX image file, a CSV"
-        " (label,pixel1..pixel784) or a Parquet split"
-    )
-
-
-def _rows(path: Path, pixels: np.ndarray) -> Batch:
-    return Batch(np.ascontiguousarray(pixels, dtype=np.uint8), [f"{path}#{i}" for i in range(len(pixels))])
+        pixels = read_split(path)[0]
+    elif path.suffix == ".csv":
+        pixels = kaggle_csv.read_csv(path)[0]
+    elif "idx3" in name or name.endswith(("-ubyte", "-ubyte.gz")):
+        pixels = idx.read_images(path)
+    else:
+        raise DataError(
+            f"{path}: unsupported input; use PNG/JPEG images (28x28 grey), an IDX image file, a CSV"
+            " (label,pixel1..pixel784) or a Parquet split"
+        )
+    rows = np.ascontiguousarray(pixels.reshape(len(pixels), -1), dtype=np.uint8)
+    return Batch(rows, [f"{path}#{i}" for i in range(len(rows))])

@@ -8,12 +8,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fmnist.atomic import atomic_write_text
-from fmnist.classes import CLASS_NAMES
+from fmnist.classes import CLASS_NAMES, NUM_CLASSES
 from fmnist.errors import FmnistError, ServerUnreachableError
 from fmnist.serve.inputs import Batch
 
@@ -32,27 +32,28 @@ class Predictions:
     sources: list[str]
     probabilities: np.ndarray
 
-    @property
-    def class_ids(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-    @property
-    def confidences(self) -> np.ndarray:
-        """The probability of each row's predicted class (its largest)."""
-        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0, np.float32)
+    def columns(self, with_confidence: bool = False) -> dict[str, Any]:
+        """One row per image: ``source, class_id, class_name, p_0..p_9``; ``with_confidence`` adds ``confidence``
+        (the largest probability) before the probabilities."""
+        probabilities = self.probabilities.astype(np.float32, copy=False)
+        class_ids = probabilities.argmax(axis=1).astype(np.uint8)
+        confidence = {"confidence": probabilities.max(axis=1)} if with_confidence else {}
+        return {
+            "source": self.sources,
+            "class_id": class_ids,
+            "class_name": [CLASS_NAMES[i] for i in class_ids],
+            **confidence,
+            **{f"p_{i}": probabilities[:, i] for i in range(NUM_CLASSES)},
+        }
 
     def to_csv(self, with_confidence: bool = False) -> str:
-        """``source,class_id,class_name,p_0..p_9`` with a header; ``with_confidence`` adds ``confidence`` before
-        the probabilities."""
+        """:meth:`columns` as CSV text with a header, probabilities to 6 decimals."""
+        columns = self.columns(with_confidence)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        extra = ["confidence"] if with_confidence else []
-        writer.writerow(["source", "class_id", "class_name", *extra, *(f"p_{i}" for i in range(len(CLASS_NAMES)))])
-        for source, cls, conf, row in zip(
-            self.sources, self.class_ids, self.confidences, self.probabilities, strict=True
-        ):
-            extra = [f"{conf:.6f}"] if with_confidence else []
-            writer.writerow([source, int(cls), CLASS_NAMES[cls], *extra, *(f"{p:.6f}" for p in row)])
+        writer.writerow(columns)
+        for source, class_id, class_name, *numbers in zip(*columns.values(), strict=True):
+            writer.writerow([source, int(class_id), class_name, *(f"{p:.6f}" for p in numbers)])
         return buf.getvalue()
 
 
@@ -76,13 +77,13 @@ def load_model(model_uri: str, tracker: Tracker | None = None) -> Classifier:
 
 def predict(model: Classifier, batch: Batch, on_chunk: Callable[[int], None] | None = None) -> Predictions:
     """Predict in chunks (bounded memory, progress per chunk)."""
-    parts = []
+    parts = [np.zeros((0, NUM_CLASSES), np.float32)]
     for start in range(0, len(batch.pixels), CHUNK):
         chunk = batch.pixels[start : start + CHUNK]
         parts.append(model.predict_proba(chunk))
         if on_chunk is not None:
             on_chunk(len(chunk))
-    return Predictions(batch.sources, np.concatenate(parts) if parts else np.zeros((0, 10), np.float32))
+    return Predictions(batch.sources, np.concatenate(parts))
 
 
 def check_out_path(out: Path) -> Path:
