@@ -1,14 +1,11 @@
 """Register trained models and move the ``champion`` alias by the promotion rule.
 
-Each new version is loaded from the registry and scored on the gate images (the official test set, plus the recent
-slices of any labelled batches), and the current champion is re-scored on the same images in the same process;
-:func:`fmnist.registry.promotion.decide` compares the two. The rule fails closed: when either model cannot be
-loaded or scored, nothing is promoted and the error is the recorded reason, and a version that cannot be scored
-holds no alias at all. Every decision is written as tags on the new version, so the alias's history can be read
-back from the registry.
-
-Reading the champion, deciding and moving the alias must not interleave with another registration of the same
-model: callers hold a lock that every registering process shares (``tasks.register``).
+Each new version and the current champion are scored, in this process, on the gate images (the official test set
+plus the recent slices of any labelled batches); :func:`fmnist.registry.promotion.decide` compares them. The rule
+fails closed: a model that cannot be loaded or scored promotes nothing (the error is the recorded reason), and a
+version that cannot be scored holds no alias. Every decision is written as tags on the new version. Reading the
+champion, deciding and moving the alias must not interleave with another registration: callers hold a lock that
+every registering process shares (``tasks.register``).
 """
 
 from __future__ import annotations

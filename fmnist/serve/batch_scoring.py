@@ -21,8 +21,7 @@ from fmnist.atomic import staged_files
 from fmnist.classes import CLASS_NAMES, NUM_CLASSES
 from fmnist.errors import DataError, FmnistError
 from fmnist.redaction import redact
-from fmnist.serve.inputs import read_inputs
-from fmnist.serve.prediction import DEFAULT_MODEL, Predictions, load_model, predict
+from fmnist.serve.prediction import DEFAULT_MODEL, Predictions, load_model, predict, read_inputs
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_SCORES_DIR = Path("data/scores")

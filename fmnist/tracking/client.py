@@ -309,12 +309,10 @@ class Tracker:
 
     # Params, tags, metrics ------------------------------------------------------------------------------------
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        """Log params in one batch; a param already logged with the same value is left alone (resume)."""
-        logged = self._client.get_run(run_id).data.params
-        values = {key: redact(str(value))[:MAX_PARAM_LENGTH] for key, value in params.items()}
-        fresh = [Param(key, value) for key, value in values.items() if logged.get(key) != value]
-        for i in range(0, len(fresh), 100):  # MLflow accepts at most 100 params per batch
-            self._client.log_batch(run_id, params=fresh[i : i + 100])
+        """Log params in batches; MLflow leaves one already logged with the same value alone (resume)."""
+        values = [Param(key, redact(str(value))[:MAX_PARAM_LENGTH]) for key, value in params.items()]
+        for i in range(0, len(values), 100):  # MLflow accepts at most 100 params per batch
+            self._client.log_batch(run_id, params=values[i : i + 100])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self._client.log_batch(run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
