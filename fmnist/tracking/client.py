@@ -431,7 +431,7 @@ class Tracker:
         with _reaching(self.uri):
             yield
 
-    def log_model(self, run_id: str, framework: str, weights: Path, model_cfg: ModelConfig, name: str = "model") -> str:
+    def log_model(self, run_id: str, framework: str, weights: Path, model_cfg: ModelConfig) -> str:
         """Log the servable model (``mlflow models serve``): raw pixels in, the 10 class probabilities out. It is
         logged as code (``pyfunc_model.py``) with the weights and architecture as artifacts, so loading it unpickles
         nothing. Returns its URI."""
@@ -446,7 +446,7 @@ class Tracker:
             config_path.write_text(json.dumps(asdict(model_cfg)))
             with mlflow.start_run(run_id=run_id, nested=True):
                 info = mlflow.pyfunc.log_model(
-                    name=name,
+                    name=layout.MODEL_NAME,
                     python_model=str(SERVED_MODEL_CODE),
                     model_config={"framework": framework},
                     artifacts={"weights": str(weights), "model_config": str(config_path)},
@@ -465,13 +465,12 @@ class Tracker:
         self._client.update_run(run_id, status="RUNNING")
         return info.model_uri
 
-    def logged_model_id(self, run_id: str, name: str = "model") -> str:
-        """The id (``m-…``) of the model called ``name`` that a run logged; its URI is ``models:/<id>``."""
-        models = self._client.search_logged_models(
-            experiment_ids=[self.experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{name}'"
-        )
+    def logged_model_id(self, run_id: str) -> str:
+        """The id (``m-…``) of the model a run logged; its URI is ``models:/<id>``."""
+        query = f"source_run_id = '{run_id}' AND name = '{layout.MODEL_NAME}'"
+        models = self._client.search_logged_models(experiment_ids=[self.experiment_id], filter_string=query)
         if not models:
-            raise FmnistError(f"run {run_id} logged no model called {name!r}")
+            raise FmnistError(f"run {run_id} logged no model called {layout.MODEL_NAME!r}")
         return models[0].model_id
 
     def source_run(self, model_uri: str) -> str:
