@@ -359,9 +359,10 @@ class Tracker:
         try:
             yield
         except Exception as exc:
-            if isinstance(exc, FmnistError) or is_disk_full(exc):
+            if is_disk_full(exc) or (isinstance(exc, FmnistError) and not isinstance(exc, ServerUnreachableError)):
                 raise
-            store = self._client.get_run(run_id).info.artifact_uri  # an unreachable server says so here
+            # A failed artifact transfer reads as an unreachable server; one that answers this did not fail itself.
+            store = self._client.get_run(run_id).info.artifact_uri
             behind = f" behind the MLflow server {self.uri}" if self.uri.startswith(("http://", "https://")) else ""
             raise ArtifactStoreError(
                 f"artifact store {store}{behind}: {doing} failed ({_artifact_problem(exc)}); check that the store is"
