@@ -187,16 +187,13 @@ def _artifact_problem(exc: Exception) -> str:
     """The shortest true account of an artifact failure, from the whole exception chain (MLflow shortens its own
     message): the store's own error when the client reached it directly (e.g. botocore's ``NoSuchBucket``), else
     what the tracking server did with the request."""
-    chain: list[BaseException] = []
-    cause: BaseException | None = exc
-    while cause is not None and cause not in chain:
+    chain: list[BaseException] = [exc]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
         chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    for error in chain:
-        found = re.search(r"too many (\d+) error responses", str(error))
-        if found:
-            return f"the server answered HTTP {found.group(1)} every time"
-    if any(isinstance(error, ConnectionResetError) or "Connection reset by peer" in str(error) for error in chain):
+    text = "\n".join(str(error) for error in chain)
+    if found := re.search(r"too many (\d+) error responses", text):
+        return f"the server answered HTTP {found[1]} every time"
+    if "Connection reset by peer" in text or any(isinstance(error, ConnectionResetError) for error in chain):
         return "the server broke off the transfer"
     innermost = chain[-1]
     return f"{type(innermost).__name__}: {(str(innermost).splitlines() or [''])[0][:300]}"
