@@ -108,4 +108,4 @@ def register_cmd(
 
 
 def _model_uri(tracker: object, run_id: str) -> str:
-    return tracker.logged_model_uri(run_id)  # type: ignore[attr-defined]
+    return f"models:/{tracker.logged_model_id(run_id)}"  # type: ignore[attr-defined]

@@ -22,8 +22,7 @@ def predict_cmd(
 
     Example: fmnist predict --model models:/fmnist@champion shoe.png data/splits/seed-42/test.parquet --out p.csv
     """
-    from fmnist.serve.inputs import read_inputs
-    from fmnist.serve.prediction import check_out_path, load_model, predict, write_csv
+    from fmnist.serve.prediction import check_out_path, load_model, predict, read_inputs, write_csv
 
     opts = settings(ctx)
     if out is not None:

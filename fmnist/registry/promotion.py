@@ -1,20 +1,17 @@
 """When a newly trained model replaces the registered champion: a pure rule on per-image correctness.
 
-The rule: the first model is promoted; after that a challenger is promoted only if, on the same official test
-images, it is better than the champion by a one-sided exact McNemar test (p < ``alpha``) and its accuracy gain
-is at least ``min_gain``.
+The first model is promoted; after that a challenger is promoted only if, on the same official test images, it is
+better than the champion by a one-sided exact McNemar test (p < ``alpha``) and gains at least ``min_gain``.
 
 Why a paired test and not a fixed margin: retraining the same recipe with another seed moves official-test
-accuracy by a few tenths of a point, so a margin below that spread promotes a same-recipe retrain often, and one
-above it stops real improvements. Both models are scored on the same images, so only the images exactly one of
-them gets right (b: only the champion, c: only the challenger) carry evidence; under "no better", c is
-Binomial(b + c, 1/2). ``benchmarks/bench_promotion.py`` measures how often the rule promotes a same-recipe
-retrain and a better recipe (docs/benchmarks.md, "Promotion rule").
+accuracy by a few tenths of a point, so a margin below that spread often promotes a same-recipe retrain, and one
+above it stops real improvements. Only the images exactly one model gets right (b: only the champion, c: only the
+challenger) carry evidence; under "no better", c is Binomial(b + c, 1/2). ``benchmarks/bench_promotion.py``
+measures how often it promotes a same-recipe retrain and a better recipe (docs/benchmarks.md, "Promotion rule").
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,9 +43,9 @@ class Decision:
 
 def rule_text(alpha: float = DEFAULT_ALPHA, min_gain: float = DEFAULT_MIN_GAIN) -> str:
     """The rule in one line, after checking its parameters."""
-    if math.isnan(alpha) or not 0.0 < alpha <= 0.5:
+    if not 0.0 < alpha <= 0.5:  # NaN fails every comparison, so it is refused too
         raise FmnistError(f"promotion alpha must be in (0, 0.5], got {alpha}")
-    if math.isnan(min_gain) or not 0.0 <= min_gain <= 1.0:
+    if not 0.0 <= min_gain <= 1.0:
         raise FmnistError(f"promotion min_gain must be a fraction in [0, 1], got {min_gain}")
     return (
         f"challenger better than champion on the same images: one-sided exact McNemar p < {alpha:g}"

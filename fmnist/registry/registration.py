@@ -1,14 +1,11 @@
 """Register trained models and move the ``champion`` alias by the promotion rule.
 
-Each new version is loaded from the registry and scored on the gate images (the official test set, plus the recent
-slices of any labelled batches), and the current champion is re-scored on the same images in the same process;
-:func:`fmnist.registry.promotion.decide` compares the two. The rule fails closed: when either model cannot be
-loaded or scored, nothing is promoted and the error is the recorded reason, and a version that cannot be scored
-holds no alias at all. Every decision is written as tags on the new version, so the alias's history can be read
-back from the registry.
-
-Reading the champion, deciding and moving the alias must not interleave with another registration of the same
-model: callers hold a lock that every registering process shares (``tasks.register``).
+Each new version and the current champion are scored, in this process, on the gate images (the official test set
+plus the recent slices of any labelled batches); :func:`fmnist.registry.promotion.decide` compares them. The rule
+fails closed: a model that cannot be loaded or scored promotes nothing (the error is the recorded reason), and a
+version that cannot be scored holds no alias. Every decision is written as tags on the new version. Reading the
+champion, deciding and moving the alias must not interleave with another registration: callers hold a lock that
+every registering process shares (``tasks.register``).
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ from fmnist.data.batch_store import batches_label
 from fmnist.data.manifest import RECENT, read_manifest, read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
-from fmnist.serve.model import predict_proba
+from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker
 
 CHAMPION = "champion"
@@ -47,20 +44,10 @@ class Registration:
     aliases: list[str]
 
 
-def registered_name(framework: str) -> str:
-    """``fmnist-keras`` / ``fmnist-torch``."""
-    return f"{CROSS_FRAMEWORK_NAME}-{framework}"
-
-
-def class_probabilities(tracker: Tracker, model_uri: str, pixels: np.ndarray) -> np.ndarray:
-    """The class probabilities a logged or registered model gives for ``pixels``, read from its weight files into
-    the project's own classes (nothing from the artifact store runs): every model scored here goes through it."""
-    return np.asarray(predict_proba(tracker, model_uri, pixels))
-
-
 def correct_per_image(tracker: Tracker, model_uri: str, pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``prediction == label`` for each image, once the model has given one row of 10 probabilities per image."""
-    probabilities = class_probabilities(tracker, model_uri, pixels)
+    """``prediction == label`` for each image, the model read from its weight files into the project's own classes
+    (nothing from the artifact store runs), once it has given one row of 10 probabilities per image."""
+    probabilities = Classifier.from_uri(tracker, model_uri).predict_proba(pixels)
     if probabilities.shape != (len(labels), 10) or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4):
         raise FmnistError(
             f"{model_uri}: predict gave shape {probabilities.shape}, not {len(labels)} rows of 10 probabilities"
@@ -86,18 +73,19 @@ def _failed(which: str, exc: Exception, rule: str) -> Decision:
 
 def _tags(decision: Decision, challenger: np.ndarray | None, champion: np.ndarray | None) -> dict[str, str]:
     test, delta = decision.test, decision.delta
-    return {
-        "promotion.promoted": str(decision.promote),
-        "promotion.challenger_acc": "none" if challenger is None else f"{challenger.mean():.6f}",
-        "promotion.champion_acc": "none" if champion is None else f"{champion.mean():.6f}",
-        "promotion.p_value": "none" if test is None else f"{test.p_value:.6g}",
-        "promotion.b_champion_only": "none" if test is None else str(test.b),
-        "promotion.c_challenger_only": "none" if test is None else str(test.c),
-        "promotion.delta": "none" if delta is None else f"{delta.estimate:+.6f}",
-        "promotion.delta_ci95": "none" if delta is None else f"[{delta.low:+.6f}, {delta.high:+.6f}]",
-        "promotion.rule": decision.rule,
-        "promotion.reason": decision.reason,
+    values = {
+        "promoted": str(decision.promote),
+        "challenger_acc": None if challenger is None else f"{challenger.mean():.6f}",
+        "champion_acc": None if champion is None else f"{champion.mean():.6f}",
+        "p_value": None if test is None else f"{test.p_value:.6g}",
+        "b_champion_only": None if test is None else str(test.b),
+        "c_challenger_only": None if test is None else str(test.c),
+        "delta": None if delta is None else f"{delta.estimate:+.6f}",
+        "delta_ci95": None if delta is None else f"[{delta.low:+.6f}, {delta.high:+.6f}]",
+        "rule": decision.rule,
+        "reason": decision.reason,
     }
+    return {f"promotion.{key}": "none" if value is None else value for key, value in values.items()}
 
 
 def register_and_promote(
@@ -121,6 +109,7 @@ def register_and_promote(
     tags = {"framework": framework, "run_id": run_id, "promotion.gate": gate, **(evidence or {})}
     version = tracker.register(model_uri, candidate, tags)
     champion = tracker.alias_version(candidate, CHAMPION)
+    aliases = []
     challenger_correct = champion_correct = None
     try:
         challenger_correct = correct_per_image(tracker, f"models:/{candidate}/{version}", pixels, labels)
@@ -128,6 +117,7 @@ def register_and_promote(
         decision = _failed(f"challenger v{version}", exc, rule)
     else:
         tracker.set_alias(candidate, CHALLENGER, version)
+        aliases.append(CHALLENGER)
         try:
             if champion is not None:
                 champion_correct = correct_per_image(tracker, f"models:/{candidate}/{champion}", pixels, labels)
@@ -139,7 +129,7 @@ def register_and_promote(
     tracker.set_version_tags(candidate, version, tags)
     if decision.promote:
         tracker.set_alias(candidate, CHAMPION, version)
-    aliases = sorted(a for a, v in tracker.aliases(candidate).items() if v == version)
+        aliases.append(CHAMPION)
     accuracy = None if challenger_correct is None else float(challenger_correct.mean())
     return Registration(candidate, version, framework, model_uri, accuracy, decision.promote, decision.reason, aliases)
 
@@ -153,30 +143,29 @@ def register_all(
     alpha: float = DEFAULT_ALPHA,
     min_gain: float = DEFAULT_MIN_GAIN,
 ) -> list[Registration]:
-    """Register each framework's model (framework → (model_uri, run_id)) under its own name, and the one
+    """Register each framework's model (framework → (model_uri, run_id)) under ``fmnist-<framework>``, and the one
     with the better validation accuracy as a new version of the cross-framework model ``fmnist`` (chosen on
     validation: the official test set is the gate, not the judge of which framework to offer)."""
     if not models:
         raise FmnistError("nothing to register: no trained model")
-    rule = {"alpha": alpha, "min_gain": min_gain}
     manifest = read_manifest(split_dir, verify=False)
-
-    def evidence(fw: str) -> dict[str, str]:
-        return {
-            "data.manifest_sha256": manifest.sha256,
-            "data.version": manifest.data_version,
-            "data.batches": batches_label(manifest.batches),
-            "selection.metric": SELECTION_METRIC,
-            "selection.value": f"{val_accuracy[fw]:.6f}",
-        }
-
-    out = [
-        register_and_promote(tracker, registered_name(fw), fw, uri, run, split_dir, **rule, evidence=evidence(fw))
-        for fw, (uri, run) in models.items()
-    ]
+    data = {
+        "data.manifest_sha256": manifest.sha256,
+        "data.version": manifest.data_version,
+        "data.batches": batches_label(manifest.batches),
+        "selection.metric": SELECTION_METRIC,
+    }
     best = max(models, key=lambda fw: val_accuracy[fw])
-    uri, run = models[best]
-    out.append(
-        register_and_promote(tracker, CROSS_FRAMEWORK_NAME, best, uri, run, split_dir, **rule, evidence=evidence(best))
-    )
-    return out
+    return [
+        register_and_promote(
+            tracker,
+            name,
+            fw,
+            *models[fw],
+            split_dir,
+            alpha=alpha,
+            min_gain=min_gain,
+            evidence={**data, "selection.value": f"{val_accuracy[fw]:.6f}"},
+        )
+        for name, fw in [*((f"{CROSS_FRAMEWORK_NAME}-{fw}", fw) for fw in models), (CROSS_FRAMEWORK_NAME, best)]
+    ]

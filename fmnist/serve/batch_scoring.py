@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,7 @@ from fmnist.atomic import staged_files
 from fmnist.classes import CLASS_NAMES, NUM_CLASSES
 from fmnist.errors import DataError, FmnistError
 from fmnist.redaction import redact
-from fmnist.serve.inputs import read_inputs
-from fmnist.serve.prediction import DEFAULT_MODEL, Predictions, load_model, predict
+from fmnist.serve.prediction import DEFAULT_MODEL, Predictions, load_model, predict, read_inputs
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_SCORES_DIR = Path("data/scores")
@@ -53,17 +52,15 @@ class BatchScore:
     out_dir: str
     run_id: str
     tracking_uri: str
-    files: list[str] = field(default_factory=list)
+    files: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def check_threshold(threshold: float) -> float:
-    """Refuse a confidence threshold that is not a probability; return it."""
+def check_threshold(threshold: float) -> None:
     if not 0.0 <= threshold <= 1.0:
         raise FmnistError(f"confidence threshold {threshold}: give a probability between 0 and 1, e.g. 0.5")
-    return threshold
 
 
 def summarize(probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> ScoreSummary:
@@ -99,20 +96,6 @@ def score_metrics(summary: ScoreSummary) -> dict[str, float]:
     return metrics
 
 
-def predictions_table(predictions: Predictions) -> pa.Table:
-    """One row per image: ``source, class_id, class_name, confidence, p_0..p_9`` (the CSV's columns)."""
-    class_ids = predictions.class_ids
-    columns: dict[str, pa.Array] = {
-        "source": pa.array(predictions.sources, pa.string()),
-        "class_id": pa.array(class_ids.astype(np.uint8), pa.uint8()),
-        "class_name": pa.array([CLASS_NAMES[i] for i in class_ids], pa.string()),
-        "confidence": pa.array(predictions.confidences.astype(np.float32), pa.float32()),
-    }
-    for i in range(NUM_CLASSES):
-        columns[f"p_{i}"] = pa.array(predictions.probabilities[:, i].astype(np.float32), pa.float32())
-    return pa.table(columns)
-
-
 def check_arguments(source: Path, out_dir: Path | None, threshold: float) -> None:
     """Refuse a missing source, an output folder that is a file or a threshold that is no probability, each in
     one line, before any work is done."""
@@ -121,27 +104,20 @@ def check_arguments(source: Path, out_dir: Path | None, threshold: float) -> Non
             f"{source}: no such file or folder; give a PNG/JPEG image, a folder of them, an IDX, CSV or Parquet file"
         )
     check_threshold(threshold)
-    if out_dir is not None:
-        check_out_dir(out_dir)
-
-
-def check_out_dir(out_dir: Path) -> Path:
-    """Refuse an output folder that is an existing file (before any work is done); return it."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise FmnistError(
             f"{out_dir}: is a file, not a folder; name a folder for {PREDICTIONS_PARQUET} and {PREDICTIONS_CSV}"
             " (it is created if missing)"
         )
-    return out_dir
 
 
 def write_scores(predictions: Predictions, summary: ScoreSummary, out_dir: Path) -> list[Path]:
     """Write predictions.parquet, predictions.csv and summary.json into ``out_dir`` all together: a failure
     leaves the folder as it was. Return the three paths."""
     names = (PREDICTIONS_PARQUET, PREDICTIONS_CSV, SUMMARY_JSON)
-    with staged_files(check_out_dir(out_dir)) as staging:
-        pq.write_table(predictions_table(predictions), staging / PREDICTIONS_PARQUET, compression="zstd")
+    with staged_files(out_dir) as staging:
+        table = pa.table(predictions.columns(with_confidence=True))
+        pq.write_table(table, staging / PREDICTIONS_PARQUET, compression="zstd")
         (staging / PREDICTIONS_CSV).write_text(predictions.to_csv(with_confidence=True))
         (staging / SUMMARY_JSON).write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return [Path(out_dir) / name for name in names]
@@ -161,7 +137,7 @@ def score_batch(
     the predictions into ``out_dir`` (default ``data/scores/<MLflow run id>``) and log the summary, params and
     files to a new MLflow run in ``experiment``, tagged ``fmnist.run_kind=score-batch`` and with ``tags``."""
     from fmnist.tracking import Tracker, layout
-    from fmnist.tracking.model_uri import parse_model_uri
+    from fmnist.tracking.client import parse_model_uri
 
     # Bad input is reported before MLflow is touched or any file written.
     check_arguments(source, out_dir, threshold)
@@ -171,10 +147,11 @@ def score_batch(
         raise DataError(f"{source}: holds no images to score; give a folder of images or a file with rows")
 
     tracker = Tracker(tracking_uri, experiment)
-    version = tracker.registered_version(model_uri)
-    # An alias can move while this runs: score with the version it names now, the one logged with the run.
-    loaded_uri = f"models:/{ref.name}/{version}" if ref.kind == "alias" and version else model_uri
-    predictions = predict(load_model(loaded_uri, tracker), batch)
+    version = ref.ref if ref.kind == "version" else None
+    if ref.kind == "alias":
+        # An alias can move while this runs: score with the version it names now, the one logged with the run.
+        version = tracker.alias_version(ref.name, ref.ref)
+    predictions = predict(load_model(f"models:/{ref.name}/{version}" if version else model_uri, tracker), batch)
     summary = summarize(predictions.probabilities, threshold)
 
     run_name = f"score-{Path(source).name}"

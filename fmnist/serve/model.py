@@ -57,14 +57,23 @@ class Classifier:
         return cls(framework, backend.load_checkpoint(weights, model_cfg), model_cfg)
 
     @classmethod
-    def from_run(cls, tracker: Tracker, run_id: str, framework: str | None = None) -> Classifier:
-        """Download a trained run's best checkpoint and architecture and load them (framework: the run's tag)."""
+    def from_run(cls, tracker: Tracker, run_id: str, framework: str | None = None, numpy: bool = False) -> Classifier:
+        """Download a trained run's best checkpoint and architecture and load them (framework: the run's tag).
+
+        ``numpy``: the run's ``network.npz`` scored by `fmnist.models.numpy_net`, importing no framework (a run
+        logged before that file existed loads its framework as usual).
+        """
         framework = framework or tracker.run(run_id)["framework"]
         if framework is None:
             raise FmnistError(f"run {run_id} is not a training run (no framework tag)")
+        arrays = numpy and tracker.has_artifact(run_id, NETWORK_ARRAYS_ARTIFACT)
         with tempfile.TemporaryDirectory() as tmp:
-            checkpoints = tracker.download_artifact(run_id, BEST_CHECKPOINT_DIR, Path(tmp))
             model_config = tracker.download_artifact(run_id, MODEL_CONFIG_ARTIFACT, Path(tmp))
+            if arrays:
+                model_cfg = read_model_config(model_config)
+                network = load_arrays(tracker.download_artifact(run_id, NETWORK_ARRAYS_ARTIFACT, Path(tmp)), model_cfg)
+                return cls(framework, network, model_cfg)
+            checkpoints = tracker.download_artifact(run_id, BEST_CHECKPOINT_DIR, Path(tmp))
             files = sorted(p.name for p in checkpoints.iterdir() if p.is_file())
             if len(files) != 1:
                 raise FmnistError(f"run {run_id}: expected one file under {BEST_CHECKPOINT_DIR}, found {files}")
@@ -72,18 +81,8 @@ class Classifier:
 
     @classmethod
     def from_uri(cls, tracker: Tracker, model_uri: str, numpy: bool = False) -> Classifier:
-        """The model at ``model_uri`` (registered, logged or a run's), loaded from the run that trained it.
-
-        ``numpy``: the run's ``network.npz`` scored by `fmnist.models.numpy_net`, importing no framework (a run
-        logged before that file existed loads its framework as usual).
-        """
-        run_id = tracker.source_run(model_uri)
-        if not (numpy and tracker.has_artifact(run_id, NETWORK_ARRAYS_ARTIFACT)):
-            return cls.from_run(tracker, run_id)
-        with tempfile.TemporaryDirectory() as tmp:
-            model_cfg = read_model_config(tracker.download_artifact(run_id, MODEL_CONFIG_ARTIFACT, Path(tmp)))
-            arrays = load_arrays(tracker.download_artifact(run_id, NETWORK_ARRAYS_ARTIFACT, Path(tmp)), model_cfg)
-        return cls(tracker.run(run_id)["framework"], arrays, model_cfg)
+        """The model at ``model_uri`` (registered, logged or a run's), loaded from the run that trained it."""
+        return cls.from_run(tracker, tracker.source_run(model_uri), numpy=numpy)
 
     def predict_proba(self, pixels: Any) -> np.ndarray:
         """Class probabilities (N, 10) float32 for raw pixels (N×784 or N×28×28, 0..255, numpy or DataFrame)."""
@@ -93,8 +92,3 @@ class Classifier:
         else:
             probabilities = trainer(self.framework).predict_proba(self.model, x, self.model_cfg)
         return probabilities.astype(np.float32, copy=False)
-
-
-def predict_proba(tracker: Tracker, model_uri: str, pixels: Any) -> np.ndarray:
-    """Class probabilities (N, 10) of the model at ``model_uri`` for raw pixels: what the registry scores with."""
-    return Classifier.from_uri(tracker, model_uri).predict_proba(pixels)

@@ -1,4 +1,11 @@
-"""Batch prediction with a logged or registered model: pixels in, a CSV of classes and probabilities out."""
+"""Batch prediction with a logged or registered model: the inputs ``fmnist predict`` accepts in, a CSV of classes
+and probabilities out.
+
+- PNG/JPEG images, or a folder of them: each must be 28x28 grey (mode ``L``); anything else is rejected with a
+  message saying how to convert it, because silently resizing a photo would give confident nonsense.
+- IDX image files (``*-idx3-ubyte`` or ``.gz``), Kaggle-style CSVs and Parquet splits: every row is one image.
+Files are parsed by Pillow, numpy and pyarrow only: nothing user-supplied is ever unpickled.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fmnist.atomic import atomic_write_text
-from fmnist.classes import CLASS_NAMES
-from fmnist.errors import FmnistError, ServerUnreachableError
-from fmnist.serve.inputs import Batch
+from fmnist.classes import CLASS_NAMES, NUM_CLASSES
+from fmnist.data import idx, kaggle_csv
+from fmnist.data.parquet import read_split
+from fmnist.data.pixels import read_image
+from fmnist.errors import DataError, FmnistError, ServerUnreachableError
 
 if TYPE_CHECKING:  # MLflow takes ~1.5 s to import: `fmnist predict` reports bad input before paying for it
     from fmnist.serve.model import Classifier
@@ -23,6 +32,49 @@ if TYPE_CHECKING:  # MLflow takes ~1.5 s to import: `fmnist predict` reports bad
 
 DEFAULT_MODEL = "models:/fmnist@champion"
 CHUNK = 8192
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Pixels (N, 784) uint8 and, per row, where it came from."""
+
+    pixels: np.ndarray
+    sources: list[str]
+
+
+def read_inputs(paths: list[Path]) -> Batch:
+    """Read every input path (files or folders of images) into one batch, in the order given."""
+    if not paths:
+        raise DataError("no input given: pass image files, a folder of images, an IDX, CSV or Parquet file")
+    batches = [_read_one(Path(path)) for path in paths]
+    return Batch(np.concatenate([b.pixels for b in batches]), [s for b in batches for s in b.sources])
+
+
+def _read_one(path: Path) -> Batch:
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise DataError(f"{path}: folder holds no .png/.jpg/.jpeg images")
+        return Batch(np.stack([read_image(p) for p in images]), [str(p) for p in images])
+    if not path.is_file():
+        raise DataError(f"{path}: no such file or folder")
+    name = path.name.lower()
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return Batch(read_image(path)[None, :], [str(path)])
+    if path.suffix == ".parquet":
+        pixels = read_split(path)[0]
+    elif path.suffix == ".csv":
+        pixels = kaggle_csv.read_csv(path)[0]
+    elif "idx3" in name or name.endswith(("-ubyte", "-ubyte.gz")):
+        pixels = idx.read_images(path)
+    else:
+        raise DataError(
+            f"{path}: unsupported input; use PNG/JPEG images (28x28 grey), an IDX image file, a CSV"
+            " (label,pixel1..pixel784) or a Parquet split"
+        )
+    rows = np.ascontiguousarray(pixels.reshape(len(pixels), -1), dtype=np.uint8)
+    return Batch(rows, [f"{path}#{i}" for i in range(len(rows))])
 
 
 @dataclass(frozen=True)
@@ -32,27 +84,28 @@ class Predictions:
     sources: list[str]
     probabilities: np.ndarray
 
-    @property
-    def class_ids(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-    @property
-    def confidences(self) -> np.ndarray:
-        """The probability of each row's predicted class (its largest)."""
-        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0, np.float32)
+    def columns(self, with_confidence: bool = False) -> dict[str, Any]:
+        """One row per image: ``source, class_id, class_name, p_0..p_9``; ``with_confidence`` adds ``confidence``
+        (the largest probability) before the probabilities."""
+        probabilities = self.probabilities.astype(np.float32, copy=False)
+        class_ids = probabilities.argmax(axis=1).astype(np.uint8)
+        confidence = {"confidence": probabilities.max(axis=1)} if with_confidence else {}
+        return {
+            "source": self.sources,
+            "class_id": class_ids,
+            "class_name": [CLASS_NAMES[i] for i in class_ids],
+            **confidence,
+            **{f"p_{i}": probabilities[:, i] for i in range(NUM_CLASSES)},
+        }
 
     def to_csv(self, with_confidence: bool = False) -> str:
-        """``source,class_id,class_name,p_0..p_9`` with a header; ``with_confidence`` adds ``confidence`` before
-        the probabilities."""
+        """:meth:`columns` as CSV text with a header, probabilities to 6 decimals."""
+        columns = self.columns(with_confidence)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        extra = ["confidence"] if with_confidence else []
-        writer.writerow(["source", "class_id", "class_name", *extra, *(f"p_{i}" for i in range(len(CLASS_NAMES)))])
-        for source, cls, conf, row in zip(
-            self.sources, self.class_ids, self.confidences, self.probabilities, strict=True
-        ):
-            extra = [f"{conf:.6f}"] if with_confidence else []
-            writer.writerow([source, int(cls), CLASS_NAMES[cls], *extra, *(f"{p:.6f}" for p in row)])
+        writer.writerow(columns)
+        for source, class_id, class_name, *numbers in zip(*columns.values(), strict=True):
+            writer.writerow([source, int(class_id), class_name, *(f"{p:.6f}" for p in numbers)])
         return buf.getvalue()
 
 
@@ -76,25 +129,19 @@ def load_model(model_uri: str, tracker: Tracker | None = None) -> Classifier:
 
 def predict(model: Classifier, batch: Batch, on_chunk: Callable[[int], None] | None = None) -> Predictions:
     """Predict in chunks (bounded memory, progress per chunk)."""
-    parts = []
+    parts = [np.zeros((0, NUM_CLASSES), np.float32)]
     for start in range(0, len(batch.pixels), CHUNK):
         chunk = batch.pixels[start : start + CHUNK]
         parts.append(model.predict_proba(chunk))
         if on_chunk is not None:
             on_chunk(len(chunk))
-    return Predictions(batch.sources, np.concatenate(parts) if parts else np.zeros((0, 10), np.float32))
+    return Predictions(batch.sources, np.concatenate(parts))
 
 
 def check_out_path(out: Path) -> Path:
-    """Refuse an ``--out`` that would not end up as the plain file the user named; return it.
-
-    The rule: ``--out`` may name a file anywhere the user can write (they named it explicitly), but
-    - not a symbolic link (the write would be meant for wherever it points, which the command line does not say),
-    - not a directory, and
-    - only in a folder that already exists (no folders are created on the user's behalf).
-    The CSV is then written to a temporary file in that folder and renamed onto the name, so the named file is
-    either untouched or complete.
-    """
+    """Refuse an ``--out`` that would not end up as the plain file the user named; return it. It may name a file
+    anywhere the user can write (they named it), but not a symbolic link (the write would be meant for wherever it
+    points), not a folder, and only in a folder that exists: none is created on the user's behalf."""
     out = Path(out)
     if out.is_symlink():
         raise FmnistError(f"--out {out}: is a symbolic link (to {os.readlink(out)}); name a regular file instead")
@@ -106,5 +153,5 @@ def check_out_path(out: Path) -> Path:
 
 
 def write_csv(predictions: Predictions, out: Path) -> None:
-    """Write the predictions CSV atomically (to a path `check_out_path` accepts)."""
+    """Write the CSV to a temporary file beside ``out``, then rename it: the named file is untouched or complete."""
     atomic_write_text(check_out_path(out), predictions.to_csv())

@@ -1,10 +1,6 @@
-"""The model ``mlflow models serve`` serves, logged as code (MLflow's "models from code").
-
-MLflow copies this file beside the logged weights and runs it to build the model, then calls ``load_context``,
-which reads the same safe files as fmnist's own loaders (:class:`fmnist.serve.model.Classifier`). Raw pixels
-(N×784 or N×28×28, 0..255) in, the 10 class probabilities out; the training preprocessing is applied inside.
-fmnist itself never imports this file: :meth:`fmnist.tracking.Tracker.log_model` logs it by path.
-"""
+"""The model ``mlflow models serve`` runs: logged as code (MLflow's "models from code") by
+:meth:`fmnist.tracking.Tracker.log_model`, never imported by fmnist. It reads the same safe files as
+:class:`fmnist.serve.model.Classifier`: raw pixels (N×784 or N×28×28, 0..255) in, the 10 class probabilities out."""
 
 from __future__ import annotations
 

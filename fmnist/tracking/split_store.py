@@ -1,10 +1,5 @@
-"""Splits through the artifact store: published once per data version, fetched and verified by each worker.
-
-A worker on another host cannot read the flow's split folder. The flow publishes the folder (its Parquet files
-and manifest) as the artifacts of one MLflow run per manifest, so under whatever artifact store the MLflow server
-uses (a folder, S3, GCS, ...); a trial fetches it into its worker's cache, checks the manifest's sha256 and every
-file's against it, and only then renames it into place. A worker that holds it already fetches nothing.
-"""
+"""Splits through the artifact store, for workers on other hosts: published once per data version (the Parquet
+files and manifest as the artifacts of one MLflow run), fetched and verified by each worker into its cache."""
 
 from __future__ import annotations
 
@@ -23,7 +18,6 @@ from fmnist.tracking.client import Tracker
 CACHE_ENV = "FMNIST_CACHE_DIR"
 STORE_ENV = "FMNIST_SPLIT_STORE"
 SplitStore = Literal["local", "mlflow"]
-SPLIT_KIND = "split"
 
 
 @dataclass(frozen=True)
@@ -54,32 +48,26 @@ def publish_split(tracker: Tracker, split_dir: Path) -> SplitRef:
     existing = tracker.find_run("split.manifest_sha256", sha)
     if existing is not None and tracker.run(existing)["status"] == "FINISHED":
         return SplitRef(existing, sha)
-    run_id = tracker.start_parent(
-        f"split {sha[:12]}",
-        {layout.RUN_KIND_TAG: SPLIT_KIND, "split.manifest_sha256": sha, "data.version": manifest.data_version},
-    )
-    for name in manifest.splits:
-        tracker.log_artifact(run_id, Path(split_dir) / f"{name}.parquet", layout.SPLIT_DIR)
+    tags = {layout.RUN_KIND_TAG: "split", "split.manifest_sha256": sha, "data.version": manifest.data_version}
+    run_id = tracker.start_parent(f"split {sha[:12]}", tags)
     # The manifest last: a split whose upload was cut off has none, and is never fetched as complete.
-    tracker.log_artifact(run_id, Path(split_dir) / MANIFEST_NAME, layout.SPLIT_DIR)
+    for name in [*(f"{split}.parquet" for split in manifest.splits), MANIFEST_NAME]:
+        tracker.log_artifact(run_id, Path(split_dir) / name, layout.SPLIT_DIR)
     tracker.end_run(run_id)
     return SplitRef(run_id, sha)
 
 
 def fetch_split(tracker: Tracker, ref: SplitRef, root: Path | None = None) -> Path:
-    """The published split ``ref`` as a local folder in this worker's cache, fetched if it is not there yet.
-
-    The download goes to a temporary folder, is checked against ``ref.manifest_sha256`` (the manifest) and the
-    manifest's sha256 of every file, and only then renamed into place: nothing half-downloaded or changed is used.
-    """
+    """The published split ``ref`` as a folder in this worker's cache, fetched if it is not there yet: into a
+    temporary folder, checked against ``ref.manifest_sha256`` and the manifest against every file, and only then
+    renamed into place, so nothing half-downloaded or changed is used."""
     root = Path(root or cache_root()) / "splits"
     target = root / ref.manifest_sha256
     if _intact(target, ref):
         return target
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        fetched = tracker.download_artifact(ref.run_id, layout.SPLIT_DIR, staging)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=root) as staging:
+        fetched = tracker.download_artifact(ref.run_id, layout.SPLIT_DIR, Path(staging))
         if not (fetched / MANIFEST_NAME).is_file():
             raise DataError(f"split {ref.manifest_sha256[:12]} in run {ref.run_id}: no manifest; publish it again")
         found = read_manifest(fetched, verify=True).sha256  # every file against the manifest
@@ -94,15 +82,11 @@ def fetch_split(tracker: Tracker, ref: SplitRef, root: Path | None = None) -> Pa
         except OSError:  # another trial on this worker host put it there first
             if not _intact(target, ref):
                 raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
 def _intact(folder: Path, ref: SplitRef) -> bool:
-    if not (folder / MANIFEST_NAME).is_file():
-        return False
     try:
-        return read_manifest(folder, verify=True).sha256 == ref.manifest_sha256
+        return (folder / MANIFEST_NAME).is_file() and read_manifest(folder, verify=True).sha256 == ref.manifest_sha256
     except DataError:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -41,9 +42,6 @@ class Registry:
     def set_version_tags(self, name: str, version: str, tags: dict[str, Any]) -> None:
         self.versions[version]["tags"].update(tags)
 
-    def aliases(self, name: str) -> dict[str, str]:
-        return dict(self.alias)
-
     def tags(self, version: str) -> dict[str, Any]:
         return self.versions[version]["tags"]
 
@@ -72,14 +70,15 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
     """A registry whose versions are scored by ``models[the URI they were registered from]``."""
     reg = Registry()
 
-    def probabilities(tracker: Registry, model_uri: str, pixels: np.ndarray) -> np.ndarray:
-        version = model_uri.rsplit("/", 1)[1]
-        out = reg.models[reg.versions[version]["source"]]
-        if isinstance(out, Exception):
-            raise out
-        return out
+    class Classifier:
+        @staticmethod
+        def from_uri(tracker: Registry, model_uri: str) -> SimpleNamespace:
+            out = reg.models[reg.versions[model_uri.rsplit("/", 1)[1]]["source"]]
+            if isinstance(out, Exception):
+                raise out
+            return SimpleNamespace(predict_proba=lambda pixels: out)
 
-    monkeypatch.setattr(registration, "class_probabilities", probabilities)
+    monkeypatch.setattr(registration, "Classifier", Classifier)
     return reg
 
 

@@ -18,8 +18,7 @@ from mlflow import MlflowClient
 
 from fmnist.errors import FmnistError
 from fmnist.tracking import Tracker
-from fmnist.tracking.client import HTTP_RETRY_DEFAULTS
-from fmnist.tracking.model_uri import ModelRef, parse_model_uri
+from fmnist.tracking.client import HTTP_RETRY_DEFAULTS, ModelRef, parse_model_uri
 from tests.fresh_python import fresh_python
 
 
