@@ -89,7 +89,7 @@ def automations_cmd() -> None:
     import os
 
     from fmnist.errors import FmnistError
-    from fmnist.ops.stack import ensure_zombie_automation
+    from fmnist.ops.zombies import ensure_zombie_automation
 
     api_url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     if not api_url:
