@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import typer
 from rich.console import Console
 
@@ -17,18 +15,6 @@ app = typer.Typer(
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Global options, handed to sub-commands through the click context."""
-
-    quiet: bool = False
-    debug: bool = False
-
-    def console(self) -> Console:
-        """A console for human output (quiet mode prints nothing)."""
-        return Console(quiet=self.quiet, stderr=False)
-
-
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -39,9 +25,10 @@ def root(
 
     Example: fmnist split --data-source ../shared/data/fashion-mnist --out data/splits
     """
-    ctx.obj = Settings(quiet=quiet, debug=debug)
+    # --debug is read by fmnist.cli.main, which reports the errors: some come before this runs.
+    ctx.obj = Console(quiet=quiet)
 
 
-def settings(ctx: typer.Context) -> Settings:
-    """The global settings of this invocation."""
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+def console_of(ctx: typer.Context) -> Console:
+    """The console for human output of this invocation (``--quiet``: it prints nothing)."""
+    return ctx.obj

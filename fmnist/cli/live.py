@@ -6,8 +6,10 @@ from Prefect but the flow run's name, which tags the MLflow parent run.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
-from types import TracebackType
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
@@ -18,8 +20,6 @@ from rich.text import Text
 if TYPE_CHECKING:
     from fmnist.tracking import Tracker
 
-
-FLOW_RUN_TAG = "prefect.flow_run_name"
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
@@ -34,69 +34,57 @@ def stage(parent_found: bool, statuses: list[str]) -> str:
     return "evaluating and registering"
 
 
-class LiveRun:
-    """Polls MLflow every ``every`` seconds while the flow called ``flow_run_name`` runs in this process."""
+@contextlib.contextmanager
+def live_view(console: Console, tracking_uri: str, experiment: str | None, flow_run_name: str) -> Iterator[None]:
+    """Show the view while the flow called ``flow_run_name`` runs in this process, polling MLflow every second."""
+    status = Text("starting")
+    bars = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    tasks: dict[str, TaskID] = {}
 
-    def __init__(
-        self, console: Console, tracking_uri: str, experiment: str | None, flow_run_name: str, every: float = 1.0
-    ) -> None:
-        self._uri, self._experiment, self._name, self._every = tracking_uri, experiment, flow_run_name, every
-        self._status = Text("starting")
-        self._bars = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._tracker: Tracker | None = None  # made by the first poll: the store may not exist before the flow runs
-        self._live = Live(Group(self._status, self._bars), console=console, refresh_per_second=4, transient=False)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll_loop, name="fmnist-live", daemon=True)
+    @functools.cache  # made by the first poll that succeeds: the store may not exist before the flow runs
+    def tracker() -> Tracker:
+        from fmnist.tracking import Tracker  # here: importing MLflow takes seconds that `--help` need not wait
 
-    def __enter__(self) -> LiveRun:
-        self._live.start()
-        self._thread.start()
-        return self
+        return Tracker(tracking_uri, experiment)
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
-        if kind is None:
-            self.poll_once()
-            self._status.plain = "done"
-        self._live.stop()
-
-    def _poll_loop(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self.poll_once()
-            except Exception:
-                continue
-
-    def poll_once(self) -> None:
-        """Read the parent run and its trainings once and update the view."""
-        if self._tracker is None:
-            from fmnist.tracking import Tracker  # here: importing MLflow takes seconds that `--help` need not wait
-
-            self._tracker = Tracker(self._uri, self._experiment)
-        tracker = self._tracker
-        parent = tracker.find_run(FLOW_RUN_TAG, self._name)
-        children = sorted(tracker.children(parent), key=lambda c: c["name"]) if parent else []
-        self._status.plain = stage(parent is not None, [c["status"] for c in children])
+    def poll() -> None:
+        parent = tracker().find_run("prefect.flow_run_name", flow_run_name)
+        children = sorted(tracker().children(parent), key=lambda c: c["name"]) if parent else []
+        status.plain = stage(parent is not None, [c["status"] for c in children])
         for child in children:
-            epochs = int(child["metrics"].get("epoch", 0))
+            metrics = child["metrics"]
+            epochs = int(metrics.get("epoch", 0))
             total = int(child["params"].get("train.max_epochs", 0)) or None
             if child["status"] == "FINISHED" and total:
                 total = epochs  # stopped early: the bar ends where the training did
-            metrics = child["metrics"]
             shown = f"val acc {metrics['val/acc']:.4f}" if "val/acc" in metrics else ""
             if "official_test/acc" in metrics:
                 shown += f" | official test {metrics['official_test/acc']:.4f}"
-            if child["name"] not in self._tasks:
-                self._tasks[child["name"]] = self._bars.add_task(child["name"], total=total, metrics="")
-            self._bars.update(self._tasks[child["name"]], completed=epochs, total=total, metrics=shown)
+            if child["name"] not in tasks:
+                tasks[child["name"]] = bars.add_task(child["name"], total=total, metrics="")
+            bars.update(tasks[child["name"]], completed=epochs, total=total, metrics=shown)
+
+    stop = threading.Event()
+
+    def poll_until_stopped() -> None:
+        while not stop.wait(1.0):
+            with contextlib.suppress(Exception):  # a store not created yet, a server that hiccups: poll again
+                poll()
+
+    with Live(Group(status, bars), console=console, refresh_per_second=4):
+        thread = threading.Thread(target=poll_until_stopped, name="fmnist-live", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        poll()
+        status.plain = "done"

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from fmnist.cli.app import app, settings
+from fmnist.cli.app import app, console_of
 
 stack_app = typer.Typer(help="Start, inspect and stop the local Prefect server, MLflow server and worker.")
 app.add_typer(stack_app, name="stack")
@@ -34,7 +34,7 @@ def up_cmd(
 
     state = up(StackConfig(project_dir(), state_dir, mlruns, prefect_port, mlflow_port))
     client = state.path(CLIENT_ENV_FILE)
-    console = settings(ctx).console()
+    console = console_of(ctx)
     console.print(f"Prefect UI  {state.prefect_url}  (log in with PREFECT_API_AUTH_STRING)")
     console.print(f"MLflow UI   {state.mlflow_url}  (MLFLOW_TRACKING_USERNAME, _PASSWORD)")
     console.print(f"URLs and credentials, readable by you only: {client}")
@@ -60,7 +60,7 @@ def status_cmd(ctx: typer.Context, state_dir: Path = StateDir, as_json: bool = t
     table.add_column("state")
     for name, alive in info["processes"].items():  # type: ignore[union-attr]
         table.add_row(name, "running" if alive else "stopped")
-    console = settings(ctx).console()
+    console = console_of(ctx)
     console.print(table)
     if info["running"]:
         console.print(f"Prefect UI  {info['prefect_ui']}\nMLflow UI   {info['mlflow_ui']}")
@@ -76,7 +76,7 @@ def down_cmd(ctx: typer.Context, state_dir: Path = StateDir) -> None:
     from fmnist.ops.stack import down
 
     stopped = down(state_dir)
-    settings(ctx).console().print("stopped: " + (", ".join(stopped) or "nothing was running"))
+    console_of(ctx).print("stopped: " + (", ".join(stopped) or "nothing was running"))
 
 
 @stack_app.command("automations")
@@ -89,7 +89,7 @@ def automations_cmd() -> None:
     import os
 
     from fmnist.errors import FmnistError
-    from fmnist.ops.stack import ensure_zombie_automation
+    from fmnist.ops.zombies import ensure_zombie_automation
 
     api_url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     if not api_url:

@@ -13,7 +13,7 @@ command lines and HTTP, so this module imports neither.
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
 import os
 import secrets
@@ -29,7 +29,7 @@ from fmnist.errors import FmnistError
 from fmnist.ops import credentials
 from fmnist.ops.loopback import HOST, free_port
 from fmnist.ops.processes import Started, find, spawn, stop
-from fmnist.ops.zombies import HEARTBEAT_SECONDS, ZOMBIE_AUTOMATION_NAME, zombie_automation
+from fmnist.ops.zombies import HEARTBEAT_SECONDS, ensure_zombie_automation
 
 WORK_POOL = "fmnist-process"
 # A run started by hand or by an event (a new batch) waits for the worker's next poll: every 2 s, not Prefect's
@@ -80,20 +80,16 @@ class StackState:
         return Path(self.state_dir) / name
 
 
-def parse_state(text: str) -> StackState:
-    """A state file's content; raises ValueError, KeyError, TypeError or AttributeError if it is not one."""
-    data = json.loads(text)
-    data["processes"] = {name: Started(int(p["pid"]), float(p["since_boot"])) for name, p in data["processes"].items()}
-    return StackState(**data)
-
-
 def read_state(state_dir: Path) -> StackState | None:
     """The state ``up`` recorded in ``state_dir``; None if there is none."""
     path = Path(state_dir) / STATE_FILE
     if not path.exists():
         return None
     try:
-        return parse_state(path.read_text())
+        data = json.loads(path.read_text())
+        processes = data["processes"].items()
+        data["processes"] = {name: Started(int(p["pid"]), float(p["since_boot"])) for name, p in processes}
+        return StackState(**data)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         why = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
         raise FmnistError(
@@ -166,8 +162,7 @@ def up(config: StackConfig) -> StackState:
         _prefect(["--no-prompt", "deploy", "--all"], deploy_env, config.project_dir)
         start_worker(config, state)
     except BaseException:
-        _stop_all(state)
-        _forget(state)
+        _stop(state)
         raise
     return state
 
@@ -181,11 +176,7 @@ def start_worker(config: StackConfig, state: StackState) -> Started:
 def down(state_dir: Path, timeout: float = 20.0) -> list[str]:
     """Stop what ``up`` started from ``state_dir``; return the names of the processes stopped."""
     state = read_state(state_dir)
-    if state is None:
-        return []
-    stopped = _stop_all(state, timeout)
-    _forget(state)
-    return stopped
+    return [] if state is None else _stop(state, timeout)
 
 
 def status(state_dir: Path) -> dict[str, object]:
@@ -222,19 +213,16 @@ def _start(config: StackConfig, state: StackState, name: str, command: list[str]
     return state.processes[name]
 
 
-def _forget(state: StackState) -> None:
-    """Remove the state and the credentials of a stack that no longer runs."""
-    for name in (STATE_FILE, CLIENT_ENV_FILE):
-        state.path(name).unlink(missing_ok=True)
-
-
-def _stop_all(state: StackState, timeout: float = 20.0) -> list[str]:
+def _stop(state: StackState, timeout: float = 20.0) -> list[str]:
+    """Stop the stack's processes that still run, then remove its state and credentials; return those stopped."""
     stopped = []
     for name in (n for n in STOP_ORDER if n in state.processes):
         process = find(state.processes[name])
         if process is not None:
             stop(process, timeout)
             stopped.append(name)
+    for name in (STATE_FILE, CLIENT_ENV_FILE):
+        state.path(name).unlink(missing_ok=True)
     return stopped
 
 
@@ -251,28 +239,8 @@ def _prefect(args: list[str], env: dict[str, str], cwd: Path) -> None:
 def _wait_http(state: StackState, name: str, url: str, deadline: float) -> None:
     """Wait until ``url`` answers 200; fail as soon as the service exits or the deadline passes."""
     while time.monotonic() < deadline and find(state.processes[name]) is not None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
         time.sleep(0.5)
     raise FmnistError(f"{name} did not answer at {url}; see its log {state.path(f'logs/{name}.log')}")
-
-
-def ensure_zombie_automation(api_url: str, auth_string: str) -> None:
-    """Create the zombie-flow-run automation on the Prefect API at ``api_url`` unless it is there already."""
-    existing = _post_json(f"{api_url}/automations/filter", {}, auth_string)
-    if not any(a.get("name") == ZOMBIE_AUTOMATION_NAME for a in existing):
-        _post_json(f"{api_url}/automations/", zombie_automation(), auth_string)
-
-
-def _post_json(url: str, body: object, auth_string: str) -> list[dict[str, object]] | dict[str, object]:
-    headers = {
-        "Content-Type": "application/json",
-        "Authorization": f"Basic {base64.b64encode(auth_string.encode()).decode()}",
-    }
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:  # the stack's own Prefect API
-        return json.loads(response.read() or b"null")

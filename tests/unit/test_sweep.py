@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fmnist.cli.sweep import parse_epochs
+from fmnist.cli.flows import parse_epochs
 from fmnist.errors import FmnistError
 from fmnist.experiments.sweep import (
     aggregate,

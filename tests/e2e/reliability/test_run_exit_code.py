@@ -30,7 +30,7 @@ def test_a_training_that_crashes_inside_run_exits_1(tmp_path: Path) -> None:
     script = (
         "from fmnist.cli import flows\n"
         "flows.FLOWS['pipeline'] = ('tests.e2e.reliability.test_run_exit_code', 'CRASHING_PIPELINE')\n"
-        "from fmnist.cli.main import main\n"
+        "from fmnist.cli import main\n"
         "main()\n"
     )
     env = user_env(tmp_path, PYTHONPATH=str(ROOT))

@@ -10,15 +10,16 @@ import pytest
 
 from fmnist.errors import FmnistError
 from fmnist.ops.processes import Started
-from fmnist.ops.stack import STATE_FILE, StackState, down, parse_state, read_state, status
+from fmnist.ops.stack import STATE_FILE, StackState, down, read_state, status
 
 
 def _state() -> StackState:
     return StackState("/s", "http://127.0.0.1:4200", "http://127.0.0.1:5000", {"prefect-server": Started(12, 1.7e9)})
 
 
-def test_state_round_trips_through_its_file_format() -> None:
-    assert parse_state(json.dumps(asdict(_state()))) == _state()
+def test_state_round_trips_through_its_file_format(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text(json.dumps(asdict(_state()), indent=1))  # as `up` writes it
+    assert read_state(tmp_path) == _state()
 
 
 def test_no_state_file_means_no_stack(tmp_path: Path) -> None:
