@@ -105,8 +105,8 @@ def main() -> None:
 
     from fmnist.config import ModelConfig
     from fmnist.models.init_weights import count_trainable_params
-    from fmnist.train.data import load_train_data
     from fmnist.train.keras_backend import configure_threads
+    from fmnist.train.loop import load_train_data
 
     configure_threads(args.threads)  # before TensorFlow runs anything
     data = load_train_data(args.data)

@@ -73,12 +73,7 @@ def build_model(model_cfg: ModelConfig, seed: int) -> Net:
     if model_cfg.init == "shared":
         linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
         with torch.no_grad():
-            for linear, w in zip(linears, initial_weights(model_cfg, seed), strict=True):
-                linear.weight.copy_(torch.from_numpy(w.kernel.T.copy()))
-                linear.bias.copy_(torch.from_numpy(w.bias))
+            for linear, (kernel, bias) in zip(linears, initial_weights(model_cfg, seed), strict=True):
+                linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
+                linear.bias.copy_(torch.from_numpy(bias))
     return net
-
-
-def count_params(net: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
