@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from fmnist.config import ModelConfig
-    from fmnist.models.init_weights import count_trainable_params
+    from fmnist.models.numpy_net import count_trainable_params
     from fmnist.train.keras_backend import configure_threads
     from fmnist.train.loop import load_train_data
 

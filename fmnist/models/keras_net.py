@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from fmnist.config import ModelConfig
-from fmnist.models.init_weights import initial_weights
+from fmnist.models.numpy_net import initial_weights
 
 # Keras's own BatchNormalization defaults, in Keras's convention (momentum = weight of the old value).
 KERAS_BN_MOMENTUM = 0.99

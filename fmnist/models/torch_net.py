@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fmnist.config import ModelConfig
-from fmnist.models.init_weights import initial_weights
+from fmnist.models.numpy_net import initial_weights
 
 # PyTorch's own BatchNorm1d defaults, used when the config leaves them to the framework.
 TORCH_BN_MOMENTUM = 0.1

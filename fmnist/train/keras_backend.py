@@ -18,8 +18,7 @@ import tensorflow as tf
 from fmnist.atomic import atomic_path, disk_full_as_error
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import keras_net
-from fmnist.models.numpy_net import NetworkArrays
-from fmnist.models.preprocess import preprocess
+from fmnist.models.numpy_net import NetworkArrays, preprocess
 from fmnist.train.loop import Backend, TrainData, epoch_seed
 
 KERAS_ADAM_EPSILON = 1e-7

@@ -23,9 +23,7 @@ import numpy as np
 from fmnist.atomic import atomic_path, atomic_write_text
 from fmnist.config import ModelConfig, TrainConfig, flat_params
 from fmnist.data.manifest import read_verified_split
-from fmnist.models.init_weights import count_trainable_params
-from fmnist.models.numpy_net import NetworkArrays
-from fmnist.models.preprocess import preprocess
+from fmnist.models.numpy_net import NetworkArrays, count_trainable_params, preprocess
 
 STATE_FILE = "state.json"
 EVAL_CHUNK = 8192  # rows per inference call

@@ -14,8 +14,7 @@ from torch import nn
 from fmnist.atomic import atomic_write_bytes
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import torch_net
-from fmnist.models.numpy_net import NetworkArrays
-from fmnist.models.preprocess import preprocess
+from fmnist.models.numpy_net import NetworkArrays, preprocess
 from fmnist.train.loop import Backend, TrainData, epoch_seed
 
 TORCH_ADAM_EPSILON = 1e-8

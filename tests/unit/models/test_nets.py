@@ -6,7 +6,7 @@ import torch
 
 from fmnist.config import ModelConfig, get_preset
 from fmnist.models import keras_net, torch_net
-from fmnist.models.init_weights import count_trainable_params, initial_weights
+from fmnist.models.numpy_net import count_trainable_params, initial_weights
 
 # 784*128+128 + 128*64+64 + 64*32+32 + 32*10+10 dense, + 2*(128+64+32) BatchNorm gamma/beta.
 EXPECTED_PARAMS = 111_594
