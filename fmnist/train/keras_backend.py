@@ -34,8 +34,7 @@ def configure_threads(threads: int) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:
-        current = tf.config.threading.get_intra_op_parallelism_threads()
-        if current != threads:
+        if (current := tf.config.threading.get_intra_op_parallelism_threads()) != threads:
             warnings.warn(
                 f"TensorFlow already started with {current} intra-op threads; threads={threads} "
                 "only takes effect in a fresh process",

@@ -14,7 +14,7 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -97,7 +97,7 @@ class TrainResult:
     best_checkpoint: Path | None
     last_checkpoint: Path | None
     model: Any
-    params: dict[str, str | int | float] = field(default_factory=dict)
+    params: dict[str, str | int | float]
 
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:

@@ -155,7 +155,7 @@ def train_framework(
 def _backfill_history(tracker: Tracker, run_id: str, checkpoint_dir: Path, framework: str) -> None:
     """Before resuming, log any checkpointed epoch whose metrics never reached MLflow (a process killed right
     after writing its checkpoint can lose the asynchronous batch still in flight)."""
-    state = read_state(checkpoint_dir if checkpoint_dir.is_dir() else None, framework)
+    state = read_state(checkpoint_dir, framework)
     if state is None:
         return
     logged = {step for step, _ in tracker.metric_history(run_id, "val/loss")}
