@@ -170,6 +170,11 @@ def override(
     )
 
 
+def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """``train_cfg`` with the non-None overrides applied (CLI options and flow parameters)."""
+    return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def flat_params(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, str | int | float]:
     """Every config field as a flat ``model.x`` / ``train.y`` dict of loggable scalars."""
     out: dict[str, str | int | float] = {}

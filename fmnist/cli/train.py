@@ -12,7 +12,7 @@ from rich.table import Table
 
 from fmnist.cli.app import app, settings
 from fmnist.cli.options import MaxEpochs, Preset
-from fmnist.config import get_preset, preset_names
+from fmnist.config import get_preset, preset_names, with_overrides
 from fmnist.errors import FmnistError
 
 PresetName = StrEnum("PresetName", {name: name for name in preset_names()})
@@ -48,7 +48,7 @@ def train_cmd(
 
     load_train_data(data)  # bad splits fail here, before MLflow is imported and a run is left behind
     from fmnist.tracking import Tracker
-    from fmnist.train.tracked import train_framework, with_overrides
+    from fmnist.train.tracked import train_framework
 
     opts = settings(ctx)
     chosen = get_preset(str(preset.value))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmnist.config import ModelConfig, TrainConfig, flat_params, get_preset, override
+from fmnist.config import ModelConfig, TrainConfig, flat_params, get_preset, override, with_overrides
 from fmnist.data.batch_store import batches_label
 from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.scoring import load_eval_splits, score_run
@@ -163,11 +163,6 @@ def _backfill_history(tracker: Tracker, run_id: str, checkpoint_dir: Path, frame
         if metrics.epoch not in logged:
             tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
     tracker.flush()
-
-
-def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
-    """``train_cfg`` with the non-None overrides applied (CLI options and flow parameters)."""
-    return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def trial_configs(trial: Trial, setup: TrialSetup) -> tuple[ModelConfig, TrainConfig]:
