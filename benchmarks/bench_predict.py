@@ -33,7 +33,7 @@ def main() -> None:
 
     from fmnist.config import get_preset
     from fmnist.data.parquet import read_split
-    from fmnist.models.preprocess import preprocess
+    from fmnist.models.numpy_net import preprocess
     from fmnist.serve.model import Classifier
     from fmnist.tracking import Tracker
     from fmnist.train.keras_backend import configure_threads

@@ -35,7 +35,7 @@ def record(data: Path, out: Path, seeds: int, epochs: int) -> None:
     """Train ``seeds`` PyTorch models of each recipe and save their official-test predictions under ``out``."""
     from fmnist.config import get_preset
     from fmnist.data.parquet import read_split
-    from fmnist.train.data import load_train_data
+    from fmnist.train.loop import load_train_data
     from fmnist.train.torch_backend import TorchBackend
 
     out.mkdir(parents=True, exist_ok=True)

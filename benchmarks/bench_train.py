@@ -104,9 +104,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from fmnist.config import ModelConfig
-    from fmnist.models.init_weights import count_trainable_params
-    from fmnist.train.data import load_train_data
+    from fmnist.models.numpy_net import count_trainable_params
     from fmnist.train.keras_backend import configure_threads
+    from fmnist.train.loop import load_train_data
 
     configure_threads(args.threads)  # before TensorFlow runs anything
     data = load_train_data(args.data)

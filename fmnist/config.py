@@ -1,110 +1,75 @@
 """Typed configuration for the model and its training, and the named presets.
 
-Framework-neutral on purpose: one `ModelConfig` + `TrainConfig` drives both the Keras and the
-PyTorch trainer. Where the two frameworks have different defaults, a field set to ``None`` means
-"use this framework's own default" (the `seed` preset) and a number means "use exactly this in
-both" (the `parity` and `tuned` presets).
+One `ModelConfig` + `TrainConfig` drives both the Keras and the PyTorch trainer. Where the two frameworks have
+different defaults, a field set to ``None`` means "use this framework's own default" (the `seed` preset) and a
+number means "use exactly this in both" (the `parity` and `tuned` presets).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from fmnist.experiments.factors import parity_overrides
 
-# Fashion-MNIST training-set pixel statistics on the 0..1 scale (used by `standardize`).
-FMNIST_MEAN = 0.2860
-FMNIST_STD = 0.3530
-
-Preprocessing = Literal["scale", "standardize"]
-Output = Literal["logits", "softmax"]
-Init = Literal["reference", "shared"]
-Optimizer = Literal["adam", "adamw"]
-Schedule = Literal["constant", "cosine", "onecycle"]
-BatchOrder = Literal["shared", "per_framework"]
-EpsilonPlacement = Literal["framework", "before_bias_correction"]
-BnVariance = Literal["framework", "biased"]
-
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: 784 → hidden… → 10, each hidden block Dense, ReLU, BatchNorm, Dropout.
-
-    Attributes:
-        hidden: widths of the hidden layers.
-        dropout: dropout rate after each hidden block (0.0 turns it off).
-        bn_momentum: weight of the *new* batch statistic in the running BatchNorm average
-            (PyTorch's convention; Keras's ``momentum`` is ``1 - bn_momentum``). ``None``: each
-            framework's default (PyTorch 0.1, Keras 0.99 ≙ 0.01 here).
-        bn_epsilon: BatchNorm epsilon; ``None``: each framework's default (PyTorch 1e-5, Keras 1e-3).
-        bn_variance: the batch variance averaged into BatchNorm's moving variance (what inference
-            normalises with). ``framework``: Keras's biased one, PyTorch's unbiased one (x n/(n-1));
-            ``biased``: PyTorch averages the biased one too, so both keep the same statistics.
-        output: ``softmax`` makes the Keras model end in a softmax and train on probabilities (what
-            the reference study did); PyTorch always emits logits, as is idiomatic there.
-        init: ``reference``: what the reference study used in each framework (Keras He-normal
-            kernels, PyTorch's nn.Linear default); ``shared``: one set of numpy weights drawn from
-            the seed and loaded into both (see `fmnist.models.init_weights`).
-        preprocessing: ``scale`` is x/255; ``standardize`` is (x/255 - mean)/std.
-    """
+    """The network: 784 → hidden… → 10, each hidden block Dense, ReLU, BatchNorm, Dropout."""
 
     n_inputs: int = 784
     hidden: tuple[int, ...] = (128, 64, 32)
     n_classes: int = 10
-    dropout: float = 0.2
+    dropout: float = 0.2  # after each hidden block; 0.0 turns it off
+    # Weight of the *new* batch statistic in BatchNorm's moving averages (PyTorch's convention; Keras's
+    # ``momentum`` is 1 - this). None: each framework's default (PyTorch 0.1, Keras 0.99 ≙ 0.01 here).
     bn_momentum: float | None = None
-    bn_epsilon: float | None = None
-    bn_variance: BnVariance = "framework"
-    output: Output = "logits"
-    init: Init = "reference"
-    preprocessing: Preprocessing = "scale"
-    pixel_mean: float = FMNIST_MEAN
-    pixel_std: float = FMNIST_STD
+    bn_epsilon: float | None = None  # None: each framework's default (PyTorch 1e-5, Keras 1e-3)
+    # The batch variance averaged into BatchNorm's moving variance (what inference normalises with).
+    # framework: Keras's biased one, PyTorch's unbiased one (x n/(n-1)); biased: PyTorch's is biased too.
+    bn_variance: Literal["framework", "biased"] = "framework"
+    # softmax: the Keras model ends in a softmax and trains on probabilities (what the reference study did);
+    # PyTorch always emits logits, as is idiomatic there.
+    output: Literal["logits", "softmax"] = "logits"
+    # reference: what the reference study used in each framework (Keras He-normal kernels, PyTorch's nn.Linear
+    # default); shared: one set of numpy weights drawn from the seed, loaded into both (`fmnist.models.numpy_net`).
+    init: Literal["reference", "shared"] = "reference"
+    preprocessing: Literal["scale", "standardize"] = "scale"  # x/255, or (x/255 - pixel_mean)/pixel_std
+    pixel_mean: float = 0.2860  # of Fashion-MNIST's training pixels, on the 0..1 scale
+    pixel_std: float = 0.3530
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train.
-
-    Attributes:
-        lr: peak learning rate (the constant one for ``schedule="constant"``).
-        adam_epsilon: ``None``: each framework's default (PyTorch 1e-8, Keras 1e-7).
-        adam_epsilon_placement: Keras adds epsilon to sqrt(v) *before* the bias correction
-            (Kingma & Ba's "epsilon hat"), PyTorch after, which at step t makes Keras's epsilon
-            effectively 1/sqrt(1 - beta2^t) times larger (~30x at step 1). ``framework`` keeps each
-            one's own; ``before_bias_correction`` makes PyTorch do what Keras does (it rescales its
-            epsilon every step), so the same number means the same update in both.
-        weight_decay: decoupled (AdamW) weight decay; only used with ``optimizer="adamw"``.
-        schedule: per-step learning-rate schedule over ``max_epochs`` (see `fmnist.train.schedule`).
-        warmup_fraction: share of all steps spent warming up (``onecycle`` only).
-        batch_order: ``shared``: both frameworks see the same numpy permutation per (seed, epoch);
-            ``per_framework``: the permutation also depends on the framework (as two independent
-            scripts would).
-        patience: early stopping on validation loss; stop after this many epochs without a new best.
-        restore_best_weights: return the weights of the best-val-loss epoch (as Keras's
-            EarlyStopping option of that name), else those of the last epoch.
-        threads: CPU threads for the framework's op pool.
-    """
+    """How to train."""
 
     batch_size: int = 64
     max_epochs: int = 30
-    patience: int = 5
+    patience: int = 5  # early stopping: stop after this many epochs without a new best validation loss
+    # Return the weights of the best-val-loss epoch (as Keras's EarlyStopping option), else the last epoch's.
     restore_best_weights: bool = True
     seed: int = 0
-    threads: int = 1
-    optimizer: Optimizer = "adam"
-    lr: float = 1e-3
+    threads: int = 1  # CPU threads for the framework's op pool
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3  # the peak learning rate of the schedule
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
-    adam_epsilon: float | None = None
-    adam_epsilon_placement: EpsilonPlacement = "framework"
-    weight_decay: float = 0.0
-    schedule: Schedule = "constant"
+    adam_epsilon: float | None = None  # None: each framework's default (PyTorch 1e-8, Keras 1e-7)
+    # Keras adds epsilon to sqrt(v) *before* the bias correction (Kingma & Ba's "epsilon hat"), PyTorch after,
+    # which at step t makes Keras's epsilon effectively 1/sqrt(1 - beta2^t) times larger (~30x at step 1).
+    # framework keeps each one's own; before_bias_correction makes PyTorch do what Keras does (it rescales its
+    # epsilon every step), so the same number means the same update in both.
+    adam_epsilon_placement: Literal["framework", "before_bias_correction"] = "framework"
+    weight_decay: float = 0.0  # decoupled (AdamW) weight decay; only used with optimizer="adamw"
+    # Per-step learning rates over max_epochs (`fmnist.train.loop.lr_table`); warmup_fraction: onecycle's share
+    # of all steps spent warming up.
+    schedule: Literal["constant", "cosine", "onecycle"] = "constant"
     warmup_fraction: float = 0.0
     label_smoothing: float = 0.0
-    batch_order: BatchOrder = "shared"
+    # shared: both frameworks see the same numpy permutation per (seed, epoch); per_framework: the permutation
+    # also depends on the framework (as two independent scripts would).
+    batch_order: Literal["shared", "per_framework"] = "shared"
 
 
 @dataclass(frozen=True)
@@ -138,8 +103,7 @@ def _presets() -> dict[str, Preset]:
             *override(seed.model, seed.train, parity_overrides()),
             description="seed with every framework difference pinned to one value",
         ),
-        # Same architecture trained better, inside a 60 s single-core budget (about 0.6 s/epoch
-        # in either framework on this machine's cores when idle, ~1 s when both run side by side):
+        # Same architecture trained better, inside a 60 s single-core budget:
         # - standardised inputs: the first layer sees zero-mean, unit-variance pixels;
         # - batch 256: 4x fewer optimizer steps, each closer to the single-core matmul peak, so an
         #   epoch costs about half of a batch-64 epoch; BN batch statistics are less noisy too;
@@ -206,28 +170,19 @@ def override(
     )
 
 
+def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """``train_cfg`` with the non-None overrides applied (CLI options and flow parameters)."""
+    return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def flat_params(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, str | int | float]:
     """Every config field as a flat ``model.x`` / ``train.y`` dict of loggable scalars."""
     out: dict[str, str | int | float] = {}
     for prefix, cfg in (("model", model_cfg), ("train", train_cfg)):
-        for name in cfg.__dataclass_fields__:
-            value = getattr(cfg, name)
+        for name, value in asdict(cfg).items():
             if value is None:
                 value = "framework_default"
             elif isinstance(value, tuple):
                 value = "-".join(str(v) for v in value)
             out[f"{prefix}.{name}"] = value
     return out
-
-
-__all__ = [
-    "FMNIST_MEAN",
-    "FMNIST_STD",
-    "ModelConfig",
-    "Preset",
-    "TrainConfig",
-    "flat_params",
-    "get_preset",
-    "override",
-    "preset_names",
-]

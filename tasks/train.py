@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from fmnist.train.loop import EpochMetrics
 from fmnist.train.tracked import TrainSummary, run_trial
 from fmnist.train.trial import Trial, TrialSetup
-from fmnist.train.types import EpochMetrics
 
 
 @task(name="train-trial", task_run_name="train-{trial.name}", cache_policy=NO_CACHE)

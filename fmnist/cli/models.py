@@ -44,11 +44,12 @@ def train_cmd(
 
     Example: fmnist train torch --data data/splits --preset seed --max-epochs 5
     """
-    from fmnist.train.data import load_train_data
+    from fmnist.train.loop import load_train_data
 
     load_train_data(data)  # bad splits fail here, before MLflow is imported and a run is left behind
+    from fmnist.config import with_overrides
     from fmnist.tracking import Tracker
-    from fmnist.train.tracked import train_framework, with_overrides
+    from fmnist.train.tracked import train_framework
 
     console = console_of(ctx)
     chosen = get_preset(preset.value)

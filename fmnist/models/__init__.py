@@ -1,4 +1,4 @@
-"""Model architectures (Keras and PyTorch mirror images) and their shared pieces.
+"""The network written three times, as mirror images: Keras, PyTorch and NumPy (which holds what they share).
 
-Framework modules are not imported here, so importing `fmnist.models` loads neither framework.
+Nothing is imported here, so importing `fmnist.models` loads neither framework.
 """

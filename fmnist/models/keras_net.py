@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from fmnist.config import ModelConfig
-from fmnist.models.init_weights import initial_weights
+from fmnist.models.numpy_net import initial_weights
 
 # Keras's own BatchNormalization defaults, in Keras's convention (momentum = weight of the old value).
 KERAS_BN_MOMENTUM = 0.99
@@ -43,11 +43,6 @@ def build_model(model_cfg: ModelConfig, seed: int) -> keras.Sequential:
     model = keras.Sequential(layers, name="fmnist_mlp")
     if model_cfg.init == "shared":
         dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-        for layer, w in zip(dense, initial_weights(model_cfg, seed), strict=True):
-            layer.set_weights([w.kernel, w.bias])
+        for layer, (kernel, bias) in zip(dense, initial_weights(model_cfg, seed), strict=True):
+            layer.set_weights([kernel, bias])
     return model
-
-
-def count_params(model: keras.Model) -> int:
-    """Trainable parameters."""
-    return int(sum(v.numpy().size for v in model.trainable_variables))

@@ -1,4 +1,5 @@
-"""The network's inference pass in NumPy, from a trained model's arrays: scoring without importing a framework.
+"""The network in NumPy: what both frameworks share (input preprocessing, initial weights, parameter count) and its
+inference pass, which scores a trained model's arrays without importing a framework.
 
 Importing TensorFlow or PyTorch costs seconds in a fresh process, the inference pass of this small network a few
 milliseconds. A training run logs its best weights once more as plain arrays (``network.npz``, see
@@ -17,7 +18,52 @@ import numpy as np
 from fmnist.atomic import atomic_path
 from fmnist.config import ModelConfig
 from fmnist.errors import FmnistError
-from fmnist.models.preprocess import preprocess
+
+DENSE_FIELDS = ("kernel", "bias")
+BN_FIELDS = ("gamma", "beta", "mean", "variance")
+
+
+def preprocess(x_uint8: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
+    """Map uint8 pixels (N, 784) to float32 network inputs as ``model_cfg.preprocessing`` says."""
+    if x_uint8.dtype != np.uint8:
+        # A float array here almost always means the data was preprocessed twice.
+        raise TypeError(f"expected uint8 pixels, got {x_uint8.dtype}")
+    x = x_uint8.astype(np.float32)
+    if model_cfg.preprocessing == "scale":
+        x *= np.float32(1.0 / 255.0)
+    elif model_cfg.preprocessing == "standardize":
+        # One fused affine map in float32: (x/255 - mean)/std == x*a + b.
+        x *= np.float32(1.0 / (255.0 * model_cfg.pixel_std))
+        x += np.float32(-model_cfg.pixel_mean / model_cfg.pixel_std)
+    else:
+        raise ValueError(f"unknown preprocessing {model_cfg.preprocessing!r}")
+    return x
+
+
+def layer_sizes(model_cfg: ModelConfig) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of every dense layer, input to output."""
+    return list(itertools.pairwise([model_cfg.n_inputs, *model_cfg.hidden, model_cfg.n_classes]))
+
+
+def initial_weights(model_cfg: ModelConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel (fan_in, fan_out), bias) of every dense layer, for both frameworks to start from: He-normal kernels
+    (std sqrt(2/fan_in), cut at 2 std like Keras's) and zero biases. BatchNorm's start is the same in both."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for fan_in, fan_out in layer_sizes(model_cfg):
+        kernel = rng.standard_normal((fan_in, fan_out))
+        # Redraw anything beyond 2 std, as a truncated normal does.
+        while (bad := np.abs(kernel) > 2.0).any():
+            kernel[bad] = rng.standard_normal(int(bad.sum()))
+        # 0.8796 is the std of a standard normal truncated at ±2; divide so the result has std sqrt(2/fan_in).
+        kernel = (kernel * (np.sqrt(2.0 / fan_in) / 0.87962566103423978)).astype(np.float32)
+        out.append((kernel, np.zeros(fan_out, np.float32)))
+    return out
+
+
+def count_trainable_params(model_cfg: ModelConfig) -> int:
+    """Dense kernels + biases, plus BatchNorm gamma and beta of every hidden layer."""
+    return sum(i * o + o for i, o in layer_sizes(model_cfg)) + 2 * sum(model_cfg.hidden)
 
 
 @dataclass(frozen=True)
@@ -28,10 +74,6 @@ class NetworkArrays:
     dense: tuple[tuple[np.ndarray, np.ndarray], ...]
     batch_norm: tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
     epsilon: float
-
-
-DENSE_FIELDS = ("kernel", "bias")
-BN_FIELDS = ("gamma", "beta", "mean", "variance")
 
 
 def save_arrays(arrays: NetworkArrays, path: Path) -> Path:
@@ -47,17 +89,17 @@ def save_arrays(arrays: NetworkArrays, path: Path) -> Path:
 
 def load_arrays(path: Path, model_cfg: ModelConfig) -> NetworkArrays:
     """Read what `save_arrays` wrote for a network of ``model_cfg``'s shape; pickled objects are refused."""
+    sizes = layer_sizes(model_cfg)
     widths = [model_cfg.n_inputs, *model_cfg.hidden, model_cfg.n_classes]
     try:
         with np.load(path, allow_pickle=False) as saved:
-            dense = tuple(tuple(saved[f"dense{i}.{f}"] for f in DENSE_FIELDS) for i in range(len(widths) - 1))
+            dense = tuple(tuple(saved[f"dense{i}.{f}"] for f in DENSE_FIELDS) for i in range(len(sizes)))
             bn = tuple(tuple(saved[f"bn{i}.{f}"] for f in BN_FIELDS) for i in range(len(model_cfg.hidden)))
             epsilon = float(saved["epsilon"])
     except (OSError, ValueError, KeyError) as exc:
         raise FmnistError(f"{Path(path).name}: not the arrays of a {widths} network ({exc})") from None
     shapes = [tuple(a.shape for a in layer) for layer in (*dense, *bn)]
-    expected = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(widths)]
-    expected += [((n,),) * 4 for n in model_cfg.hidden]
+    expected = [((n_in, n_out), (n_out,)) for n_in, n_out in sizes] + [((n,),) * 4 for n in model_cfg.hidden]
     if shapes != expected:
         raise FmnistError(f"{Path(path).name}: array shapes {shapes} are not those of a {widths} network")
     return NetworkArrays(dense, bn, epsilon)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fmnist.config import ModelConfig
-from fmnist.models.init_weights import initial_weights
+from fmnist.models.numpy_net import initial_weights, layer_sizes
 
 # PyTorch's own BatchNorm1d defaults, used when the config leaves them to the framework.
 TORCH_BN_MOMENTUM = 0.1
@@ -47,18 +47,16 @@ class Net(nn.Module):
         super().__init__()
         momentum, epsilon = bn_settings(model_cfg)
         batch_norm = BiasedBatchNorm1d if model_cfg.bn_variance == "biased" else nn.BatchNorm1d
+        *hidden, (fan_in, n_classes) = layer_sizes(model_cfg)
         layers: list[nn.Module] = []
-        fan_in = model_cfg.n_inputs
-        for width in model_cfg.hidden:
+        for n_in, width in hidden:
             layers += [
-                nn.Linear(fan_in, width),
+                nn.Linear(n_in, width),
                 nn.ReLU(),
                 batch_norm(width, momentum=momentum, eps=epsilon),
                 nn.Dropout(model_cfg.dropout),
             ]
-            fan_in = width
-        layers.append(nn.Linear(fan_in, model_cfg.n_classes))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers, nn.Linear(fan_in, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -73,12 +71,7 @@ def build_model(model_cfg: ModelConfig, seed: int) -> Net:
     if model_cfg.init == "shared":
         linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
         with torch.no_grad():
-            for linear, w in zip(linears, initial_weights(model_cfg, seed), strict=True):
-                linear.weight.copy_(torch.from_numpy(w.kernel.T.copy()))
-                linear.bias.copy_(torch.from_numpy(w.bias))
+            for linear, (kernel, bias) in zip(linears, initial_weights(model_cfg, seed), strict=True):
+                linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
+                linear.bias.copy_(torch.from_numpy(bias))
     return net
-
-
-def count_params(net: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -1,15 +1,14 @@
-"""Keras's side of a training: one compiled TensorFlow graph per epoch over pre-built tensors.
+"""Keras's side of a training (mirror of `torch_backend`): one compiled TensorFlow graph per epoch.
 
-Mirror of `torch_backend`. Instead of `model.fit` (one graph call per batch, fed by a tf.data iterator),
-the whole epoch runs as a `tf.range` loop inside one `tf.function`: batches are gathered from a tensor
-that lives in the graph, so the per-step Python and iterator overhead disappears.
+Instead of `model.fit` (one graph call per batch, fed by a tf.data iterator), the whole epoch runs as a
+`tf.range` loop inside one `tf.function` that gathers its batches from tensors held in the graph, so the
+per-step Python and iterator overhead disappears.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -19,14 +18,10 @@ import tensorflow as tf
 from fmnist.atomic import atomic_path, disk_full_as_error
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import keras_net
-from fmnist.models.numpy_net import NetworkArrays
-from fmnist.models.preprocess import preprocess
-from fmnist.train.common import epoch_seed
-from fmnist.train.loop import Backend
-from fmnist.train.types import TrainData
+from fmnist.models.numpy_net import NetworkArrays, preprocess
+from fmnist.train.loop import Backend, TrainData, epoch_seed
 
 KERAS_ADAM_EPSILON = 1e-7
-EVAL_CHUNK = 8192
 
 
 def configure_threads(threads: int) -> None:
@@ -39,8 +34,7 @@ def configure_threads(threads: int) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:
-        current = tf.config.threading.get_intra_op_parallelism_threads()
-        if current != threads:
+        if (current := tf.config.threading.get_intra_op_parallelism_threads()) != threads:
             warnings.warn(
                 f"TensorFlow already started with {current} intra-op threads; threads={threads} "
                 "only takes effect in a fresh process",
@@ -58,66 +52,6 @@ class _TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step: tf.Tensor) -> tf.Tensor:
         last = tf.shape(self.table, out_type=tf.int64)[0] - 1
         return tf.gather(self.table, tf.minimum(tf.cast(step, tf.int64), last))
-
-
-def _adam_epsilon(train_cfg: TrainConfig) -> float:
-    return KERAS_ADAM_EPSILON if train_cfg.adam_epsilon is None else train_cfg.adam_epsilon
-
-
-def _make_optimizer(train_cfg: TrainConfig, lrs: np.ndarray) -> keras.optimizers.Optimizer:
-    """Adam or AdamW with the configured (or Keras's default) constants."""
-    common = {
-        "learning_rate": _TableSchedule(lrs),
-        "beta_1": train_cfg.adam_beta1,
-        "beta_2": train_cfg.adam_beta2,
-        "epsilon": _adam_epsilon(train_cfg),
-    }
-    if train_cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(weight_decay=train_cfg.weight_decay, **common)
-    return keras.optimizers.Adam(**common)
-
-
-def _make_train_epoch(
-    model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_fn: keras.losses.Loss, batch_size: int
-) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
-    """A graph that trains one epoch over ``perm``; returns (mean loss, accuracy)."""
-    n_classes = model.output_shape[-1]
-
-    @tf.function
-    def train_epoch(x: tf.Tensor, y: tf.Tensor, perm: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        n = tf.shape(perm)[0]
-        loss_sum = tf.constant(0.0, tf.float64)
-        correct = tf.constant(0, tf.int64)
-        for step in tf.range((n + batch_size - 1) // batch_size):
-            idx = perm[step * batch_size : tf.minimum((step + 1) * batch_size, n)]
-            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
-            with tf.GradientTape() as tape:
-                out = model(xb, training=True)
-                loss = loss_fn(tf.one_hot(yb, n_classes), out)
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            loss_sum += tf.cast(loss, tf.float64) * tf.cast(tf.shape(idx)[0], tf.float64)
-            hits = tf.equal(tf.argmax(out, axis=1, output_type=tf.int32), yb)
-            correct += tf.reduce_sum(tf.cast(hits, tf.int64))
-        return loss_sum / tf.cast(n, tf.float64), tf.cast(correct, tf.float64) / tf.cast(n, tf.float64)
-
-    return train_epoch
-
-
-def _make_batch_sums(
-    model: keras.Model, loss_fn: keras.losses.Loss
-) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
-    """A graph giving one chunk's summed loss (the training loss function) and hits, in inference mode."""
-    n_classes = model.output_shape[-1]
-
-    @tf.function(reduce_retracing=True)
-    def batch_sums(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        out = model(xb, training=False)
-        loss = loss_fn(tf.one_hot(yb, n_classes), out) * tf.cast(tf.shape(yb)[0], tf.float32)
-        hits = tf.equal(tf.argmax(out, axis=1, output_type=tf.int32), yb)
-        return loss, tf.reduce_sum(tf.cast(hits, tf.int32))
-
-    return batch_sums
 
 
 def reseed_dropout(model: keras.Model, seed: int) -> None:
@@ -149,31 +83,60 @@ class KerasBackend(Backend):
         configure_threads(train_cfg.threads)
         self.model_cfg, self.train_cfg = model_cfg, train_cfg
         self.model = keras_net.build_model(model_cfg, train_cfg.seed)
-        self.optimizer = _make_optimizer(train_cfg, lrs)
+        self.adam_epsilon = KERAS_ADAM_EPSILON if train_cfg.adam_epsilon is None else train_cfg.adam_epsilon
+        adam = {
+            "learning_rate": _TableSchedule(lrs),
+            "beta_1": train_cfg.adam_beta1,
+            "beta_2": train_cfg.adam_beta2,
+            "epsilon": self.adam_epsilon,
+        }
+        if train_cfg.optimizer == "adamw":
+            self.optimizer = keras.optimizers.AdamW(weight_decay=train_cfg.weight_decay, **adam)
+        else:
+            self.optimizer = keras.optimizers.Adam(**adam)
         self.optimizer.build(self.model.trainable_variables)
         # Categorical (not sparse) because only CategoricalCrossentropy supports label smoothing.
-        loss_fn = keras.losses.CategoricalCrossentropy(
+        self.loss_fn = keras.losses.CategoricalCrossentropy(
             from_logits=model_cfg.output == "logits", label_smoothing=train_cfg.label_smoothing
         )
         self.x_train = tf.constant(preprocess(data.x_train, model_cfg))
         self.y_train = tf.constant(data.y_train.astype(np.int32))
         self.x_val = tf.constant(preprocess(data.x_val, model_cfg))
         self.y_val = tf.constant(data.y_val.astype(np.int32))
-        self._train_epoch = _make_train_epoch(self.model, self.optimizer, loss_fn, train_cfg.batch_size)
-        self._batch_sums = _make_batch_sums(self.model, loss_fn)
 
     def train_epoch(self, epoch: int, perm: np.ndarray) -> tuple[float, float]:
         reseed_dropout(self.model, epoch_seed(self.train_cfg.seed, epoch))
-        loss, acc = self._train_epoch(self.x_train, self.y_train, tf.constant(perm.astype(np.int32)))
+        loss, acc = self._train_graph(self.x_train, self.y_train, tf.constant(perm.astype(np.int32)))
         return float(loss), float(acc)
 
-    def evaluate(self) -> tuple[float, float]:
-        loss_sum, correct = 0.0, 0
-        for start in range(0, len(self.x_val), EVAL_CHUNK):
-            chunk = slice(start, start + EVAL_CHUNK)
-            loss, hits = self._batch_sums(self.x_val[chunk], self.y_val[chunk])
-            loss_sum, correct = loss_sum + float(loss), correct + int(hits)
-        return loss_sum / len(self.x_val), correct / len(self.x_val)
+    @tf.function
+    def _train_graph(self, x: tf.Tensor, y: tf.Tensor, perm: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        n, batch_size = tf.shape(perm)[0], self.train_cfg.batch_size
+        loss_sum = tf.constant(0.0, tf.float64)
+        correct = tf.constant(0, tf.int64)
+        for step in tf.range((n + batch_size - 1) // batch_size):
+            idx = perm[step * batch_size : tf.minimum((step + 1) * batch_size, n)]
+            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+            with tf.GradientTape() as tape:
+                out = self.model(xb, training=True)
+                loss = self.loss_fn(tf.one_hot(yb, self.model_cfg.n_classes), out)
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply(grads, self.model.trainable_variables)
+            loss_sum += tf.cast(loss, tf.float64) * tf.cast(tf.shape(idx)[0], tf.float64)
+            hits = tf.equal(tf.argmax(out, axis=1, output_type=tf.int32), yb)
+            correct += tf.reduce_sum(tf.cast(hits, tf.int64))
+        return loss_sum / tf.cast(n, tf.float64), tf.cast(correct, tf.float64) / tf.cast(n, tf.float64)
+
+    def val_sums(self, x: tf.Tensor, y: tf.Tensor) -> tuple[float, int]:
+        loss, hits = self._val_graph(x, y)
+        return float(loss), int(hits)
+
+    @tf.function(reduce_retracing=True)
+    def _val_graph(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        out = self.model(x, training=False)
+        loss = self.loss_fn(tf.one_hot(y, self.model_cfg.n_classes), out) * tf.cast(tf.shape(y)[0], tf.float32)
+        hits = tf.equal(tf.argmax(out, axis=1, output_type=tf.int32), y)
+        return loss, tf.reduce_sum(tf.cast(hits, tf.int32))
 
     def get_weights(self) -> list[np.ndarray]:
         return self.model.get_weights()
@@ -208,15 +171,12 @@ class KerasBackend(Backend):
             "bn_momentum": momentum,
             "bn_momentum_convention": "weight of old average",
             "bn_epsilon": epsilon,
-            "adam_epsilon": _adam_epsilon(self.train_cfg),
+            "adam_epsilon": self.adam_epsilon,
             "adam_epsilon_placement_effective": "before_bias_correction",
             "kernel_initializer": "numpy he_normal (shared)" if self.model_cfg.init == "shared" else "keras HeNormal",
             "loss": f"categorical_crossentropy({'probabilities' if self.model_cfg.output == 'softmax' else 'logits'})",
             "threads_effective": tf.config.threading.get_intra_op_parallelism_threads(),
-            "n_params": keras_net.count_params(self.model),
         }
-
-    build_model = staticmethod(keras_net.build_model)
 
     @staticmethod
     def load_checkpoint(path: Path, model_cfg: ModelConfig) -> keras.Model:
@@ -225,13 +185,9 @@ class KerasBackend(Backend):
         return model
 
     @staticmethod
-    def predict_proba(model: keras.Model, x_uint8: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
-        x = preprocess(x_uint8, model_cfg)
-        chunks = []
-        for start in range(0, len(x), EVAL_CHUNK):
-            out = model(x[start : start + EVAL_CHUNK], training=False)
-            chunks.append(out if model_cfg.output == "softmax" else tf.nn.softmax(out))
-        return np.concatenate([np.asarray(c) for c in chunks]) if chunks else np.zeros((0, 10), np.float32)
+    def probabilities(model: keras.Model, x: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
+        out = model(x, training=False)
+        return np.asarray(out if model_cfg.output == "softmax" else tf.nn.softmax(out))
 
     @staticmethod
     def network_arrays(model: keras.Model, model_cfg: ModelConfig) -> NetworkArrays:

@@ -1,7 +1,4 @@
-"""PyTorch's side of a training: a plain loop over pre-built tensors (no DataLoader).
-
-Mirror of `keras_backend`.
-"""
+"""PyTorch's side of a training (mirror of `keras_backend`): a plain loop over pre-built tensors, no DataLoader."""
 
 from __future__ import annotations
 
@@ -17,44 +14,10 @@ from torch import nn
 from fmnist.atomic import atomic_write_bytes
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.models import torch_net
-from fmnist.models.numpy_net import NetworkArrays
-from fmnist.models.preprocess import preprocess
-from fmnist.train.common import epoch_seed
-from fmnist.train.loop import Backend
-from fmnist.train.types import TrainData
+from fmnist.models.numpy_net import NetworkArrays, preprocess
+from fmnist.train.loop import Backend, TrainData, epoch_seed
 
 TORCH_ADAM_EPSILON = 1e-8
-EVAL_CHUNK = 8192
-
-
-def _adam_epsilon(train_cfg: TrainConfig) -> float:
-    return TORCH_ADAM_EPSILON if train_cfg.adam_epsilon is None else train_cfg.adam_epsilon
-
-
-def _make_optimizer(model: nn.Module, train_cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW with the configured (or PyTorch's default) constants."""
-    # fused: one kernel for all parameters; at batch 64 the optimizer step is ~1/3 of a step
-    # with the default per-tensor loop, ~1/7 fused. Same math (it still reads lr/eps per step).
-    common = {
-        "lr": train_cfg.lr,
-        "betas": (train_cfg.adam_beta1, train_cfg.adam_beta2),
-        "eps": _adam_epsilon(train_cfg),
-        "fused": True,
-    }
-    if train_cfg.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), weight_decay=train_cfg.weight_decay, **common)
-    return torch.optim.Adam(model.parameters(), **common)
-
-
-def _step_hyperparams(train_cfg: TrainConfig, lrs: np.ndarray) -> np.ndarray:
-    """(learning rate, Adam epsilon) for every step of the run, shape (steps, 2)."""
-    eps = np.full(len(lrs), _adam_epsilon(train_cfg))
-    if train_cfg.adam_epsilon_placement == "before_bias_correction":
-        # Keras: alpha*m/(sqrt(v)+eps) with alpha = lr*sqrt(1-b2^t)/(1-b1^t), which is PyTorch's
-        # update with epsilon eps/sqrt(1-b2^t) at step t (counted from 1).
-        t = np.arange(1, len(lrs) + 1, dtype=np.float64)
-        eps = eps / np.sqrt(1.0 - train_cfg.adam_beta2**t)
-    return np.stack([lrs, eps], axis=1)
 
 
 class TorchBackend(Backend):
@@ -68,9 +31,26 @@ class TorchBackend(Backend):
         self.model_cfg, self.train_cfg = model_cfg, train_cfg
         # In inference mode except inside train_epoch, so the model fit() returns is ready to predict.
         self.model = torch_net.build_model(model_cfg, train_cfg.seed).eval()
-        self.optimizer = _make_optimizer(self.model, train_cfg)
-        # One row of (lr, eps) per step, one block of rows per epoch.
-        self.hyperparams = _step_hyperparams(train_cfg, lrs).reshape(train_cfg.max_epochs, -1, 2)
+        self.adam_epsilon = TORCH_ADAM_EPSILON if train_cfg.adam_epsilon is None else train_cfg.adam_epsilon
+        # fused: one kernel for all parameters; at batch 64 the optimizer step is ~1/3 of a step
+        # with the default per-tensor loop, ~1/7 fused. Same math (it still reads lr/eps per step).
+        adam = {
+            "lr": train_cfg.lr,
+            "betas": (train_cfg.adam_beta1, train_cfg.adam_beta2),
+            "eps": self.adam_epsilon,
+            "fused": True,
+        }
+        if train_cfg.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), weight_decay=train_cfg.weight_decay, **adam)
+        else:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), **adam)
+        eps = np.full(len(lrs), self.adam_epsilon)
+        if train_cfg.adam_epsilon_placement == "before_bias_correction":
+            # Keras: alpha*m/(sqrt(v)+eps) with alpha = lr*sqrt(1-b2^t)/(1-b1^t), which is PyTorch's
+            # update with epsilon eps/sqrt(1-b2^t) at step t (counted from 1).
+            eps = eps / np.sqrt(1.0 - train_cfg.adam_beta2 ** np.arange(1, len(lrs) + 1, dtype=np.float64))
+        # (lr, eps) of every step, one block of rows per epoch.
+        self.hyperparams = np.stack([lrs, eps], axis=1).reshape(train_cfg.max_epochs, -1, 2)
         self.x_train = torch.from_numpy(preprocess(data.x_train, model_cfg))
         self.y_train = torch.from_numpy(data.y_train.astype(np.int64))
         self.x_val = torch.from_numpy(preprocess(data.x_val, model_cfg))
@@ -102,17 +82,11 @@ class TorchBackend(Backend):
             self.model.eval()
         return loss_sum.item() / len(perm), correct.item() / len(perm)
 
-    def evaluate(self) -> tuple[float, float]:
-        loss_sum, correct = 0.0, 0
+    def val_sums(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
         with torch.inference_mode():
-            for start in range(0, len(self.x_val), EVAL_CHUNK):
-                logits = self.model(self.x_val[start : start + EVAL_CHUNK])
-                yb = self.y_val[start : start + EVAL_CHUNK]
-                loss_sum += F.cross_entropy(
-                    logits, yb, label_smoothing=self.train_cfg.label_smoothing, reduction="sum"
-                ).item()
-                correct += int((logits.argmax(1) == yb).sum())
-        return loss_sum / len(self.x_val), correct / len(self.x_val)
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.train_cfg.label_smoothing, reduction="sum")
+            return loss.item(), int((logits.argmax(1) == y).sum())
 
     def get_weights(self) -> dict[str, torch.Tensor]:
         return copy.deepcopy(self.model.state_dict())
@@ -142,15 +116,12 @@ class TorchBackend(Backend):
             "bn_momentum": momentum,
             "bn_momentum_convention": "weight of new batch",
             "bn_epsilon": epsilon,
-            "adam_epsilon": _adam_epsilon(self.train_cfg),
+            "adam_epsilon": self.adam_epsilon,
             "adam_epsilon_placement_effective": "after bias correction" if placement == "framework" else placement,
             "kernel_initializer": "numpy he_normal (shared)" if self.model_cfg.init == "shared" else init,
             "loss": "cross_entropy(logits)",
             "threads_effective": torch.get_num_threads(),
-            "n_params": torch_net.count_params(self.model),
         }
-
-    build_model = staticmethod(torch_net.build_model)
 
     @staticmethod
     def load_checkpoint(path: Path, model_cfg: ModelConfig) -> nn.Module:
@@ -159,12 +130,9 @@ class TorchBackend(Backend):
         return model.eval()
 
     @staticmethod
-    def predict_proba(model: nn.Module, x_uint8: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
-        model.eval()
-        x = torch.from_numpy(preprocess(x_uint8, model_cfg))
+    def probabilities(model: nn.Module, x: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
         with torch.inference_mode():
-            chunks = [torch.softmax(model(x[s : s + EVAL_CHUNK]), dim=1) for s in range(0, len(x), EVAL_CHUNK)]
-        return torch.cat(chunks).numpy()
+            return torch.softmax(model.eval()(torch.from_numpy(x)), dim=1).numpy()
 
     @staticmethod
     def network_arrays(model: nn.Module, model_cfg: ModelConfig) -> NetworkArrays:

@@ -1,9 +1,5 @@
-"""One training, tracked: what every trial of a pipeline, sweep or ablation runs, and what ``fmnist train`` runs.
-
-It ties the pieces together without knowing either framework: read the verified splits, open (or reopen, to
-resume) the trial's child run, log params and inputs, train with a callback that logs each epoch's metrics
-and checkpoint, then log the best checkpoint and the servable model; :func:`run_trial` then scores it.
-"""
+"""One training, tracked in its MLflow child run: what ``fmnist train`` runs, and every trial of a pipeline, sweep
+or ablation (:func:`run_trial`, which then scores it). It knows neither framework."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmnist.config import ModelConfig, TrainConfig, flat_params, override
+from fmnist.config import ModelConfig, TrainConfig, flat_params, get_preset, override, with_overrides
 from fmnist.data.batch_store import batches_label
 from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.scoring import load_eval_splits, score_run
@@ -25,11 +21,9 @@ from fmnist.models.numpy_net import save_arrays
 from fmnist.tracking import Tracker, environment_params
 from fmnist.tracking.layout import BEST_CHECKPOINT_DIR, CHECKPOINTS_DIR, MODEL_CONFIG_ARTIFACT, NETWORK_ARRAYS_ARTIFACT
 from fmnist.tracking.split_store import cache_root, fetch_split
-from fmnist.train.common import read_state
-from fmnist.train.data import load_train_data
+from fmnist.train.loop import EpochMetrics, load_train_data, read_state
 from fmnist.train.trainers import trainer
 from fmnist.train.trial import Trial, TrialSetup, value_label
-from fmnist.train.types import EpochMetrics
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ def train_framework(
     there and keeps logging into the same child run.
     """
     run_name = run_name or framework
-    module = trainer(framework)
+    backend = trainer(framework)
     started = time.perf_counter()
     manifest = read_manifest(split_dir, verify=False)  # the split readers check what they read
     data = load_train_data(split_dir)
@@ -124,7 +118,7 @@ def train_framework(
             on_epoch_end(metrics)
 
     try:
-        result = module.fit(data, model_cfg, train_cfg, on_epoch_end=log_epoch, checkpoint_dir=checkpoint_dir)
+        result = backend.fit(data, model_cfg, train_cfg, on_epoch_end=log_epoch, checkpoint_dir=checkpoint_dir)
     except BaseException as exc:
         # Interrupted (Ctrl-C, the task cancelled): KILLED; an error: FAILED. Either way never left RUNNING.
         tracker.flush()
@@ -133,17 +127,15 @@ def train_framework(
     trained = time.perf_counter()
 
     tracker.log_params(run_id, result.params)
-    best = result.history[result.best_epoch - 1] if result.history else None
-    final = dict(best.as_dict()) if best else {}
     tracker.log_metrics(run_id, {"best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch})
-    tracker.set_tags(run_id, {"best_checkpoint": f"checkpoints/{Path(result.best_checkpoint).name}"})
-    tracker.log_artifact(run_id, Path(result.best_checkpoint), BEST_CHECKPOINT_DIR)
+    best = Path(result.best_checkpoint)
+    tracker.set_tags(run_id, {"best_checkpoint": f"checkpoints/{best.name}"})
+    tracker.log_artifact(run_id, best, BEST_CHECKPOINT_DIR)
     # The same weights as plain arrays: the drift check scores a champion from them without importing a framework.
     with tempfile.TemporaryDirectory() as tmp:
-        best_model = module.load_checkpoint(Path(result.best_checkpoint), model_cfg)
-        arrays = save_arrays(module.network_arrays(best_model, model_cfg), Path(tmp) / NETWORK_ARRAYS_ARTIFACT)
-        tracker.log_artifact(run_id, arrays)
-    model_uri = tracker.log_model(run_id, framework, Path(result.best_checkpoint), model_cfg)
+        arrays = backend.network_arrays(backend.load_checkpoint(best, model_cfg), model_cfg)
+        tracker.log_artifact(run_id, save_arrays(arrays, Path(tmp) / NETWORK_ARRAYS_ARTIFACT))
+    model_uri = tracker.log_model(run_id, framework, best, model_cfg)
     tracker.end_run(run_id)
     done = time.perf_counter()
     return TrainSummary(
@@ -153,8 +145,8 @@ def train_framework(
         model_uri=model_uri,
         best_epoch=result.best_epoch,
         stopped_epoch=result.stopped_epoch,
-        final_metrics=final,
-        best_checkpoint=str(result.best_checkpoint),
+        final_metrics=result.history[result.best_epoch - 1].as_dict() if result.history else {},
+        best_checkpoint=str(best),
         seconds=done - started,
         timings={"load": loaded - started, "train": trained - loaded, "log_model": done - trained},
     )
@@ -163,27 +155,19 @@ def train_framework(
 def _backfill_history(tracker: Tracker, run_id: str, checkpoint_dir: Path, framework: str) -> None:
     """Before resuming, log any checkpointed epoch whose metrics never reached MLflow (a process killed right
     after writing its checkpoint can lose the asynchronous batch still in flight)."""
-    state = read_state(checkpoint_dir if checkpoint_dir.is_dir() else None, framework)
+    state = read_state(checkpoint_dir, framework)
     if state is None:
         return
     logged = {step for step, _ in tracker.metric_history(run_id, "val/loss")}
-    for entry in state["history"]:
-        metrics = EpochMetrics.from_json(entry)
+    for metrics in (EpochMetrics(**entry) for entry in state["history"]):
         if metrics.epoch not in logged:
             tracker.log_metrics(run_id, metrics.as_dict(), step=metrics.epoch)
     tracker.flush()
 
 
-def with_overrides(train_cfg: TrainConfig, **overrides: Any) -> TrainConfig:
-    """``train_cfg`` with the non-None overrides applied (CLI options and flow parameters)."""
-    return replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
-
-
 def trial_configs(trial: Trial, setup: TrialSetup) -> tuple[ModelConfig, TrainConfig]:
     """The configs ``trial`` trains with: the setup's preset, its epoch budget, the trial's seed, then the trial's
     values, which win (a sweep may vary the epoch budget itself)."""
-    from fmnist.config import get_preset
-
     chosen = get_preset(setup.preset)
     base = with_overrides(chosen.train, max_epochs=setup.max_epochs, seed=trial.seed)
     return override(chosen.model, base, trial.values)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from typing import Literal
 
 import numpy as np
 
 from fmnist.config import ModelConfig, TrainConfig
 from fmnist.errors import FmnistError
-from fmnist.train.loop import Backend
-from fmnist.train.types import TrainData
+from fmnist.train.loop import Backend, TrainData
 
-Framework = Literal["keras", "torch"]
-FRAMEWORKS: tuple[Framework, ...] = ("keras", "torch")
-# Each framework's backend: (module, class), a subclass of `fmnist.train.loop.Backend`.
+FRAMEWORKS = ("keras", "torch")
 _BACKENDS = {
     "keras": ("fmnist.train.keras_backend", "KerasBackend"),
     "torch": ("fmnist.train.torch_backend", "TorchBackend"),
@@ -24,7 +20,7 @@ _BACKENDS = {
 
 
 def trainer(framework: str) -> type[Backend]:
-    """The backend class whose ``fit``, ``load_checkpoint`` and ``predict_proba`` serve ``framework``."""
+    """The backend class that trains, loads and predicts for ``framework``."""
     if framework not in _BACKENDS:
         raise FmnistError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
     module, name = _BACKENDS[framework]
@@ -32,18 +28,17 @@ def trainer(framework: str) -> type[Backend]:
 
 
 def imported_frameworks() -> list[str]:
-    """The frameworks whose trainer this process has already imported, with TensorFlow or PyTorch behind it
-    (a Dask worker started with ``flows.dask_preload`` has all of them). Imports neither."""
+    """The frameworks whose backend this process has already imported (a Dask worker started with
+    ``flows.dask_preload`` has all of them). Imports neither."""
     return [framework for framework, (module, _) in _BACKENDS.items() if module in sys.modules]
 
 
 def warm_up(framework: str) -> float:
     """Train a throw-away model for one epoch on 128 random images; returns the seconds it took.
 
-    A process's first training pays one-time costs on top of the framework's import: about 0.8 s for Keras
-    (TensorFlow's first graphs) and 1.2 s for PyTorch (its optimizer's compiler front end) on a 2-core machine.
-    A long-lived worker pays them here, when it starts, instead of in its first trial. Every training seeds
-    itself, so what runs later is unchanged.
+    A process's first training pays one-time costs on top of the framework's import (TensorFlow's first graphs,
+    the compiler front end of PyTorch's optimizer); a long-lived worker pays them here, when it starts, instead
+    of in its first trial. Every training seeds itself, so what runs later is unchanged.
     """
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (192, 784), dtype=np.uint8)

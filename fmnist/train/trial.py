@@ -1,7 +1,5 @@
-"""One training of a pipeline, sweep or ablation: a framework, a seed and the config values it overrides.
-
-A pipeline is a sweep of one grid point: every training, wherever it runs, is a :class:`Trial`.
-"""
+"""One training of a pipeline, sweep or ablation (a pipeline is a sweep of one grid point), and what the trials of
+one parent run share."""
 
 from __future__ import annotations
 
@@ -30,11 +28,9 @@ def point_label(values: Mapping[str, float | str]) -> str:
 @dataclass(frozen=True)
 class Trial:
     """A framework, a training seed and the config fields it overrides (``values``: a sweep's grid point such as
-    ``{"lr": 0.003}``, or an ablation arm's switched factors; empty: the preset).
-
-    ``arm`` names an ablation arm (it then names the trial instead of ``values``); ``split_seed`` picks one of
-    the setup's splits (None: its default split); ``labels`` are extra tags of the child run.
-    """
+    ``{"lr": 0.003}``, or an ablation arm's switched factors; empty: the preset). ``arm`` names an ablation arm
+    (it then names the trial instead of ``values``); ``split_seed`` picks one of the setup's splits (None: its
+    default split); ``labels`` are extra tags of the child run."""
 
     framework: str
     seed: int
@@ -61,11 +57,10 @@ class Trial:
 class TrialSetup:
     """What every trial of one parent run shares: the splits, the recipe, where to track and checkpoint.
 
-    ``max_epochs`` overrides the preset's; ``score_splits`` limits which splits each trial is scored on
-    (None: all of them); ``split_dirs`` holds the split of each split seed a trial may name.
-
-    Nothing in it needs the flow's disk when ``published`` maps each split folder to its copy in the artifact
-    store (the trial fetches it) and ``checkpoint_root`` is None (checkpoints go to the worker's own cache).
+    ``max_epochs`` overrides the preset's; ``score_splits`` limits which splits each trial is scored on (None: all
+    of them); ``split_dirs`` holds the split of each split seed a trial may name. Nothing in it needs the flow's
+    disk when ``published`` maps each split folder to its copy in the artifact store (the trial fetches it) and
+    ``checkpoint_root`` is None (checkpoints go to the worker's own cache).
     """
 
     split_dir: Path

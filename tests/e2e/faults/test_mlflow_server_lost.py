@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from fmnist.ops.loopback import free_port
-from fmnist.train.common import read_state
+from fmnist.train.loop import read_state
 from tests.e2e.faults.processes import FMNIST, start_mlflow_server, stop_group
 
 pytestmark = pytest.mark.slow

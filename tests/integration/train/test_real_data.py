@@ -10,10 +10,9 @@ import pytest
 
 from fmnist.config import get_preset
 from fmnist.data.parquet import read_split
-from fmnist.train.data import load_train_data
 from fmnist.train.keras_backend import KerasBackend, configure_threads
+from fmnist.train.loop import TrainData, load_train_data
 from fmnist.train.torch_backend import TorchBackend
-from fmnist.train.types import TrainData
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fmnist.config import ModelConfig
-from fmnist.models.preprocess import preprocess
+from fmnist.models.numpy_net import preprocess
 
 
 def test_scale_maps_pixels_to_unit_interval() -> None:

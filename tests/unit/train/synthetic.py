@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmnist.train.types import TrainData
+from fmnist.train.loop import TrainData
 
 
 def make_data(n_train: int = 512, n_val: int = 128, seed: int = 0, noise: float = 60.0) -> TrainData:

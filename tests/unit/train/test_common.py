@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fmnist.config import TrainConfig
-from fmnist.train.common import EarlyStopping, batch_order, epoch_seed, lr_table, steps_per_epoch
+from fmnist.train.loop import EarlyStopping, batch_order, epoch_seed, lr_table, steps_per_epoch
 
 
 def test_shared_batch_order_is_the_same_for_both_frameworks_and_changes_per_epoch() -> None:

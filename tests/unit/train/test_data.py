@@ -5,7 +5,7 @@ import pytest
 
 from fmnist.data.parquet import read_split, write_split
 from fmnist.errors import DataError
-from fmnist.train.data import load_train_data
+from fmnist.train.loop import load_train_data
 from tests.factories import make_arrays, write_splits
 
 

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from fmnist.config import ModelConfig, TrainConfig, get_preset
-from fmnist.train.loop import Backend
+from fmnist.train.loop import Backend, EpochMetrics, TrainResult
 from fmnist.train.trainers import FRAMEWORKS
 from fmnist.train.trainers import trainer as trainer_of
-from fmnist.train.types import EpochMetrics, TrainResult
 from tests.unit.train.synthetic import make_data
 
 METRIC_KEYS = {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "epoch_seconds", "samples_per_second"}
@@ -120,8 +119,11 @@ def test_early_stopping_stops_and_restores_best_weights(trainer: type[Backend]) 
 
 
 def test_predict_proba_rows_are_distributions(trainer: type[Backend]) -> None:
+    from fmnist.models import keras_net, torch_net
+
+    build_model = {"keras": keras_net.build_model, "torch": torch_net.build_model}[trainer.FRAMEWORK]
     for cfg in (ModelConfig(output="softmax"), ModelConfig(output="logits", preprocessing="standardize")):
-        model = trainer.build_model(cfg, seed=0)
+        model = build_model(cfg, seed=0)
         proba = trainer.predict_proba(model, make_data().x_val[:5], cfg)
         assert proba.shape == (5, 10)
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
