@@ -63,10 +63,13 @@ def existing_cluster(workers: int) -> Iterator[str]:
     from distributed import LocalCluster
 
     from flows.trials import TRAINING_DASK_CONFIG, dask_task_runner
+    from fmnist.experiments.cluster import ClusterSpec
 
     # The local cluster `fmnist sweep --workers W` starts, plus the worker preload.
     with dask.config.set(dict(TRAINING_DASK_CONFIG)):
-        cluster = LocalCluster(**dask_task_runner(workers).cluster_kwargs, preload=["flows.dask_preload"])
+        cluster = LocalCluster(
+            **dask_task_runner(ClusterSpec(workers=workers)).cluster_kwargs, preload=["flows.dask_preload"]
+        )
     with cluster:
         yield cluster.scheduler_address
 

@@ -16,7 +16,7 @@ from pydantic import Field
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
 from fmnist.data.ingest import default_source
 from fmnist.experiments.ablation import plan_ablation
-from fmnist.experiments.cluster import cluster_spec
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.factors import DEFAULT_MARGIN, select_factors
 from fmnist.experiments.sweep import SCORED_SPLITS, run_summary
 from fmnist.timing import Stopwatch
@@ -34,13 +34,8 @@ def fmnist_ablation(
     seeds: Annotated[int, Field(ge=2, le=20)] = 5,
     split_seeds: Annotated[int, Field(ge=1, le=10)] = 1,
     margin: Annotated[float, Field(gt=0, le=100)] = DEFAULT_MARGIN,
-    workers: Annotated[int, Field(ge=1, le=256)] | None = None,
-    dask_address: str | None = None,
+    cluster: ClusterSpec | None = None,
     split_store: Literal["local", "mlflow"] | None = None,
-    cluster_class: str | None = None,
-    cluster_kwargs: dict[str, Any] | None = None,
-    adapt_min: Annotated[int, Field(ge=0)] | None = None,
-    adapt_max: Annotated[int, Field(ge=1)] | None = None,
     work_dir: str = "data",
     experiment: str | None = None,
 ) -> dict[str, Any]:
@@ -52,12 +47,12 @@ def fmnist_ablation(
     seeds: trials per arm and split (training seeds seed, seed+1, ...).
     split_seeds: splits to repeat the arms on (split seeds seed, seed+1, ...; 1: the split of seed).
     margin: accuracy points within which an effect counts as none (TOST equivalence).
-    workers, dask_address, cluster_class, cluster_kwargs, adapt_min, adapt_max, split_store: where the trials run
-        and how they get the split (docs/operations.md).
+    cluster, split_store: where the trials run (default: a local cluster) and how they get the split
+        (docs/operations.md).
     """
     data_source = data_source or default_source()
     root = Path(work_dir).absolute()
-    cluster = cluster_spec(cluster_class, cluster_kwargs, adapt_min, adapt_max, address=dask_address, workers=workers)
+    cluster = cluster or ClusterSpec()
     chosen = select_factors(factors)
     split_seed_list = list(range(seed, seed + split_seeds))
     trials = plan_ablation(chosen, range(seed, seed + seeds), split_seed_list)

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
 from fmnist.data.ingest import default_source
-from fmnist.experiments.cluster import cluster_spec
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials, run_summary
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
@@ -42,8 +42,7 @@ def fmnist_pipeline(
     refresh_data: bool = False,
     work_dir: str = "data",
     experiment: str | None = None,
-    workers: Annotated[int, Field(ge=1, le=256)] | None = None,
-    dask_address: str | None = None,
+    cluster: ClusterSpec | None = None,
     split_store: Literal["local", "mlflow"] | None = None,
 ) -> dict[str, Any]:
     """Train the same network in Keras and PyTorch on one split and log both to one MLflow parent run.
@@ -56,12 +55,12 @@ def fmnist_pipeline(
     equivalence_margin: with seeds > 1, accuracy points within which the two frameworks count as equivalent (TOST).
     seeds: train each framework with this many seeds (seed, seed+1, ...) and compare across seeds.
     refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
-    workers, dask_address, split_store: where the trainings run and how they get the split (docs/operations.md).
+    cluster, split_store: where the trainings run (default: a local cluster) and how they get the split
+        (docs/operations.md).
     """
     data_source = data_source or default_source()
     frameworks = list(dict.fromkeys(frameworks))
     root = Path(work_dir).absolute()
-    cluster = cluster_spec(address=dask_address, workers=workers)
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds,
               "promotion_alpha": promotion_alpha, "promotion_min_gain": promotion_min_gain,
@@ -73,7 +72,7 @@ def fmnist_pipeline(
         split_dir = prepare_data(data_source, root, seed, refresh_data)
         clock.lap("data")
         setup = trial_setup(root, (uri, parent), experiment, {seed: split_dir}, preset, max_epochs, split_store)
-        results = run_trials(trials, setup, cluster)
+        results = run_trials(trials, setup, cluster or ClusterSpec())
         clock.lap("train")
         evaluation = evaluate_task(uri, experiment, parent, results, split_dir, equivalence_margin / 100)
         trained = best_per_framework(results)

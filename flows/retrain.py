@@ -18,6 +18,7 @@ from pydantic import Field
 from flows.pipeline import fmnist_pipeline
 from flows.trials import prepare_data
 from fmnist.data.ingest import default_source
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.tracking import tracking_uri
 from tasks.batches import retrain_check_task
 
@@ -32,7 +33,7 @@ def fmnist_retrain(
     seed: Annotated[int, Field(ge=0)] = 42,
     work_dir: str = "data",
     experiment: str | None = None,
-    workers: Annotated[int, Field(ge=1, le=256)] | None = None,
+    cluster: ClusterSpec | None = None,
     trigger: str = "manual",
     force: bool = False,
 ) -> dict[str, Any] | State:
@@ -51,5 +52,5 @@ def fmnist_retrain(
     print(f"retraining: {check.reason if check.needed else 'forced'}")
     return fmnist_pipeline(
         data_source=data_source, preset=preset, max_epochs=max_epochs, seed=seed, work_dir=work_dir,
-        experiment=experiment, workers=workers,
+        experiment=experiment, cluster=cluster,
     )  # fmt: skip

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
 from fmnist.data.ingest import default_source
-from fmnist.experiments.cluster import cluster_spec
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, run_summary
 from fmnist.timing import Stopwatch
 from tasks.evaluate import evaluate_sweep_task
@@ -37,13 +37,8 @@ def fmnist_sweep(
     dropout: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=1)] | None = None,
     label_smoothing: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=1)] | None = None,
     epochs: Annotated[list[Annotated[int, Field(ge=1, le=500)]], Field(min_length=1)] | None = None,
-    workers: Annotated[int, Field(ge=1, le=256)] | None = None,
-    dask_address: str | None = None,
+    cluster: ClusterSpec | None = None,
     split_store: Literal["local", "mlflow"] | None = None,
-    cluster_class: str | None = None,
-    cluster_kwargs: dict[str, Any] | None = None,
-    adapt_min: Annotated[int, Field(ge=0)] | None = None,
-    adapt_max: Annotated[int, Field(ge=1)] | None = None,
     work_dir: str = "data",
     experiment: str | None = None,
 ) -> dict[str, Any]:
@@ -53,12 +48,12 @@ def fmnist_sweep(
     seeds: trials per grid point (training seeds seed, seed+1, ...; the split always uses seed).
     lr, dropout, label_smoothing, epochs: the grid (each value list crossed with the others); unset: the preset's
         value (epochs: max_epochs, else the preset's).
-    workers, dask_address, cluster_class, cluster_kwargs, adapt_min, adapt_max, split_store: where the trials run
-        and how they get the split (docs/operations.md).
+    cluster, split_store: where the trials run (default: a local cluster) and how they get the split
+        (docs/operations.md).
     """
     data_source = data_source or default_source()
     root = Path(work_dir).absolute()
-    cluster = cluster_spec(cluster_class, cluster_kwargs, adapt_min, adapt_max, address=dask_address, workers=workers)
+    cluster = cluster or ClusterSpec()
     params = {"data_source": data_source or "official", "preset": preset, "frameworks": ",".join(frameworks),
               "max_epochs": max_epochs or "preset", "seed": seed, "seeds": seeds, "grid.lr": lr or "preset",
               "grid.dropout": dropout or "preset", "grid.label_smoothing": label_smoothing or "preset",

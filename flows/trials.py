@@ -93,20 +93,19 @@ def trial_setup(
     )
 
 
-def dask_task_runner(workers: int | None = None, cluster: ClusterSpec | None = None) -> DaskTaskRunner:
-    """A task runner on ``cluster``; a local cluster has ``workers`` processes (default: one per CPU) of one
-    thread each, since every trial trains on one thread, and its dashboard on a free loopback port (Dask's default
-    is port 8787 on every interface)."""
-    cluster = cluster or ClusterSpec()
-    if cluster.address:
-        return DaskTaskRunner(address=cluster.address)
+def dask_task_runner(cluster: ClusterSpec, n_trials: int | None = None) -> DaskTaskRunner:
+    """A task runner on ``cluster``. A local cluster has one process per CPU unless ``cluster.workers`` says
+    otherwise (but no more than ``n_trials``), of one thread each, since every trial trains on one thread, and its
+    dashboard on a free loopback port (Dask's default is port 8787 on every interface)."""
+    if cluster.dask_address:
+        return DaskTaskRunner(address=cluster.dask_address)
     if cluster.cluster_class:
         return DaskTaskRunner(
             cluster_class=cluster.cluster_class,
-            cluster_kwargs=dict(cluster.cluster_kwargs),
+            cluster_kwargs=dict(cluster.cluster_kwargs or {}),
             adapt_kwargs=cluster.adapt_kwargs,
         )
-    n_workers = workers or cluster.workers or os.cpu_count() or 1
+    n_workers = cluster.workers or min(n_trials or os.cpu_count() or 1, os.cpu_count() or 1)
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True,
                         "dashboard_address": "127.0.0.1:0"},
@@ -145,8 +144,7 @@ def run_trials(
     A failed trial is retried ``retries`` times, resuming from its last checkpoint in the same MLflow run; one that
     still fails fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report.
     """
-    cluster = cluster or ClusterSpec()
-    runner = dask_task_runner(cluster.workers or min(len(trials), os.cpu_count() or 1), cluster)
+    runner = dask_task_runner(cluster or ClusterSpec(), len(trials))
     # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
     # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
     settings = temporary_settings(updates={"flows.heartbeat_frequency": None})

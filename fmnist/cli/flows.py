@@ -26,7 +26,6 @@ from fmnist.cli.app import app, console_of
 from fmnist.cli.live import live_view
 from fmnist.cli.options import (
     CLUSTER,
-    DASK,
     Experiment,
     Preset,
     PresetName,
@@ -36,7 +35,7 @@ from fmnist.cli.options import (
     flow_options,
 )
 from fmnist.errors import FmnistError, RunFailedError
-from fmnist.experiments.cluster import cluster_spec
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.factors import DEFAULT_MARGIN, factor_table, select_factors
 
 # flow name → (module, flow function)
@@ -79,9 +78,12 @@ def start_prefect_api() -> None:
 
 
 def flow_params(ctx: typer.Context, **parsed: Any) -> dict[str, Any]:
-    """The command's options, which its flow takes as parameters of the same names (all but --verbose and --json),
-    with ``parsed`` in place of those the command parsed itself."""
-    return {name: value for name, value in ctx.params.items() if name not in ("verbose", "as_json")} | parsed
+    """The command's options, which its flow takes as parameters of the same names (all but --verbose and --json,
+    and the Dask options, which become one ``cluster``), with ``parsed`` in place of those the command parsed
+    itself. The cluster options are checked here, so a mistake costs no flow run."""
+    params = {name: value for name, value in ctx.params.items() if name not in ("verbose", "as_json")}
+    cluster = {name: params.pop(name) for name in CLUSTER if name in params}
+    return params | ({"cluster": ClusterSpec(**cluster)} if cluster else {}) | parsed
 
 
 def run_flow(ctx: typer.Context, name: str, params: dict[str, Any], *, live: bool = True) -> dict[str, Any]:
@@ -112,15 +114,10 @@ def run_flow(ctx: typer.Context, name: str, params: dict[str, Any], *, live: boo
         raise RunFailedError(f"the {name} flow failed: {type(exc).__name__}: {exc}") from exc
 
 
-def check_cluster(options: dict[str, Any]) -> None:
-    """Check the Dask cluster options against each other before a flow starts, so a mistake costs no flow run (the
-    flow checks them again: a deployment sets them without the CLI)."""
-    cluster = {name: options[name] for name in CLUSTER}
-    cluster_spec(**cluster, address=options["dask_address"], workers=options["workers"])
-
-
 @app.command("run")
-@flow_options("data_source", "frameworks", "max_epochs", *DASK, "work_dir", "experiment")
+@flow_options(
+    "data_source", "frameworks", "max_epochs", "workers", "dask_address", "split_store", "work_dir", "experiment"
+)
 def run_cmd(
     ctx: typer.Context,
     preset: PresetName = Preset,
@@ -185,7 +182,7 @@ def parse_epochs(value: str | None) -> list[int] | None:
 
 
 @app.command("sweep")
-@flow_options("data_source", "frameworks", "max_epochs", *DASK, *CLUSTER, "work_dir", "experiment")
+@flow_options("data_source", "frameworks", "max_epochs", *CLUSTER, "split_store", "work_dir", "experiment")
 def sweep_cmd(
     ctx: typer.Context,
     preset: PresetName = Preset,
@@ -210,7 +207,6 @@ def sweep_cmd(
 
     Example: fmnist sweep --data-source ../shared/data/fashion-mnist --seeds 3 --lr 1e-3,3e-3 --dropout 0.1,0.2
     """
-    check_cluster(options)
     grid = {
         "lr": parse_values("--lr", lr),
         "dropout": parse_values("--dropout", dropout),
@@ -239,7 +235,7 @@ def parse_factors(value: str | None) -> list[str] | None:
 
 
 @app.command("ablate")
-@flow_options("data_source", "max_epochs", *DASK, *CLUSTER, "work_dir", "experiment")
+@flow_options("data_source", "max_epochs", *CLUSTER, "split_store", "work_dir", "experiment")
 def ablate_cmd(
     ctx: typer.Context,
     factors: str | None = typer.Option(
@@ -266,7 +262,6 @@ def ablate_cmd(
     """
     if not margin > 0:
         raise FmnistError(f"--margin {margin:g}: give a positive number of accuracy points, e.g. --margin 0.5")
-    check_cluster(options)
     summary = run_flow(ctx, "ablation", flow_params(ctx, factors=parse_factors(factors)))
     if as_json:
         typer.echo(json.dumps(summary))

@@ -110,8 +110,8 @@ FLOW_OPTIONS: dict[str, tuple[Any, Any]] = {
     "work_dir": (Path, WorkDir),
     "experiment": (str | None, Experiment),
 }
-DASK = ("workers", "dask_address", "split_store")
-CLUSTER = ("cluster_class", "cluster_kwargs", "adapt_min", "adapt_max")
+# The Dask options, which a flow takes as one parameter, ``cluster`` (a ClusterSpec).
+CLUSTER = ("workers", "dask_address", "cluster_class", "cluster_kwargs", "adapt_min", "adapt_max")
 
 
 def flow_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.experiments.cluster import ClusterSpec, cluster_spec, parse_cluster_kwargs
+from fmnist.experiments.cluster import ClusterSpec, parse_cluster_kwargs
 from tests.cli import assert_one_line_error, fmnist, user_env
 
 BROKEN_MODULE = """
@@ -36,17 +36,18 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_options_are_the_default_local_cluster_of_fixed_size() -> None:
-    spec = cluster_spec()
-    assert spec == ClusterSpec() and spec.adapt_kwargs == {}
-    assert cluster_spec(workers=4).describe() == "local:4"
-    # An existing cluster and the local cluster's size alone are no cluster options.
-    assert cluster_spec(address="tcp://127.0.0.1:8786") == ClusterSpec(address="tcp://127.0.0.1:8786")
-    assert cluster_spec(address="tcp://127.0.0.1:8786").describe() == "tcp://127.0.0.1:8786"
-    assert cluster_spec(workers=3) == ClusterSpec(workers=3)
+    assert ClusterSpec().adapt_kwargs == {}
+    assert ClusterSpec(workers=4).describe() == "local:4"
+    assert ClusterSpec(dask_address="tcp://127.0.0.1:8786").describe() == "tcp://127.0.0.1:8786"
 
 
 def test_a_cluster_class_with_its_kwargs_and_bounds(modules: None) -> None:
-    spec = cluster_spec("fake_clusters.FakeCluster", {"n_workers": 2, "memory": "4GB"}, 1, 8)
+    spec = ClusterSpec(
+        cluster_class="fake_clusters.FakeCluster",
+        cluster_kwargs={"n_workers": 2, "memory": "4GB"},
+        adapt_min=1,
+        adapt_max=8,
+    )
     assert spec.cluster_class == "fake_clusters.FakeCluster"
     assert spec.cluster_kwargs == {"n_workers": 2, "memory": "4GB"}
     assert spec.adapt_kwargs == {"minimum": 1, "maximum": 8}
@@ -55,17 +56,17 @@ def test_a_cluster_class_with_its_kwargs_and_bounds(modules: None) -> None:
 
 
 def test_the_real_local_cluster_class_imports() -> None:
-    spec = cluster_spec("distributed.LocalCluster", {"n_workers": 1})
+    spec = ClusterSpec(cluster_class="distributed.LocalCluster", cluster_kwargs={"n_workers": 1})
     assert spec.cluster_class == "distributed.LocalCluster" and spec.adapt_kwargs == {}
 
 
 def test_bounds_alone_scale_the_default_local_cluster_and_one_bound_keeps_dask_s_other() -> None:
-    assert cluster_spec(adapt_min=0, adapt_max=4, workers=2).adapt_kwargs == {"minimum": 0, "maximum": 4}
-    assert cluster_spec(adapt_max=4).adapt_kwargs == {"maximum": 4}
-    assert cluster_spec(adapt_min=2).adapt_kwargs == {"minimum": 2}
-    assert cluster_spec(adapt_min=0, adapt_max=4, workers=2).describe() == "local:2 adapt:0-4"
-    assert cluster_spec(adapt_max=4, workers=2).describe() == "local:2 adapt:0-4"
-    assert cluster_spec(adapt_min=2, workers=2).describe() == "local:2 adapt:2-inf"
+    assert ClusterSpec(adapt_min=0, adapt_max=4, workers=2).adapt_kwargs == {"minimum": 0, "maximum": 4}
+    assert ClusterSpec(adapt_max=4).adapt_kwargs == {"maximum": 4}
+    assert ClusterSpec(adapt_min=2).adapt_kwargs == {"minimum": 2}
+    assert ClusterSpec(adapt_min=0, adapt_max=4, workers=2).describe() == "local:2 adapt:0-4"
+    assert ClusterSpec(adapt_max=4, workers=2).describe() == "local:2 adapt:0-4"
+    assert ClusterSpec(adapt_min=2, workers=2).describe() == "local:2 adapt:2-inf"
 
 
 def test_cluster_kwargs_parse_from_a_json_object() -> None:
@@ -99,12 +100,12 @@ def test_cluster_kwargs_that_are_not_a_json_object(text: str, message: str) -> N
     ("options", "message"),
     [
         (
-            {"cluster_class": "distributed.LocalCluster", "address": "tcp://127.0.0.1:8786"},
+            {"cluster_class": "distributed.LocalCluster", "dask_address": "tcp://127.0.0.1:8786"},
             "--cluster-class 'distributed.LocalCluster' and --dask-address 'tcp://127.0.0.1:8786': the run either"
             " starts a cluster or joins a running one; give one of them",
         ),
         (
-            {"adapt_max": 4, "address": "tcp://127.0.0.1:8786"},
+            {"adapt_max": 4, "dask_address": "tcp://127.0.0.1:8786"},
             "--adapt-min/--adapt-max with --dask-address 'tcp://127.0.0.1:8786': a running cluster scales itself",
         ),
         ({"cluster_kwargs": {"n_workers": 2}}, "--cluster-kwargs without --cluster-class"),
@@ -144,16 +145,16 @@ def test_each_bad_combination_is_one_line_naming_its_options(
     modules: None, options: dict[str, object], message: str
 ) -> None:
     with pytest.raises(FmnistError) as caught:
-        cluster_spec(**options)  # type: ignore[arg-type]
+        ClusterSpec(**options)  # type: ignore[arg-type]
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
 
 
 def test_a_function_is_not_a_cluster_class_even_one_that_makes_a_cluster(modules: None) -> None:
     # The alias is the class itself, so it is accepted; a plain function is not.
-    assert cluster_spec("fake_clusters.make_cluster").cluster_class == "fake_clusters.make_cluster"
+    assert ClusterSpec(cluster_class="fake_clusters.make_cluster").cluster_class == "fake_clusters.make_cluster"
     with pytest.raises(FmnistError, match=r"'json\.dumps' is a function, not a class"):
-        cluster_spec("json.dumps")
+        ClusterSpec(cluster_class="json.dumps")
 
 
 @pytest.mark.parametrize(

@@ -20,15 +20,15 @@ def test_the_runner_starts_the_named_class_with_its_kwargs_and_bounds() -> None:
     from flows.trials import dask_task_runner
     from fmnist.experiments.cluster import ClusterSpec
 
-    spec = ClusterSpec("distributed.LocalCluster", ONE_WORKER, 1, 3)
-    runner = dask_task_runner(workers=2, cluster=spec)
+    spec = ClusterSpec(cluster_class="distributed.LocalCluster", cluster_kwargs=ONE_WORKER, adapt_min=1, adapt_max=3)
+    runner = dask_task_runner(spec)
     assert runner.cluster_class == "distributed.LocalCluster"
     assert runner.cluster_kwargs == ONE_WORKER  # the class's kwargs alone: nothing of the default local cluster
     assert runner.adapt_kwargs == {"minimum": 1, "maximum": 3}
 
     # Bounds alone scale the default local cluster; no options leave it as it was, of fixed size.
-    default = dask_task_runner(workers=2)
-    adaptive = dask_task_runner(workers=2, cluster=ClusterSpec(adapt_min=0, adapt_max=4))
+    default = dask_task_runner(ClusterSpec(workers=2))
+    adaptive = dask_task_runner(ClusterSpec(workers=2, adapt_min=0, adapt_max=4))
     assert adaptive.cluster_class is None and adaptive.cluster_kwargs == default.cluster_kwargs
     assert adaptive.cluster_kwargs["n_workers"] == 2
     assert adaptive.adapt_kwargs == {"minimum": 0, "maximum": 4} and default.adapt_kwargs == {}
@@ -42,7 +42,7 @@ def test_sweep_runs_on_a_cluster_its_cluster_class_starts(harness: None, store: 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     summary = fmnist_sweep(
         data_source=str(source), frameworks=["torch"], max_epochs=1, seeds=1,
-        cluster_class="distributed.LocalCluster", cluster_kwargs=ONE_WORKER,
+        cluster={"cluster_class": "distributed.LocalCluster", "cluster_kwargs": ONE_WORKER},
         work_dir=str(tmp_path / "work"), experiment="cluster-class",
     )  # fmt: skip
 

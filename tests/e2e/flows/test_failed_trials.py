@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fmnist.experiments.cluster import ClusterSpec
 from tests.factories import write_csv_pair
 from tests.prefect_api import api
 
@@ -30,7 +31,7 @@ def test_a_trial_that_fails_twice_is_left_out_and_the_others_kept(harness: None,
     good = Trial("torch", 1, arm="baseline")
     bad = Trial("torch", 2, {"bn_momentum": "not a number"}, arm="broken")  # BatchNorm fails at the first step
 
-    results = run_trials([good, bad], setup, workers=1, retries=1, missing_ok=True)
+    results = run_trials([good, bad], setup, ClusterSpec(workers=1), retries=1, missing_ok=True)
     assert [r.trial.name for r in results if r.trial] == [good.name]
     (run,) = api(PREFECT_API_URL.value(), "POST", "/task_runs/filter",
                  {"task_runs": {"name": {"any_": [f"train-{bad.name}"]}}})  # type: ignore[misc]  # fmt: skip
@@ -39,4 +40,4 @@ def test_a_trial_that_fails_twice_is_left_out_and_the_others_kept(harness: None,
     assert statuses == {good.name: "FINISHED", bad.name: "FAILED"}
 
     with pytest.raises(TypeError):  # without missing_ok, as a pipeline and a sweep run them, the failure propagates
-        run_trials([bad], setup, workers=1)
+        run_trials([bad], setup, ClusterSpec(workers=1))

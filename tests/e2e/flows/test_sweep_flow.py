@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fmnist.experiments.cluster import ClusterSpec
 from tests.factories import write_csv_pair
 from tests.prefect_api import TaskRun, final_task_runs
 
@@ -43,7 +44,7 @@ def test_sweep_fans_trials_out_over_local_dask_workers(harness: None, store: str
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     state = fmnist_sweep(
         data_source=str(source), frameworks=["torch"], max_epochs=1, seed=5, seeds=2, lr=[1e-3, 3e-3],
-        workers=2, work_dir=str(tmp_path / "work"), experiment="sweep", return_state=True,
+        cluster=ClusterSpec(workers=2), work_dir=str(tmp_path / "work"), experiment="sweep", return_state=True,
     )  # fmt: skip
     assert state.is_completed(), state
     summary = state.result()
@@ -96,13 +97,14 @@ def test_sweep_runs_on_an_existing_cluster_by_address(harness: None, store: str,
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
     with (
-        LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cluster,
+        LocalCluster(**dask_task_runner(ClusterSpec(workers=1)).cluster_kwargs) as cluster,
         Client(cluster) as client,
     ):
         worker_pids = {str(pid) for pid in client.run(os.getpid).values()}
         summary = fmnist_sweep(
             data_source=str(source), frameworks=["keras"], max_epochs=1, seeds=1, dropout=[0.1],
-            dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="address",
+            cluster=ClusterSpec(dask_address=cluster.scheduler_address), work_dir=str(tmp_path / "work"),
+            experiment="address",
         )  # fmt: skip
         # The cluster outlives the sweep: the flow connected to it and left it running.
         assert client.run(os.getpid).keys() == cluster.scheduler_info["workers"].keys()
@@ -141,11 +143,12 @@ def test_each_framework_s_trials_prefer_a_worker_of_their_own(harness: None, sto
     from flows.trials import dask_task_runner
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
-    with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs) as cluster:
+    with LocalCluster(**dask_task_runner(ClusterSpec(workers=2)).cluster_kwargs) as cluster:
         placement = _placement(cluster)
         summary = fmnist_sweep(
             data_source=str(source), frameworks=["keras", "torch"], max_epochs=1, seeds=2,
-            dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="affinity",
+            cluster=ClusterSpec(dask_address=cluster.scheduler_address), work_dir=str(tmp_path / "work"),
+            experiment="affinity",
         )  # fmt: skip
         workers = set(cluster.scheduler.workers)
 
@@ -167,11 +170,14 @@ def test_on_preloaded_workers_each_trial_goes_to_whichever_worker_is_free(
     from flows.trials import dask_task_runner
 
     source = write_csv_pair(tmp_path / "csv", n_train=2400, n_test=300)
-    with LocalCluster(**dask_task_runner(workers=2).cluster_kwargs, preload=["flows.dask_preload"]) as cluster:
+    with LocalCluster(
+        **dask_task_runner(ClusterSpec(workers=2)).cluster_kwargs, preload=["flows.dask_preload"]
+    ) as cluster:
         placement = _placement(cluster)
         summary = fmnist_sweep(
             data_source=str(source), frameworks=["keras", "torch"], max_epochs=1, seeds=2,
-            dask_address=cluster.scheduler_address, work_dir=str(tmp_path / "work"), experiment="anywhere",
+            cluster=ClusterSpec(dask_address=cluster.scheduler_address), work_dir=str(tmp_path / "work"),
+            experiment="anywhere",
         )  # fmt: skip
 
     assert len(summary["trials"]) == 4
@@ -192,8 +198,8 @@ def test_the_preload_imports_both_frameworks_when_a_worker_starts() -> None:
     from fmnist.train.trainers import imported_frameworks
 
     with (
-        LocalCluster(**dask_task_runner(workers=1).cluster_kwargs, preload=["flows.dask_preload"]) as warm,
-        LocalCluster(**dask_task_runner(workers=1).cluster_kwargs) as cold,
+        LocalCluster(**dask_task_runner(ClusterSpec(workers=1)).cluster_kwargs, preload=["flows.dask_preload"]) as warm,
+        LocalCluster(**dask_task_runner(ClusterSpec(workers=1)).cluster_kwargs) as cold,
         Client(warm) as warm_client,
         Client(cold) as cold_client,
     ):  # fmt: skip
@@ -220,7 +226,7 @@ def test_the_local_cluster_listens_on_loopback_only() -> None:
 
     from flows.trials import dask_task_runner
 
-    runner = dask_task_runner(workers=1)
+    runner = dask_task_runner(ClusterSpec(workers=1))
     before = _listening_on_every_interface()
     with LocalCluster(**runner.cluster_kwargs) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
@@ -250,6 +256,6 @@ def test_the_training_dask_settings_keep_glibc_s_malloc_thresholds_and_quiet_the
 
     # What `run_trials` does around the cluster it starts.
     with dask.config.set(dict(TRAINING_DASK_CONFIG)):
-        cluster = LocalCluster(**dask_task_runner(workers=1).cluster_kwargs)
+        cluster = LocalCluster(**dask_task_runner(ClusterSpec(workers=1)).cluster_kwargs)
     with cluster, Client(cluster) as client:
         assert list(client.run(worker_settings).values()) == [(None, False, "500ms")]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fmnist.experiments.cluster import ClusterSpec
 from tests.prefect_api import final_task_runs
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ def test_a_killed_training_resumes_in_its_run_and_the_pipeline_completes(
     killer.start()
     try:
         state = fmnist_pipeline(
-            data_source=str(real_data_dir), frameworks=["torch"], max_epochs=6, workers=1,
+            data_source=str(real_data_dir), frameworks=["torch"], max_epochs=6, cluster=ClusterSpec(workers=1),
             work_dir=str(tmp_path / "work"), experiment=EXPERIMENT, return_state=True,
         )  # fmt: skip
     finally:

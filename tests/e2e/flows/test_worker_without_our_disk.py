@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fmnist.experiments.cluster import ClusterSpec
 from fmnist.ops.loopback import free_port
 from tests.e2e.services import S3_KEYS, background, mlflow_server, s3_server
 from tests.factories import write_csv_pair
@@ -93,8 +94,9 @@ def test_a_worker_that_cannot_see_our_disk_trains_from_the_artifact_store(
         assert _hidden_from(worker_pid, tmp_path) == [] and (tmp_path / "csv").is_dir()
 
         state = fmnist_sweep(
-            data_source=str(source), frameworks=["torch"], max_epochs=1, seed=3, seeds=1, dask_address=address,
-            split_store="mlflow", work_dir=str(work), experiment="hidden-disk", return_state=True,
+            data_source=str(source), frameworks=["torch"], max_epochs=1, seed=3, seeds=1,
+            cluster=ClusterSpec(dask_address=address), split_store="mlflow", work_dir=str(work),
+            experiment="hidden-disk", return_state=True,
         )  # fmt: skip
         assert state.is_completed(), state
         summary = state.result()
