@@ -1,8 +1,7 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename.
+"""Atomic file writes: write a temporary file in the same folder, then rename it.
 
-A reader (or a concurrent pipeline run) sees either the old file or the complete new one, never a partial one;
-a crash mid-write leaves at most a stray ``.tmp-*`` file, which never carries a final name. A full disk is one
-:class:`~fmnist.errors.DiskFullError` naming the file, with the temporary file removed and the old one intact.
+A reader sees the old file or the complete new one, never a partial one; a crash leaves at most a stray ``.tmp-*``
+file. A full disk is one :class:`~fmnist.errors.DiskFullError` naming the file, the old file intact.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from fmnist.errors import DiskFullError, is_disk_full
 
 @contextlib.contextmanager
 def atomic_path(target: Path, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``, else delete it. ``mode``:
-    the final file's permissions (default: those an ordinary ``open()`` would give)."""
+    """Yield a temporary path beside ``target``, renamed onto it on success, else deleted. ``mode``: the final
+    permissions (default: what ``open()`` gives)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
@@ -53,9 +52,8 @@ def disk_full_as_error(target: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def staged_files(out_dir: Path) -> Iterator[Path]:
-    """Yield a staging folder inside ``out_dir``; on success move each file written there (sub-folders too) to the
-    same place in ``out_dir``. Every byte of a set of files that belong together (a split, a report and its
-    figures) is written before the first is replaced: an error leaves ``out_dir`` as it was, not half new."""
+    """Yield a staging folder in ``out_dir``; on success move each file in it to the same place in ``out_dir``. All
+    files are written before the first is replaced, so an error leaves ``out_dir`` as it was, not half new."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _staging(out_dir, out_dir) as staging:
@@ -68,8 +66,8 @@ def staged_files(out_dir: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a staging folder beside ``target``, a folder not there yet; on success rename it to ``target``: one
-    rename publishes every file, so a reader never sees the folder half written."""
+    """Yield a staging folder beside ``target`` (not there yet), renamed to ``target`` on success: one rename
+    publishes every file."""
     with _staging(target.parent, target) as staging:
         yield staging
         _fsync_all(staging)
@@ -99,7 +97,7 @@ def _staging(parent: Path, target: Path) -> Iterator[Path]:
 
 
 def _fsync(path: Path) -> None:
-    # Flush file contents before the rename so a power cut cannot leave a renamed but empty file.
+    # Before the rename, so a power cut cannot leave a renamed but empty file.
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
 

@@ -25,8 +25,8 @@ NUM_PIXELS = 28 * 28
 
 
 def check_labels(labels: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
-    """``labels``, if each is a class id; else a DataError naming the first that is not and how many are not.
-    ``where(i)`` names item ``i`` and its label, e.g. ``"train.csv: line 3: label 10"``."""
+    """``labels`` if each is a class id, else a DataError naming the first bad one (``where(i)``, e.g.
+    ``"train.csv: line 3: label 10"``) and how many are bad."""
     bad = np.flatnonzero(labels >= NUM_CLASSES)
     if bad.size:
         raise DataError(f"{where(int(bad[0]))} is outside 0..{NUM_CLASSES - 1} ({bad.size} bad labels in all)")

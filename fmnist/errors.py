@@ -8,9 +8,8 @@ from fmnist.redaction import redact
 
 
 class FmnistError(Exception):
-    """A problem the user can fix: one line naming the thing at fault (file, row, byte offset, option) and what to
-    do. The CLI prints it and exits with ``exit_code``: 2 for bad usage or input, 1 for a failure while running,
-    3 for a server that did not answer. A password in a URL of the message is hidden: errors reach logs."""
+    """One line naming what is at fault and the fix; the CLI prints it and exits with ``exit_code`` (2 bad usage or
+    input, 1 failed while running, 3 server did not answer). URL passwords are hidden: errors reach logs."""
 
     exit_code = 2
 

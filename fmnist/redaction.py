@@ -1,8 +1,6 @@
-"""Keep credentials out of everything fmnist writes: errors, MLflow params and tags, reports, Prefect artifacts.
+"""Keep URL passwords out of everything fmnist writes: errors, MLflow params and tags, reports, Prefect artifacts.
 
-A URL may carry a user name and password (``https://user:secret@host/...``), a data source or a tracking URI
-alike. Whatever leaves the process passes through :func:`redact`, which keeps the user name and hides the
-password, so the text still says which account was used.
+:func:`redact` keeps the user name (the text still says which account was used) and hides the password.
 """
 
 from __future__ import annotations
