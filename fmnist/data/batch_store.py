@@ -1,9 +1,6 @@
 """Accepted labelled batches: immutable, checksummed folders beside the base release, and the data version.
 
-``data/batches/<NNNN>-<digest>/`` holds ``train.parquet`` (what training gets), ``recent.parquet`` (a stratified
-slice kept out of training: the "recent" evaluation set) and ``batch.json`` (what the batch is and the sha256 of
-both files). A batch folder is written in a staging folder and renamed into place in one step, so a failure
-records nothing. The data version is the digest of the base release and every accepted batch, in order.
+Layout, and why a batch is renamed into place under a lock: docs/retraining.md, 'Adding a batch'.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ RECENT_FRACTION = 0.2
 
 @dataclass(frozen=True, config=STRICT)
 class BatchInfo:
-    """One accepted batch: its id (``NNNN-<first 12 hex of content_sha256>``), where it came from, its rows."""
+    """One accepted batch (``batch.json``); its id is ``NNNN-<first 12 hex of content_sha256>``."""
 
     id: str
     sequence: int
@@ -81,7 +78,7 @@ def _read_info(folder: Path) -> BatchInfo:
 
 
 def read_batch_part(root: Path, info: BatchInfo, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """``train`` or ``recent`` rows of batch ``info`` as (pixels, labels), checked against its recorded sha256."""
+    """``train`` or ``recent`` rows of batch ``info``, checked against its recorded sha256."""
     file = Path(root) / info.id / f"{part}.parquet"
     missing = f"missing from batch {info.id}; the batch store is damaged"
     changed = "the batch changed after it was accepted"
@@ -89,12 +86,12 @@ def read_batch_part(root: Path, info: BatchInfo, part: str) -> tuple[np.ndarray,
 
 
 def concat_rows(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels, labels) pairs as one pair, rows in order."""
+    """(pixels, labels) pairs as one pair."""
     return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def data_version(base_md5: Mapping[str, str], batches: Sequence[BatchInfo]) -> str:
-    """The digest of the base release's files and every accepted batch, in order: names exactly the data held."""
+    """The digest of the base release's files and every accepted batch, in order: it names exactly the data held."""
     key = {"base": dict(sorted(base_md5.items())), "batches": [b.content_sha256 for b in batches]}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -118,12 +115,12 @@ def accept_batch(
     added_at: str,
     seed: int = 0,
 ) -> BatchInfo:
-    """Record ``batch`` as the next batch under ``root``; refused, with nothing written, when it repeats a batch
-    already accepted or holds an image (with its label) twice or already held (``held_keys``: :func:`row_keys`)."""
+    """Record ``batch`` as the next batch under ``root``. A DataError, nothing written, when it repeats an accepted
+    batch or holds an image (with its label) twice or already held (``held_keys``: :func:`row_keys`)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     n = len(batch.labels)
-    # The batch's identity: its labels then its pixels, whatever the file layout it came in.
+    # Identity from the labelled pixels, whatever the file layout it came in.
     digest = hashlib.sha256(
         np.ascontiguousarray(batch.labels, np.uint8).tobytes() + np.ascontiguousarray(batch.pixels).tobytes()
     ).hexdigest()

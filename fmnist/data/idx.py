@@ -47,20 +47,20 @@ def read_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndar
 
 
 def encode_images(images: np.ndarray) -> bytes:
-    """Encode a ``(N, rows, cols)`` uint8 array as IDX bytes (used to write test fixtures and exports)."""
+    """A ``(N, rows, cols)`` uint8 array as IDX bytes."""
     images = np.ascontiguousarray(images, dtype=np.uint8)
     return struct.pack(">IIII", IMAGES_MAGIC, *images.shape) + images.tobytes()
 
 
 def encode_labels(labels: np.ndarray) -> bytes:
-    """Encode an ``(N,)`` uint8 array as IDX label bytes."""
+    """An ``(N,)`` uint8 array as IDX label bytes."""
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
     return struct.pack(">II", LABELS_MAGIC, len(labels)) + labels.tobytes()
 
 
 def _read(path: Path, magic: int) -> tuple[tuple[int, ...], bytes]:
-    """The dimensions and data of an IDX file (``.gz`` or plain), checked against its header. Reads no more than
-    the header promises, plus one byte to tell that more follows: a gzip bomb is refused after that byte."""
+    """The dimensions and data of an IDX file (``.gz`` or plain), checked against its header. Reads at most one
+    byte past what the header promises, so a gzip bomb is refused after that byte."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     size = path.stat().st_size

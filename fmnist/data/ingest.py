@@ -1,16 +1,7 @@
-"""Ingest: turn a data-source spec into verified local files, then into validated arrays.
+"""Ingest: turn a data source (docs/data.md, 'Sources') into verified local files, then into validated arrays.
 
-A source is one of
-- a directory holding the four official ``*-ubyte.gz`` files (each md5 checked against the official sums),
-- a directory holding ``fashion-mnist_train.csv`` and ``fashion-mnist_test.csv`` (Kaggle layout),
-- the path of ``fashion-mnist_train.csv`` (its ``_test`` sibling is found beside it),
-- a base URL (``http://``, ``https://``, ``file://``) serving the four official files; downloads are cached.
-``None`` means the official download location with its fallback mirror.
-
-pooch caches downloads: it writes a file to a temporary name, checks the md5 and only then renames, so the cache
-never holds a partial or unverified file, and a file cached with the right checksum is not downloaded again. The
-transfer itself (:func:`_download`) is bounded in time and size: a server that trickles bytes forever, or never
-stops sending, is given up on.
+pooch renames a download only after its md5 checks, so the cache never holds a partial or unverified file;
+:func:`_download` bounds each transfer in time and size, against a server that trickles or never stops.
 """
 
 from __future__ import annotations
@@ -105,8 +96,8 @@ def ingest(
     progress: ProgressFactory | None = None,
     checksums: Mapping[str, str] = OFFICIAL_MD5,
 ) -> IngestResult:
-    """Resolve ``source`` to verified local files (downloading into ``cache_dir`` when it is a URL). ``checksums``:
-    each release file's md5; only tests that build their own tiny release pass anything but the official sums."""
+    """Resolve ``source`` to verified local files, downloading a URL into ``cache_dir``. ``checksums``: each release
+    file's md5 (only tests with a tiny release of their own pass others)."""
     text, scheme = _parse(source)
     if text is None or scheme in {"http", "https"}:
         urls = DEFAULT_BASE_URLS if text is None else (text,)
@@ -114,7 +105,7 @@ def ingest(
             name: fetch_file(name, urls, cache_dir, md5=checksums[name], progress=progress)
             for name in RELEASE_FILES.values()
         }
-        # pooch verified each md5 before the file got its final name; record the sums it checked.
+        # pooch verified each md5 before the file got its final name.
         label = "official download" if text is None else redact(text)
         return IngestResult("idx", label, files, {name: checksums[name] for name in files})
     if scheme == "file":
@@ -151,8 +142,8 @@ def _parse(source: str | os.PathLike[str] | None) -> tuple[str | None, str]:
 
 
 def load(result: IngestResult) -> RawDataset:
-    """Parse and validate the files of an ingest result into arrays. Each file is first checked against the md5 it
-    was ingested with: a (cached) result can be used long after it was made, when its files may be gone."""
+    """The validated arrays of an ingest result. Each file is first checked against its ingested md5: a cached
+    result may outlive its files."""
     for name, path in result.files.items():
         found = file_digest(path) if path.is_file() else None
         if found != result.md5.get(name):
@@ -200,11 +191,7 @@ def source_fingerprint(
     source: str | os.PathLike[str] | None, cache_dir: Path, checksums: Mapping[str, str] = OFFICIAL_MD5
 ) -> str | None:
     """A key that changes whenever the data ``ingest(source, cache_dir)`` gives does, or None: use no cached result.
-
-    A local source (or ``file://`` URL): its absolute path and the md5 of each file it resolves to. A URL (or the
-    official download): the URL and the absolute cache folder, but only while all four files sit in that folder
-    with the official md5 (``checksums``; checked here); otherwise None, and ingest downloads them again.
-    """
+    A URL's key holds only while all four files sit in ``cache_dir`` with the official md5; else None (download)."""
     try:
         text, scheme = _parse(source)
     except SourceError:
@@ -238,8 +225,8 @@ def fetch_file(
     timeout: float = 60.0,
     total_timeout: float = TOTAL_TIMEOUT,
 ) -> Path:
-    """Download ``name`` from the first base URL that serves it, verify its md5, return the cached path.
-    ``timeout`` bounds the wait for each answer or read, ``total_timeout`` the whole transfer of one file."""
+    """Download ``name`` from the first base URL that serves it, md5 verified; return the cached path. ``timeout``
+    (s) bounds each answer or read, ``total_timeout`` the whole file."""
     failures: list[str] = []
     for base in base_urls:
         url = base.rstrip("/") + "/" + name
@@ -267,8 +254,8 @@ def fetch_file(
 
 
 def _download(url: str, output_file: str, pooch: object, *, bar: Any, timeout: float, total_timeout: float) -> None:
-    """pooch's downloader protocol: stream ``url`` into ``output_file``, at most ``MAX_BYTES`` in ``total_timeout``
-    seconds. Each read returns what has arrived, so the clock is looked at at least once per ``timeout``."""
+    """pooch's downloader: stream ``url`` into ``output_file``, at most ``MAX_BYTES`` in ``total_timeout`` seconds.
+    ``read1`` returns what has arrived, so the clock is checked at least once per ``timeout``."""
     give_up = time.monotonic() + total_timeout
     try:
         with requests.get(url, stream=True, timeout=timeout) as response, open(output_file, "wb") as out:

@@ -1,8 +1,7 @@
 """Read and validate Kaggle-style Fashion-MNIST CSV files (``label,pixel1..pixel784``), as the reference study used.
 
-The fast path parses with pyarrow (multi-threaded, typed as uint8, so out-of-range and non-integer values are
-rejected by the parser). Parser errors carry no row number, so on any failure a slow row-by-row scan finds the
-first bad cell and reports its line and column: errors are rare, clear messages are not optional.
+pyarrow parses, typed uint8 so that bad values fail there; its errors carry no row number, so on a failure a slow
+row-by-row scan names the first bad cell's line and column.
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ from fmnist.classes import NUM_CLASSES, NUM_PIXELS, check_labels
 from fmnist.errors import DataError
 
 HEADER: tuple[str, ...] = ("label", *(f"pixel{i}" for i in range(1, NUM_PIXELS + 1)))
-# The Kaggle train file has 60,000 rows (about 130 MB). A file larger than this many rows of three-digit cells is
-# refused before it is read: parsing holds it in memory several times over.
+# A file larger than this many rows of three-digit cells is refused unread: parsing holds it in memory several times.
 MAX_ROWS = 100_000
 MAX_BYTES = MAX_ROWS * 4 * len(HEADER)
 _INT = re.compile(r"[0-9]+")
@@ -30,7 +28,7 @@ _LINE_END = re.compile(rb"[\r\n]")  # the parser ends a line at \n, \r\n or a ba
 
 
 def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(images (N, 28, 28) uint8, labels (N,) uint8)`` from a Kaggle-style CSV file."""
+    """``(images (N, 28, 28) uint8, labels (N,) uint8)`` of a Kaggle-style CSV file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -69,7 +67,7 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_csv(images: np.ndarray, labels: np.ndarray) -> bytes:
-    """Encode images and labels as a Kaggle-style CSV (used for fixtures and exports)."""
+    """Images and labels as Kaggle-style CSV bytes."""
     rows = np.column_stack([labels, np.reshape(images, (len(labels), -1))]).astype(np.int64)
     buf = io.StringIO()
     np.savetxt(buf, rows, fmt="%d", delimiter=",", header=",".join(HEADER), comments="")
@@ -88,7 +86,7 @@ def _decode(raw: bytes, path: Path) -> str:
 
 
 def _raise_first_bad_row(raw: bytes, path: Path, detail: str) -> NoReturn:
-    """Scan row by row and raise a DataError describing the first malformed cell (else one naming ``detail``)."""
+    """A DataError naming the first malformed cell, found row by row (else one quoting ``detail``)."""
     # newline="": the csv module then ends lines where the parser does (a bare \r too) and counts them alike.
     reader = csv.reader(io.StringIO(_decode(raw, path), newline=""))
     next(reader)  # header, already checked

@@ -1,10 +1,6 @@
-"""Read a new labelled batch from one of three layouts into validated arrays.
+"""Read a new labelled batch (PNGs with labels.csv, a Kaggle CSV or an IDX pair) into validated arrays.
 
-- a folder of 28x28 8-bit grey PNGs with a ``labels.csv`` (header ``file,label``, one row per image);
-- a Kaggle-style CSV (``label,pixel1..pixel784``);
-- an IDX pair: a folder holding exactly one ``*idx3-ubyte[.gz]`` image file and one ``*idx1-ubyte[.gz]`` label file.
-
-Every check runs before anything is recorded, and each failure is one line naming the file, row or byte.
+The layouts: docs/retraining.md, 'Adding a batch'. Each failure is one line naming the file, row or byte.
 """
 
 from __future__ import annotations
@@ -40,7 +36,7 @@ class LabelledBatch:
 
 
 def check_batch_path(source: Path) -> None:
-    """Refuse at once a ``source`` that cannot be a batch: missing, or a file other than a ``.csv``."""
+    """A DataError at once for a ``source`` that cannot be a batch: missing, or a file other than a ``.csv``."""
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source}: no such file or folder; pass a PNG folder with {LABELS_CSV}, a CSV or an IDX pair")
@@ -52,7 +48,7 @@ def check_batch_path(source: Path) -> None:
 
 
 def read_labelled_batch(source: Path) -> LabelledBatch:
-    """Read and validate the batch at ``source`` (a PNG folder with labels.csv, a Kaggle CSV or an IDX pair)."""
+    """Read and validate the batch at ``source``; nothing is recorded here."""
     source = Path(source)
     check_batch_path(source)
     if source.is_file():

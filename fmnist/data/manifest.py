@@ -1,8 +1,6 @@
-"""The manifest of a split folder: what each Parquet file holds and how to check it is intact.
+"""The manifest of a split folder, a strict contract (docs/data.md, 'Parquet layout'): each file's rows and sha256.
 
-The manifest is a contract: exactly the four splits, each ``<split>.parquet`` in the manifest's own folder with
-its sha256, and no key unknown, missing or of the wrong type. Readers get a split through
-:func:`read_verified_split`, which checks the bytes it parses against the manifest.
+Readers get a split through :func:`read_verified_split`, which checks the bytes it parses against the manifest.
 """
 
 from __future__ import annotations
@@ -43,12 +41,8 @@ class SplitInfo:
 
 @dataclass(frozen=True, config=STRICT)
 class Manifest:
-    """Everything needed to reproduce and verify a split folder.
-
-    With labelled batches, ``train`` holds the base release's training rows first (``base_train_rows``), then
-    each batch's training rows in the order of ``batches``; ``data_version`` names the base release and the
-    batches (:func:`fmnist.data.batch_store.data_version`).
-    """
+    """Everything needed to reproduce and verify a split folder. With batches, ``train`` holds the base release's
+    ``base_train_rows`` first, then each batch's training rows in ``batches`` order."""
 
     format_version: int
     seed: int
@@ -65,7 +59,7 @@ class Manifest:
 
     @property
     def sha256(self) -> str:
-        """A hash of the manifest itself: identifies the exact data a model was trained on."""
+        """The manifest's own hash: it names the exact data a model was trained on."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
     @property
@@ -108,8 +102,7 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
     if missing:
         raise DataError(f"{path}: no split {', '.join(missing)}; re-create it with `fmnist split`")
     for name, info in manifest.splits.items():
-        # Readers open `<folder>/<split>.parquet`: a manifest naming any other file (`../x.parquet`) would have the
-        # hash check vouch for a file that is never read, and send the check outside the folder.
+        # Readers open `<folder>/<split>.parquet`: another name (`../x.parquet`) would vouch for a file never read.
         if info.file != f"{name}.parquet":
             raise DataError(
                 f"{path}: split {name!r} names file {info.file!r}, expected {name + '.parquet'!r} in the same folder;"
@@ -122,15 +115,15 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
 
 
 def read_verified_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``name`` of ``split_dir`` as ``(pixels (N, 784), labels (N,))``, uint8, checked against the folder's
-    manifest. The file is read once: the bytes whose sha256 is checked are the bytes parsed."""
+    """Split ``name`` as ``(pixels (N, 784), labels (N,))`` uint8, checked against the manifest. The file is read
+    once: the bytes whose sha256 is checked are the bytes parsed."""
     file = Path(split_dir) / f"{name}.parquet"
     return parse_split(_split_bytes(Path(split_dir), read_manifest(split_dir, verify=False), name), file)
 
 
 def read_checked(file: Path, sha256: str, record: str, missing: str, changed: str) -> bytes:
-    """The bytes of ``file`` if their sha256 is the one ``record`` holds; else a DataError: ``missing`` or
-    ``changed`` says what happened and what to do."""
+    """The bytes of ``file`` if their sha256 is the one ``record`` holds, else a DataError ending ``missing`` or
+    ``changed`` (what happened and what to do)."""
     if not file.is_file():
         raise DataError(f"{file}: {missing}")
     data = file.read_bytes()

@@ -1,13 +1,7 @@
-"""The Parquet layout of a split, written atomically and read straight into numpy.
+"""The Parquet layout of a split (docs/data.md, 'Parquet layout'), written atomically and read straight into numpy.
 
-Schema (format version 1), one row per image:
-- ``label: uint8``, the class id 0..9;
-- ``pixels: fixed_size_binary[784]``, the image's 784 uint8 grey values (0..255) in row-major 28x28 order.
-
-Why 784 bytes in one fixed-size binary column rather than 784 columns or a list: Parquet stores it as one
-FIXED_LEN_BYTE_ARRAY column with no repetition levels, so a whole split decodes into a single contiguous buffer
-that numpy views as ``(N, 784)`` without a copy, several times faster than a list column.
-Any Parquet reader sees the bytes; ``np.frombuffer(value, np.uint8).reshape(28, 28)`` turns one into an image.
+Pixels are one ``fixed_size_binary[784]`` column, not 784 columns or a list: it has no repetition levels, so a split
+decodes into one contiguous buffer that numpy views as ``(N, 784)`` without a copy.
 """
 
 from __future__ import annotations
@@ -33,23 +27,21 @@ SCHEMA = pa.schema(
 
 
 def write_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write images ``(N, 28, 28)`` or ``(N, 784)`` and labels ``(N,)`` as one split, atomically; the same arrays
-    always give the same bytes."""
+    """Write images ``(N, 28, 28)`` or ``(N, 784)`` and labels as a split, atomically; same arrays give same bytes."""
     flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(-1)
     pixels = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(NUM_PIXELS), flat.size // NUM_PIXELS, [None, pa.py_buffer(flat)]
     )
     table = pa.Table.from_arrays([pa.array(np.asarray(labels, dtype=np.uint8)), pixels], schema=SCHEMA)
     with atomic_path(Path(path)) as tmp:
-        # No statistics or dictionary pages: pixels are dense bytes, and leaving them out makes writing faster.
-        # zstd level 1 halves the size and still decodes a split in tens of milliseconds.
+        # Dense pixel bytes gain nothing from statistics or dictionary pages, which slow writing; zstd 1 halves size.
         pq.write_table(
             table, tmp, compression="zstd", compression_level=1, use_dictionary=False, write_statistics=False
         )
 
 
 def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(pixels (N, 784) uint8, labels (N,) uint8)`` from a Parquet file, checking the schema first."""
+    """``(pixels (N, 784) uint8, labels (N,) uint8)`` of a split file, its schema checked first."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: split file not found; run `fmnist split` to create it")

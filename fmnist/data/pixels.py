@@ -42,10 +42,8 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def to_pixel_matrix(values: Any) -> np.ndarray:
-    """Return ``(N, 784)`` uint8 from N×784 or N×28×28 values in 0..255 (numpy, lists or a DataFrame).
-
-    A DataFrame may hold 784 pixel columns, or a ``pixels`` column of 784-byte values (the Parquet layout).
-    """
+    """``(N, 784)`` uint8 from N×784 or N×28×28 values in 0..255: numpy, lists, or a DataFrame of 784 columns or
+    of a ``pixels`` column of 784-byte values (the Parquet layout)."""
     if hasattr(values, "columns"):  # a pandas DataFrame, without importing pandas here
         if "pixels" in values.columns:
             values = np.stack([np.frombuffer(v, dtype=np.uint8) for v in values["pixels"]])

@@ -28,13 +28,10 @@ def prepare_splits(
     sizes: SplitSizes = REFERENCE_SIZES,
     batches_root: Path | None = None,
 ) -> Manifest:
-    """Validate ``source``, split it and write ``train``/``val``/``test``/``official_test`` + manifest.
-
-    With labelled batches accepted under ``batches_root``, ``train`` also gets each batch's training rows and
-    ``recent`` holds their recent slices; the base release's split stays exactly what it is without them.
-    Everything is parsed and validated, then staged, before the first file is renamed into place (the manifest
-    last): a failure (a full disk included) leaves ``out_dir`` as it was.
-    """
+    """Validate ``source``, split it and write ``train``/``val``/``test``/``official_test`` + manifest. Batches under
+    ``batches_root`` add their training rows to ``train`` and their recent slices as ``recent``; the base release's
+    split is the same with or without them. All is staged first, the manifest last: a failure (a full disk
+    included) leaves ``out_dir`` as it was."""
     raw = load(source)
     index = stratified_split(raw.train_labels, sizes, seed)
     arrays = {name: (raw.train_images[i].reshape(len(i), -1), raw.train_labels[i]) for name, i in index.items()}

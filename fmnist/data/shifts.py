@@ -1,8 +1,6 @@
-"""Make labelled batches from training images with controlled, realistic shifts (for demos and drift tests).
+"""Make labelled batches from training images with controlled, seeded shifts (for demos and drift tests).
 
-Images are drawn from a split's ``train`` rows only (never validation or either test set) and changed the way new
-photos of clothes differ from the catalogue: brighter or darker, more or less contrast, slightly rotated or
-moved, a little sensor noise, or a different mix of classes. Every change is seeded.
+Images come from a split's ``train`` rows only, never validation or either test set (docs/retraining.md).
 """
 
 from __future__ import annotations
@@ -29,8 +27,7 @@ class Shift:
     contrast: float = 1.0  # factor around each image's mean grey (0.5 flattens, 1.5 sharpens)
     rotate: float = 0.0  # largest rotation in degrees; each image turns by a uniform angle in [-rotate, rotate]
     translate: float = 0.0  # largest move in pixels along each axis, uniform in [-translate, translate]
-    # Standard deviation of Gaussian pixel noise in grey levels. Even a small one makes every image new, so an
-    # otherwise unshifted batch is not refused as a duplicate of the images it came from.
+    # Gaussian noise SD, grey levels: even a little makes every image new, so a batch is no duplicate of its source.
     noise: float = 0.0
     class_weights: Mapping[int, float] = field(default_factory=dict)  # class id → relative weight; unset: 1
 
@@ -84,11 +81,8 @@ def apply_shift(pixels: np.ndarray, shift: Shift, rng: np.random.Generator) -> n
 
 
 def write_batch(out: Path, pixels: np.ndarray, labels: np.ndarray, layout: BatchFormat) -> Path:
-    """Write a labelled batch in one of the layouts ``fmnist ingest --add`` reads; return what to pass it.
-
-    ``png``: ``out/`` with one PNG per image and ``labels.csv``; ``csv``: the file ``out`` (Kaggle layout);
-    ``idx``: ``out/`` with ``batch-images-idx3-ubyte.gz`` and ``batch-labels-idx1-ubyte.gz``.
-    """
+    """Write a batch in a layout ``fmnist ingest --add`` reads (``csv``: the file ``out``; ``png``, ``idx``: the
+    folder ``out``, which must be new or empty); return what to pass it."""
     out = Path(out)
     if layout == "csv":
         atomic_write_bytes(out, kaggle_csv.encode_csv(pixels.reshape(-1, 28, 28), labels))

@@ -22,7 +22,7 @@ def allocate(total: int, class_counts: np.ndarray) -> np.ndarray:
     exact = total * class_counts / class_counts.sum()
     counts = np.floor(exact).astype(np.int64)
     short = total - int(counts.sum())
-    # Stable sort on the negated remainders: the largest remainders win, equal ones go to the lower class id.
+    # A stable sort, so equal remainders go to the lower class id.
     order = np.argsort(-(exact - counts), kind="stable")
     counts[order[:short]] += 1
     return counts
