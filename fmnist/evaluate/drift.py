@@ -1,13 +1,7 @@
 """Drift of a new labelled batch against the data the champion was trained on (pure functions, scipy tests).
 
-Three checks, each a statistical test *and* an effect size, because with thousands of images a test alone flags
-differences too small to matter:
-- the label distribution: chi-square goodness of fit against the reference class shares, effect = total variation
-  distance between the two class mixes;
-- pixel intensity: per-image features (mean grey, its spread, ink share, centre of mass), each a two-sample
-  Kolmogorov-Smirnov test, effect = the KS statistic; Bonferroni over the features;
-- the champion on the batch: its accuracy and mean confidence there against the same on the reference's
-  validation images, scored in the same process; effect = the accuracy drop.
+Each check needs a significant test *and* a large enough effect: with thousands of images a test alone flags
+differences too small to matter. The checks: docs/retraining.md, 'Drift checks'.
 """
 
 from __future__ import annotations
@@ -89,8 +83,7 @@ class DriftReport:
 
 
 def image_features(pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-image features of ``pixels`` (N, 784) uint8: mean grey, its standard deviation, share of ink pixels,
-    and the centre of mass (row, column) of the grey values."""
+    """The :data:`FEATURES` of each image of ``pixels`` (N, 784) uint8; the centre is that of the grey mass."""
     images = pixels.reshape(-1, 28, 28).astype(np.float32)
     mass = images.sum(axis=(1, 2))
     safe = np.where(mass > 0, mass, 1.0)
@@ -126,8 +119,8 @@ def check_drift(
     champion: ChampionScores | None = None,
     thresholds: DriftThresholds = DriftThresholds(),
 ) -> DriftReport:
-    """Compare a batch with the reference data (the champion's training images) and, given its scores, the
-    champion's accuracy on the batch with that on its validation images."""
+    """A batch against the reference (the champion's training images) and, given ``champion``, its accuracy on the
+    batch against that on its validation images."""
     from scipy.stats import ks_2samp
 
     metrics: dict[str, float] = {}

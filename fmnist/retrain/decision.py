@@ -26,12 +26,9 @@ def retrain_check(
     champion_tags: Mapping[str, str],
     drift_status: Mapping[str, str],
 ) -> RetrainCheck:
-    """Retrain when there is no champion, when it does not say what data it was trained on, or when the data
-    version (the base release plus every accepted batch) differs from the champion's. The drift status of every
-    batch is fixed when it is accepted, so an unchanged data version also means an unchanged drift status.
-
-    ``batches``: the ids of the accepted batches now; ``drift_status``: batch id → its drift status.
-    """
+    """Retrain when there is no champion, it records no data version, or that differs from ``data_version``. A
+    batch's drift status is fixed when it is accepted: an unchanged data version means no new drift either.
+    ``batches``: the accepted batch ids now; ``drift_status``: batch id → its drift status."""
     short = data_version[:12]
     if champion_version is None:
         return RetrainCheck(True, "no champion yet", data_version, None)

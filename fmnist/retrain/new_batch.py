@@ -1,8 +1,4 @@
-"""Add a labelled batch: validate it, refuse duplicates, record it, check it for drift and log the checks.
-
-The reference for the drift checks is the data the champion was trained on: the base release's training rows
-plus the batches named by the champion's ``data.batches`` tag (with no champion yet: every earlier batch).
-"""
+"""Add a labelled batch: validate it, refuse duplicates, record it, check it for drift and log the checks."""
 
 from __future__ import annotations
 
@@ -67,8 +63,7 @@ def add_batch(source: Path, split_dir: Path, batches_root: Path, added_at: str, 
 def reference_data(
     split_dir: Path, batches_root: Path, batch_ids: list[str] | None, before: BatchInfo
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The base release's training rows plus the training rows of ``batch_ids`` (None: every batch before
-    ``before``)."""
+    """The base release's training rows plus those of ``batch_ids`` (None: every batch before ``before``)."""
     chosen = [
         info
         for info in held_batches(batches_root)
@@ -104,8 +99,8 @@ def check_batch(
     data_version: str,
     thresholds: DriftThresholds = DriftThresholds(),  # noqa: B008 - frozen
 ) -> BatchCheck:
-    """Check batch ``info`` for drift against the champion's training data and log it as an MLflow run: tags
-    ``batch.id``, ``data.version``, ``drift.status``; metrics ``drift/...``; the batch as its dataset input."""
+    """Check batch ``info`` for drift against the champion's training data (no champion: every earlier batch) and
+    log it as an MLflow run: tags ``batch.id``, ``data.version``, ``drift.*``; metrics ``drift/...``; datasets."""
     champion, tags = champion_tags(tracker)
     trained_on = parse_batches_label(tags.get("data.batches")) if champion else None
     ref_x, ref_y = reference_data(split_dir, batches_root, trained_on, info)
