@@ -1,8 +1,6 @@
 """Score a batch of images with a registered model: one row per image in Parquet and CSV, a summary in MLflow.
 
-The summary is a pure function of the probabilities (:func:`summarize`, :func:`score_metrics`); :func:`score_batch`
-reads the inputs ``fmnist predict`` accepts, loads the model the safe way (:func:`~fmnist.serve.prediction.load_model`:
-nothing unpickled), writes the files atomically and logs the summary as an MLflow run of its own.
+The files and the run: docs/usage.md, 'Batch scoring'. The summary is a pure function of the probabilities.
 """
 
 from __future__ import annotations
@@ -64,8 +62,7 @@ def check_threshold(threshold: float) -> None:
 
 
 def summarize(probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> ScoreSummary:
-    """Image count, predicted images per class name, mean confidence (the largest probability of each image) and
-    the share of images whose confidence is below ``threshold``."""
+    """The summary of ``probabilities`` (N, 10), an image's confidence being its largest probability."""
     check_threshold(threshold)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES:
@@ -85,8 +82,7 @@ def summarize(probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -
 
 
 def score_metrics(summary: ScoreSummary) -> dict[str, float]:
-    """The summary as MLflow metrics: ``score/images``, ``score/mean_confidence``, ``score/low_confidence_share``
-    and ``score/class_count/<class name>`` for every class (zero included, so runs compare key by key)."""
+    """The summary as ``score/...`` MLflow metrics, every class counted (zero too, so runs compare key by key)."""
     metrics = {
         "score/images": float(summary.images),
         "score/mean_confidence": summary.mean_confidence,
@@ -97,8 +93,7 @@ def score_metrics(summary: ScoreSummary) -> dict[str, float]:
 
 
 def check_arguments(source: Path, out_dir: Path | None, threshold: float) -> None:
-    """Refuse a missing source, an output folder that is a file or a threshold that is no probability, each in
-    one line, before any work is done."""
+    """One-line errors, before any work, for a missing source, an output folder that is a file, a bad threshold."""
     if not Path(source).exists():
         raise DataError(
             f"{source}: no such file or folder; give a PNG/JPEG image, a folder of them, an IDX, CSV or Parquet file"
@@ -112,8 +107,7 @@ def check_arguments(source: Path, out_dir: Path | None, threshold: float) -> Non
 
 
 def write_scores(predictions: Predictions, summary: ScoreSummary, out_dir: Path) -> list[Path]:
-    """Write predictions.parquet, predictions.csv and summary.json into ``out_dir`` all together: a failure
-    leaves the folder as it was. Return the three paths."""
+    """Write the three files into ``out_dir`` all together (a failure leaves it as it was); return their paths."""
     names = (PREDICTIONS_PARQUET, PREDICTIONS_CSV, SUMMARY_JSON)
     with staged_files(out_dir) as staging:
         table = pa.table(predictions.columns(with_confidence=True))
@@ -133,9 +127,8 @@ def score_batch(
     experiment: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> BatchScore:
-    """Score every image of ``source`` (what ``fmnist predict`` reads) with the model at ``model_uri``; write
-    the predictions into ``out_dir`` (default ``data/scores/<MLflow run id>``) and log the summary, params and
-    files to a new MLflow run in ``experiment``, tagged ``fmnist.run_kind=score-batch`` and with ``tags``."""
+    """Score every image of ``source`` with the model at ``model_uri``; write the predictions into ``out_dir``
+    (default ``data/scores/<MLflow run id>``) and log a new MLflow run in ``experiment``, tagged with ``tags``."""
     from fmnist.tracking import Tracker, layout
     from fmnist.tracking.client import parse_model_uri
 

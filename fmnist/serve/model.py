@@ -1,10 +1,7 @@
 """A trained model, loaded from safe files only into this installed project's own model classes.
 
-A model is its best checkpoint (Keras ``.weights.h5``, or a PyTorch state dict read with ``weights_only=True``)
-and its architecture (``model_config.json``), both read from the run that trained it. Nothing from the artifact
-store is unpickled, imported or executed: a logged model's MLmodel, pickles and code files are never read.
-``fmnist predict``, the evaluation and the registry load models this way; the model ``mlflow models serve``
-runs reads the same two files through :meth:`Classifier.from_files`.
+Only the training run's best checkpoint (weights only) and ``model_config.json`` are read: nothing from the
+artifact store is unpickled, imported or executed (docs/usage.md, 'Predictions').
 """
 
 from __future__ import annotations
@@ -59,10 +56,7 @@ class Classifier:
     @classmethod
     def from_run(cls, tracker: Tracker, run_id: str, framework: str | None = None, numpy: bool = False) -> Classifier:
         """Download a trained run's best checkpoint and architecture and load them (framework: the run's tag).
-
-        ``numpy``: the run's ``network.npz`` scored by `fmnist.models.numpy_net`, importing no framework (a run
-        logged before that file existed loads its framework as usual).
-        """
+        ``numpy``: score the run's ``network.npz`` in NumPy, importing no framework, when the run has one."""
         framework = framework or tracker.run(run_id)["framework"]
         if framework is None:
             raise FmnistError(f"run {run_id} is not a training run (no framework tag)")

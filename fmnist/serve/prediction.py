@@ -1,10 +1,7 @@
-"""Batch prediction with a logged or registered model: the inputs ``fmnist predict`` accepts in, a CSV of classes
-and probabilities out.
+"""Batch prediction with a logged or registered model: the inputs ``fmnist predict`` accepts in, a CSV out.
 
-- PNG/JPEG images, or a folder of them: each must be 28x28 grey (mode ``L``); anything else is rejected with a
-  message saying how to convert it, because silently resizing a photo would give confident nonsense.
-- IDX image files (``*-idx3-ubyte`` or ``.gz``), Kaggle-style CSVs and Parquet splits: every row is one image.
-Files are parsed by Pillow, numpy and pyarrow only: nothing user-supplied is ever unpickled.
+Images must be 28x28 grey, as resizing a photo silently would give confident nonsense. Inputs are parsed by
+Pillow, numpy and pyarrow only: nothing user-supplied is ever unpickled.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from fmnist.data.parquet import read_split
 from fmnist.data.pixels import read_image
 from fmnist.errors import DataError, FmnistError, ServerUnreachableError
 
-if TYPE_CHECKING:  # MLflow takes ~1.5 s to import: `fmnist predict` reports bad input before paying for it
+if TYPE_CHECKING:  # MLflow is slow to import: `fmnist predict` reports bad input before paying for it
     from fmnist.serve.model import Classifier
     from fmnist.tracking import Tracker
 
@@ -139,9 +136,8 @@ def predict(model: Classifier, batch: Batch, on_chunk: Callable[[int], None] | N
 
 
 def check_out_path(out: Path) -> Path:
-    """Refuse an ``--out`` that would not end up as the plain file the user named; return it. It may name a file
-    anywhere the user can write (they named it), but not a symbolic link (the write would be meant for wherever it
-    points), not a folder, and only in a folder that exists: none is created on the user's behalf."""
+    """``out`` if it names a plain file anywhere the user can write: not a symbolic link (the write would be meant
+    for its target), not a folder, and in a folder that exists (none is created on the user's behalf)."""
     out = Path(out)
     if out.is_symlink():
         raise FmnistError(f"--out {out}: is a symbolic link (to {os.readlink(out)}); name a regular file instead")
@@ -153,5 +149,5 @@ def check_out_path(out: Path) -> Path:
 
 
 def write_csv(predictions: Predictions, out: Path) -> None:
-    """Write the CSV to a temporary file beside ``out``, then rename it: the named file is untouched or complete."""
+    """Write the CSV to ``out`` atomically: the named file is untouched or complete."""
     atomic_write_text(check_out_path(out), predictions.to_csv())
