@@ -1,13 +1,8 @@
 """When a newly trained model replaces the registered champion: a pure rule on per-image correctness.
 
-The first model is promoted; after that a challenger is promoted only if, on the same official test images, it is
-better than the champion by a one-sided exact McNemar test (p < ``alpha``) and gains at least ``min_gain``.
-
-Why a paired test and not a fixed margin: retraining the same recipe with another seed moves official-test
-accuracy by a few tenths of a point, so a margin below that spread often promotes a same-recipe retrain, and one
-above it stops real improvements. Only the images exactly one model gets right (b: only the champion, c: only the
-challenger) carry evidence; under "no better", c is Binomial(b + c, 1/2). ``benchmarks/bench_promotion.py``
-measures how often it promotes a same-recipe retrain and a better recipe (docs/benchmarks.md, "Promotion rule").
+A challenger must beat the champion by a one-sided exact McNemar test (p < ``alpha``) and gain ``min_gain``
+(docs/design.md, 'Promotion'). Not a fixed margin: another seed moves a same-recipe retrain by a few tenths of a
+point, so a margin below that promotes such retrains and one above it stops real improvements (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -21,18 +16,14 @@ from fmnist.evaluate.stats import Interval, McNemarResult, bootstrap_difference_
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_GAIN = 0.0
-# Accuracy gains are multiples of 1/n; a tolerance far below that keeps "exactly the minimum gain" from failing
-# on float rounding.
+# Far below the 1/n step of accuracy gains: "exactly the minimum gain" must not fail on float rounding.
 _TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether to promote and why (one sentence), the rule, and the paired evidence (None for the first model).
-
-    ``test.b``: images only the champion gets right; ``test.c``: only the challenger; ``test.p_value``: one-sided.
-    ``delta``: challenger minus champion accuracy with its paired-bootstrap 95 % interval.
-    """
+    """Whether to promote, why (one sentence), the rule and the paired evidence (None for the first model).
+    ``test.b``/``test.c``: images only the champion/challenger gets right; ``delta``: challenger minus champion."""
 
     promote: bool
     reason: str

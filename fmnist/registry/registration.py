@@ -1,11 +1,8 @@
-"""Register trained models and move the ``champion`` alias by the promotion rule.
+"""Register trained models and move the ``champion`` alias by the promotion rule (docs/design.md, 'Promotion').
 
-Each new version and the current champion are scored, in this process, on the gate images (the official test set
-plus the recent slices of any labelled batches); :func:`fmnist.registry.promotion.decide` compares them. The rule
-fails closed: a model that cannot be loaded or scored promotes nothing (the error is the recorded reason), and a
-version that cannot be scored holds no alias. Every decision is written as tags on the new version. Reading the
-champion, deciding and moving the alias must not interleave with another registration: callers hold a lock that
-every registering process shares (``tasks.register``).
+Fails closed: a model that cannot be loaded or scored promotes nothing, and a version that cannot be scored holds
+no alias. Callers hold the lock every registering process shares (``tasks.register``): reading the champion,
+deciding and moving the alias must not interleave with another registration.
 """
 
 from __future__ import annotations
@@ -45,8 +42,7 @@ class Registration:
 
 
 def correct_per_image(tracker: Tracker, model_uri: str, pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``prediction == label`` for each image, the model read from its weight files into the project's own classes
-    (nothing from the artifact store runs), once it has given one row of 10 probabilities per image."""
+    """``prediction == label`` per image; an FmnistError unless the model gives one row of 10 probabilities each."""
     probabilities = Classifier.from_uri(tracker, model_uri).predict_proba(pixels)
     if probabilities.shape != (len(labels), 10) or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4):
         raise FmnistError(
@@ -56,8 +52,8 @@ def correct_per_image(tracker: Tracker, model_uri: str, pixels: np.ndarray, labe
 
 
 def gate_images(split_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """The images champion and challenger are compared on: the official test set, plus the recent slices of the
-    labelled batches when there are any; and a description of them for the version's tags."""
+    """The images champion and challenger are compared on (the official test set, plus any batches' recent slices)
+    and their description for the version's tags."""
     pixels, labels = read_verified_split(split_dir, "official_test")
     if RECENT not in read_manifest(split_dir, verify=False).splits:
         return pixels, labels, f"official_test ({len(labels)} images)"
@@ -100,10 +96,8 @@ def register_and_promote(
     min_gain: float = DEFAULT_MIN_GAIN,
     evidence: Mapping[str, str] | None = None,
 ) -> Registration:
-    """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it.
-
-    ``evidence`` (e.g. the data version and the metric the model was selected by) becomes tags of the version.
-    """
+    """Register ``model_uri`` as a new version of ``candidate`` and apply the promotion rule to it; the decision and
+    ``evidence`` (e.g. the data version, the selection metric) become tags of the version."""
     rule = rule_text(alpha, min_gain)  # bad parameters fail here, before anything is registered
     pixels, labels, gate = gate_images(split_dir)
     tags = {"framework": framework, "run_id": run_id, "promotion.gate": gate, **(evidence or {})}
