@@ -1,10 +1,6 @@
 """Everything that talks to MLflow; no other module of fmnist imports mlflow.
 
-Layout: one experiment (``fmnist-pipeline`` unless ``FMNIST_EXPERIMENT`` says otherwise); one parent run per
-pipeline execution; one child run per trial (tag ``framework``), nested under it; artifact names in
-:mod:`fmnist.tracking.layout`. ``client`` holds :class:`Tracker`, the one way in; ``split_store`` publishes splits
-to the artifact store for workers to fetch; ``pyfunc_model`` is the model ``mlflow models serve`` runs (logged as
-code, never imported by fmnist).
+:class:`Tracker` is the one way in; the runs it writes: docs/usage.md, 'What MLflow holds'.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The tracker: a tracking store and experiment, with every operation fmnist needs from MLflow.
 
-Runs are addressed by id through an :class:`MlflowClient`, never through the fluent API's "active run", so a
-trainer in another process (or a resumed one) logs into exactly the run it was given. The client stays inside
-the tracker: callers get plain values back (ids, dicts, paths), never MLflow objects.
+Runs are addressed by id, never through the fluent API's "active run", so a trainer in another process (or a
+resumed one) logs into exactly the run it was given. Callers get plain values back, never MLflow objects.
 """
 
 from __future__ import annotations
@@ -47,10 +46,9 @@ DEFAULT_EXPERIMENT = "fmnist-pipeline"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 SERVED_MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
-# MLflow's HTTP client retries a refused connection, a timeout or a 429/5xx answer by itself; its defaults
-# (7 retries, backoff factor 2, 120 s timeout) keep a training waiting for minutes on a server that is gone.
-# Here: 4 retries after waits of 0, 2, 4, 8 s (+ up to 1 s jitter each), about 15 s before a call gives up,
-# and 30 s without an answer counts as a failure. MLflow reads them at each request.
+# MLflow's HTTP client retries by itself; its defaults (7 retries, backoff factor 2, 120 s timeout) keep a training
+# waiting for minutes on a server that is gone. These give up after about 15 s of retries (waits of 0, 2, 4, 8 s),
+# and 30 s without an answer is a failure. MLflow reads them at each request.
 HTTP_RETRY_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -140,9 +138,8 @@ def _sqlite_setup_lock(database: Path | None) -> Iterator[None]:
 
 
 def _unreachable_reason(exc: Exception) -> str | None:
-    """Why the tracking server could not be reached, when that is what ``exc`` says, else None. MLflow words a
-    request that got no answer (after its retries) ``API request to <url> failed with [timeout] exception <error>``;
-    an answer from the server (404, bad JSON ...) reads otherwise."""
+    """Why the tracking server could not be reached, if ``exc`` says so, else None. MLflow words a request that got
+    no answer ``API request to <url> failed with [timeout] exception <error>``; a server's answer reads otherwise."""
     message = str(exc)
     if not (message.startswith("API request to ") and "failed with" in message and "exception" in message):
         return None
@@ -184,9 +181,8 @@ class _Client:
 
 
 def _artifact_problem(exc: Exception) -> str:
-    """The shortest true account of an artifact failure, from the whole exception chain (MLflow shortens its own
-    message): the store's own error when the client reached it directly (e.g. botocore's ``NoSuchBucket``), else
-    what the tracking server did with the request."""
+    """The shortest true account of an artifact failure, from the whole exception chain (MLflow shortens its own):
+    the store's own error (e.g. botocore's ``NoSuchBucket``), else what the tracking server did with the request."""
     chain: list[BaseException] = [exc]
     while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
         chain.append(cause)
@@ -323,12 +319,9 @@ class Tracker:
         model_id: str | None = None,
         dataset: tuple[str, str] | None = None,
     ) -> None:
-        """Log a dict of metrics at ``step`` in one asynchronous batch: training never waits for the store.
-
-        With ``model_id`` and ``dataset`` (name, digest) they are also the logged model's metrics on that dataset.
-        The batch goes out on this tracker's own thread, not MLflow's asynchronous logging, whose thread idles in a
-        one-second queue poll that every flush and ``set_terminated`` waits out.
-        """
+        """Log ``metrics`` at ``step`` in one asynchronous batch: training never waits for the store. With ``model_id``
+        and ``dataset`` (name, digest) they are also the logged model's metrics on that dataset. Sent on this
+        tracker's own thread: MLflow's async logging idles in a one-second queue poll that every flush waits out."""
         ts = int(time.time() * 1000)
         name, digest = dataset or (None, None)
         batch = [
@@ -351,14 +344,13 @@ class Tracker:
     # Artifacts and datasets -----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _artifact_store(self, run_id: str, doing: str) -> Iterator[None]:
-        """Turn a failure of the artifact store into one line naming the store and the problem. A tracking server
-        that answers all else but fails on artifacts is fine itself: the store behind it failed."""
+        """Turn a failure of the artifact store into one line naming the store and the problem. A failed transfer
+        reads as an unreachable server, but a server that answers this call did not fail: the store behind it did."""
         try:
             yield
         except Exception as exc:
             if is_disk_full(exc) or (isinstance(exc, FmnistError) and not isinstance(exc, ServerUnreachableError)):
                 raise
-            # A failed artifact transfer reads as an unreachable server; one that answers this did not fail itself.
             store = self._client.get_run(run_id).info.artifact_uri
             behind = f" behind the MLflow server {self.uri}" if self.uri.startswith(("http://", "https://")) else ""
             raise ArtifactStoreError(
@@ -430,14 +422,12 @@ class Tracker:
             yield
 
     def log_model(self, run_id: str, framework: str, weights: Path, model_cfg: ModelConfig) -> str:
-        """Log the servable model (``mlflow models serve``): raw pixels in, the 10 class probabilities out. It is
-        logged as code (``pyfunc_model.py``) with the weights and architecture as artifacts, so loading it unpickles
-        nothing. Returns its URI."""
+        """Log the model ``mlflow models serve`` runs, as code (``pyfunc_model.py``) with the weights and architecture
+        as artifacts, so loading it unpickles nothing; return its URI."""
         import fmnist
 
-        # The signature declares the output only: MLflow's input enforcement cannot say "N×784 or N×28×28, any
-        # numeric dtype, numpy or DataFrame". The model validates its input itself with a clear error; the input
-        # example and the metadata document the contract.
+        # Output only: MLflow's input enforcement cannot say "N×784 or N×28×28, any numeric dtype, numpy or
+        # DataFrame". The model checks its input itself; the input example and the metadata document it.
         signature = ModelSignature(inputs=None, outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 10))]))
         with tempfile.TemporaryDirectory() as tmp, self._fluent():
             config_path = Path(tmp) / "model_config.json"

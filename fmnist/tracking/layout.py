@@ -1,12 +1,8 @@
-"""The run layout: every artifact path the project writes to MLflow, named once.
-
-A parent run (one pipeline, sweep or ablation execution) holds the comparison, its figures and the report; each
-child run (one trial) holds its checkpoints, its architecture and its logged model.
-"""
+"""Every artifact path and run-kind tag the project writes to MLflow, named once."""
 
 from __future__ import annotations
 
-# Child run: one trial.
+# Child run: one trial (its checkpoints, architecture and logged model).
 CHECKPOINTS_DIR = "checkpoints"
 BEST_CHECKPOINT_DIR = "checkpoints/best"
 MODEL_CONFIG_ARTIFACT = "model_config.json"
@@ -20,7 +16,7 @@ def dataset_name(split: str) -> str:
     return f"fmnist-{split}"
 
 
-# Parent run.
+# Parent run: one pipeline, sweep or ablation (the comparison, its figures, the report).
 COMPARISON_MD = "comparison/comparison.md"
 COMPARISON_HTML = "comparison/comparison.html"
 SWEEP_MD = "comparison/sweep.md"

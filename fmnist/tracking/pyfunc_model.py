@@ -1,6 +1,5 @@
-"""The model ``mlflow models serve`` runs: logged as code (MLflow's "models from code") by
-:meth:`fmnist.tracking.Tracker.log_model`, never imported by fmnist. It reads the same safe files as
-:class:`fmnist.serve.model.Classifier`: raw pixels (N×784 or N×28×28, 0..255) in, the 10 class probabilities out."""
+"""The model ``mlflow models serve`` runs, logged as code by :meth:`~fmnist.tracking.Tracker.log_model` and never
+imported by fmnist: :class:`~fmnist.serve.model.Classifier` on the same safe files."""
 
 from __future__ import annotations
 
@@ -24,8 +23,8 @@ class PixelClassifier(PythonModel):
             Path(context.artifacts["model_config"]),
         )
 
-    # MLflow reads model_input's type hint as an input schema, except for a few types such as np.ndarray; the
-    # logged signature (output only, see Tracker.log_model) is the contract, and a DataFrame is accepted too.
+    # np.ndarray is one of the few hints MLflow does not turn into an input schema: the logged signature (output
+    # only, see Tracker.log_model) is the contract, and a DataFrame is accepted too.
     def predict(
         self, context: PythonModelContext, model_input: np.ndarray, params: dict[str, Any] | None = None
     ) -> np.ndarray:

@@ -58,9 +58,8 @@ def publish_split(tracker: Tracker, split_dir: Path) -> SplitRef:
 
 
 def fetch_split(tracker: Tracker, ref: SplitRef, root: Path | None = None) -> Path:
-    """The published split ``ref`` as a folder in this worker's cache, fetched if it is not there yet: into a
-    temporary folder, checked against ``ref.manifest_sha256`` and the manifest against every file, and only then
-    renamed into place, so nothing half-downloaded or changed is used."""
+    """The published split ``ref`` as a folder in this worker's cache, fetched if not there yet; renamed into place
+    only once its manifest and every file are checked, so nothing half-downloaded or changed is used."""
     root = Path(root or cache_root()) / "splits"
     target = root / ref.manifest_sha256
     if _intact(target, ref):
