@@ -1,8 +1,7 @@
 """The local stack's client settings: its two URLs and credentials, in an env file that only the user can read.
 
-``up`` writes fresh credentials each time (``KEY=value`` lines, mode 0600, atomically); ``client_env`` and the
-user's shell (``set -a && . .fmnist-stack/client.env && set +a``) load them. Nothing here prints a value: errors
-name the file and the line, never what is in it.
+``up`` writes fresh ones each time (mode 0600, atomically). Nothing here prints a value: errors name the file and
+the line, never what is in it.
 """
 
 from __future__ import annotations

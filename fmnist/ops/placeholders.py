@@ -1,8 +1,7 @@
 """Refuse to start a stack whose secrets are still the placeholders of ``docker/.env.example``.
 
-Compose can require a variable to be set (``${NAME:?}``) but not to differ from ``change-me``; its first service,
-``secrets-check``, runs ``python -m fmnist.ops.placeholders NAME...`` and every other service waits for it to
-succeed.
+Compose can require a variable (``${NAME:?}``) but not that it differ from ``change-me``: its first service,
+``secrets-check``, runs ``python -m fmnist.ops.placeholders NAME...`` and every other service waits for it.
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ class Started:
 
 
 def spawn(command: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> Started:
-    """Start ``command`` in a session of its own (it outlives this command and the terminal's Ctrl-C), its
-    output appended to ``log``."""
+    """Start ``command`` in its own session (it outlives this command and a Ctrl-C), output appended to ``log``."""
     with open(log, "ab") as out:
         process = psutil.Popen(
             list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,

@@ -1,14 +1,9 @@
 """The local stack: a Prefect server, an MLflow server and a Prefect process worker, on 127.0.0.1.
 
-``up`` generates credentials, starts each service in a session of its own (so it outlives the command), waits
-until it answers, creates the work pool and the zombie automation, deploys ``prefect.yaml`` and records what it
-started, pid and start time, in ``<state_dir>/stack.json``; ``down`` stops exactly those processes and their
-children, and never a process that merely reuses a recorded pid. Both servers require the credentials (MLflow's
-basic-auth app, Prefect's API auth string); Prefect accepts cross-origin requests from its own origin only, MLflow
-(by its defaults, which cannot be narrowed further) from loopback origins only. Clients load URLs and credentials
-from ``<state_dir>/client.env`` (see :mod:`fmnist.ops.credentials`). Secrets travel in environments only, never
-on a command line (which any user can read) or in output. Everything talks to Prefect and MLflow through their
-command lines and HTTP, so this module imports neither.
+What it starts and how clients use it: docs/operations.md, 'The local stack'. ``down`` stops exactly the processes
+``up`` recorded in ``stack.json``, never one that merely reuses a pid. Secrets travel in environments only, never
+on a command line (which any user can read) or in output. Prefect and MLflow are driven through their command
+lines and HTTP, so this module imports neither.
 """
 
 from __future__ import annotations
@@ -37,10 +32,8 @@ WORK_POOL = "fmnist-process"
 WORKER_QUERY_SECONDS = 2
 STATE_FILE = "stack.json"
 CLIENT_ENV_FILE = "client.env"
-# MLflow's basic-auth app: signed-in users may read everything, the admin (the stack's user) may do anything.
-# Its user store lives as long as the credentials: `up` starts a fresh one, whose admin MLflow creates from
-# MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD. A checked password is remembered for 60 s: checking it
-# is a salted hash, on every request otherwise, and a training sends hundreds of requests (docs/SCALING.md).
+# MLflow's basic-auth app: signed-in users read everything, the admin (the stack's user) does anything. A checked
+# password is remembered for 60 s: each check is a salted hash, and a training sends hundreds of requests.
 MLFLOW_AUTH_INI = """[mlflow]
 default_permission = READ
 database_uri = sqlite:///{database}
@@ -131,7 +124,8 @@ def up(config: StackConfig) -> StackState:
     state = StackState(str(state_dir), f"http://{HOST}:{prefect_port}", f"http://{HOST}:{mlflow_port}")
     client = credentials.fresh(state.prefect_api_url, state.mlflow_url)
     credentials.write(state.path(CLIENT_ENV_FILE), client)
-    state.path("mlflow-auth.db").unlink(missing_ok=True)  # its admin has the previous credentials
+    # MLflow creates the admin from MLFLOW_AUTH_ADMIN_* in a fresh user store only; the old one has old credentials.
+    state.path("mlflow-auth.db").unlink(missing_ok=True)
     atomic_write_text(state.path("mlflow-auth.ini"), MLFLOW_AUTH_INI.format(database=state.path("mlflow-auth.db")))
     env = _service_env(state)
     prefect_env = {
@@ -196,8 +190,7 @@ def status(state_dir: Path) -> dict[str, object]:
 
 
 def _service_env(state: StackState) -> dict[str, str]:
-    # MLflow 3's server also starts job workers (for GenAI features this project does not use) that poll
-    # all the time; on a 2-core machine they take CPU from the trainings.
+    # MLflow 3's server also starts job workers (for GenAI features, unused here) that poll and take CPU from trainings.
     env = {**client_env(state), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
