@@ -137,9 +137,8 @@ def register_all(
     alpha: float = DEFAULT_ALPHA,
     min_gain: float = DEFAULT_MIN_GAIN,
 ) -> list[Registration]:
-    """Register each framework's model (framework → (model_uri, run_id)) under ``fmnist-<framework>``, and the one
-    with the better validation accuracy as a new version of the cross-framework model ``fmnist`` (chosen on
-    validation: the official test set is the gate, not the judge of which framework to offer)."""
+    """Register each framework's model (framework → (model_uri, run_id)) as ``fmnist-<framework>``, and the better on
+    validation as ``fmnist`` too: the official test set is the gate, not the judge of which framework to offer."""
     if not models:
         raise FmnistError("nothing to register: no trained model")
     manifest = read_manifest(split_dir, verify=False)
