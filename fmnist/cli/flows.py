@@ -71,9 +71,8 @@ def start_prefect_api() -> None:
 
 
 def flow_params(ctx: typer.Context, **parsed: Any) -> dict[str, Any]:
-    """The command's options, which its flow takes as parameters of the same names (all but --verbose and --json,
-    and the Dask options, which become one ``cluster``), with ``parsed`` in place of those the command parsed
-    itself. The cluster options are checked here, so a mistake costs no flow run."""
+    """The command's options as its flow's parameters (but --verbose and --json; the Dask options become one checked
+    ``cluster``, so a mistake costs no flow run), with ``parsed`` in place of those the command parsed itself."""
     params = {name: value for name, value in ctx.params.items() if name not in ("verbose", "as_json")}
     cluster = {name: params.pop(name) for name in CLUSTER if name in params}
     return params | ({"cluster": ClusterSpec(**cluster)} if cluster else {}) | parsed

@@ -140,8 +140,7 @@ def _welch(acc_a: Sequence[float], acc_b: Sequence[float]) -> tuple[float, float
 
 
 def welch_test(acc_a: Sequence[float], acc_b: Sequence[float], level: float = 0.95) -> tuple[Interval, float]:
-    """Welch's interval of ``mean(b) - mean(a)`` (independent samples, unequal variances) and its two-sided
-    p-value."""
+    """Welch's interval of ``mean(b) - mean(a)`` (independent samples, unequal variances) and its two-sided p."""
     if not 0.0 < level < 1.0:
         raise FmnistError(f"level must be between 0 and 1, got {level}")
     diff, se, df = _welch(acc_a, acc_b)
