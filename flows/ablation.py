@@ -1,9 +1,5 @@
 """The ``fmnist-ablation`` flow: ingest → split(s) → every arm × seed on Dask → effects of the framework defaults.
-
-Only sequencing lives here, as in ``fmnist-sweep``: the arms come from the factor table
-(`fmnist.experiments.factors`), the trials run through :func:`flows.trials.run_trials`, each retried once and
-reported as missing if it still fails, and the comparison is :func:`fmnist.experiments.ablation.evaluate_ablation`.
-"""
+Sequencing only; a trial that fails twice is reported as missing, not dropped (docs/ablation.md, "Design")."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """The ``fmnist-add-batch`` flow: add a labelled batch → re-split → drift checks → the ``fmnist.batch.accepted`` event.
 
 A refused batch (bad file, duplicate) fails the flow before anything is recorded, and no event is sent. The
-event carries the batch, the new data version and the drift verdict; the ``retrain-on-new-data`` deployment's
-trigger (``prefect.yaml``) starts a retrain from it.
+``retrain-on-new-data`` deployment's trigger (``prefect.yaml``) starts a retrain from the event.
 """
 
 from __future__ import annotations

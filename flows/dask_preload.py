@@ -1,14 +1,8 @@
 """Dask worker preload for sweeps: ``dask worker tcp://host:8786 --nthreads 1 --preload flows.dask_preload``.
 
-A worker otherwise imports TensorFlow, PyTorch (with the compiler front end that ``torch.optim`` loads on first
-use) and the sweep's tasks during its first trials: seconds for each worker and each framework, inside every
-sweep that starts its own cluster. A long-lived worker started with this preload pays that once, when it
-starts, and every sweep sent to it (``fmnist sweep --dask-address``) starts training at once.
-
-It also trains each framework once on a few random images, since a process's first training pays one-time
-costs too (about a second per framework; see ``fmnist.train.trainers.warm_up``). As every such worker is ready
-for either framework, a sweep sends each trial to whichever worker is free
-(``fmnist.experiments.sweep.framework_workers``).
+A worker otherwise imports TensorFlow, PyTorch and the sweep's tasks, and pays each framework's first-training
+costs (``fmnist.train.trainers.warm_up``), during its first trials: seconds per worker and framework. A long-lived
+worker pays them once, when it starts, and then takes any trial (``fmnist.experiments.sweep.framework_workers``).
 """
 
 from __future__ import annotations

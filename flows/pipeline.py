@@ -1,8 +1,5 @@
 """The ``fmnist-pipeline`` flow: ingest → split → train (Keras and PyTorch side by side) → evaluate → register.
-
-Only sequencing lives here; every step is a task wrapping one ``fmnist`` function. The trainings are trials of a
-one-point sweep (:func:`flows.trials.run_trials`), each in a Dask worker process of its own.
-"""
+Sequencing only; the trainings are trials of a one-point sweep (:func:`flows.trials.run_trials`)."""
 
 from __future__ import annotations
 
@@ -47,16 +44,7 @@ def fmnist_pipeline(
 ) -> dict[str, Any]:
     """Train the same network in Keras and PyTorch on one split and log both to one MLflow parent run.
 
-    data_source: folder, Kaggle CSV or base URL; default: $FMNIST_DATA_SOURCE or the official download.
-    preset: seed (the reference study), parity (framework differences removed) or tuned.
-    promotion_alpha: promote a model only if a one-sided exact McNemar test against the champion, on the official
-        test images, gives p below this.
-    promotion_min_gain: and only if it gains at least this much official-test accuracy (a fraction).
-    equivalence_margin: with seeds > 1, accuracy points within which the two frameworks count as equivalent (TOST).
-    seeds: train each framework with this many seeds (seed, seed+1, ...) and compare across seeds.
-    refresh_data: re-ingest and re-validate even when the cached ingest and split still match.
-    cluster, split_store: where the trainings run (default: a local cluster) and how they get the split
-        (docs/operations.md).
+    Parameters: docs/usage.md, "Flow parameters"; cluster and split_store: docs/operations.md.
     """
     data_source = data_source or default_source()
     frameworks = list(dict.fromkeys(frameworks))

@@ -1,9 +1,8 @@
 """The ``fmnist-retrain`` flow: retrain only when the data changed since the champion was trained.
 
-Prepare the data (the base release plus every accepted batch) → compare its version with the champion's → either
-end at once, Completed, with the reason as the state's message (and an MLflow run saying so), or run the
-pipeline on it: train, evaluate, register, and let the promotion rule compare champion and challenger on the
-gate images (the official test set plus the batches' recent slices).
+Prepare the data (base release plus accepted batches) → compare its version with the champion's → either end at once,
+Completed, with the reason as the state's message (and an MLflow run saying so), or run the pipeline on it
+(docs/retraining.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """The ``fmnist-sweep`` flow: ingest → split → one training per (framework, grid point, seed) on Dask → compare.
-
-Only sequencing lives here. The trials run in a sub-flow whose task runner is built from the flow's own
-parameters (a local Dask cluster of ``workers`` processes, one that ``cluster_class`` starts, or the cluster at
-``dask_address``), so a deployment run and a direct call scale out the same way.
-"""
+Sequencing only; the trials' sub-flow builds its task runner from the ``cluster`` parameter, so a deployment run and a
+direct call scale out the same way."""
 
 from __future__ import annotations
 

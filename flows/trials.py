@@ -1,9 +1,6 @@
 """The stages every flow that trains shares: the MLflow parent run, the data (ingest → split → published for workers
-that cannot read this disk) and the trials on Dask.
-
-A pipeline is a sweep of one grid point: every flow runs its trainings through :func:`run_trials`, one task per
-trial on a Dask task runner, each in a worker process of its own (TensorFlow and PyTorch do not share a process
-well, and a training on one thread should own one core).
+that cannot read this disk) and the trials on Dask, each in a worker process of its own (TensorFlow and PyTorch do
+not share a process well, and a training on one thread should own one core).
 """
 
 from __future__ import annotations
@@ -34,10 +31,8 @@ from tasks.split import publish_split_task, split_task
 from tasks.tracking import finish_parent_run_task, start_parent_run_task
 from tasks.train import train_trial_task
 
-# Dask settings for the processes of a cluster started here, which host trainings (why, and how to give a cluster
-# of your own the same: docs/design.md, "Sweeps on Dask"): keep glibc's malloc thresholds, which the nanny's
-# MALLOC_TRIM_THRESHOLD_ turns off and PyTorch trains slower without; no profiler, and slower periodic checks, each
-# of which takes the training thread's GIL.
+# Dask settings for the processes of a cluster started here, which host trainings: glibc's malloc thresholds kept,
+# no profiler, slower periodic checks (why, and for a cluster of your own: docs/design.md, "Sweeps on Dask").
 TRAINING_DASK_CONFIG = MappingProxyType({
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
@@ -115,12 +110,8 @@ def dask_task_runner(cluster: ClusterSpec, n_trials: int | None = None) -> DaskT
 
 @contextmanager
 def api_for_workers() -> Iterator[None]:
-    """Let task runs in other processes report to this flow's Prefect API.
-
-    With no API configured, Prefect serves an ephemeral one whose address only this process knows; a Dask worker
-    would start an API of its own. Task runners ship the current settings to their workers, so naming the
-    address in them is enough.
-    """
+    """Let task runs in other processes report to this flow's Prefect API: an ephemeral API's address is known only
+    here (a Dask worker would start its own), and task runners ship the current settings to their workers."""
     if PREFECT_API_URL.value():
         yield
         return
@@ -138,15 +129,12 @@ def run_trials(
     retries: int = 1,
     missing_ok: bool = False,
 ) -> list[TrainSummary]:
-    """Train and score every trial on ``cluster`` (default: a local cluster of one process per CPU, but no more
-    than there are trials).
-
-    A failed trial is retried ``retries`` times, resuming from its last checkpoint in the same MLflow run; one that
-    still fails fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report.
-    """
+    """Train and score every trial on ``cluster`` (default: a local cluster of one process per CPU, at most one per
+    trial). A failed trial is retried ``retries`` times, resuming from its checkpoint in the same MLflow run; one that
+    still fails fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report."""
     runner = dask_task_runner(cluster or ClusterSpec(), len(trials))
-    # The sub-flow runs in this process, which this flow's heartbeat already shows alive; a heartbeat thread
-    # of its own would only hold up its end, by up to a second (Prefect stops that thread in 1 s steps).
+    # The sub-flow runs in this process, which this flow's heartbeat shows alive already; a heartbeat thread of its
+    # own would only delay its end (Prefect stops that thread in 1 s steps).
     settings = temporary_settings(updates={"flows.heartbeat_frequency": None})
     with api_for_workers(), settings, dask.config.set(dict(TRAINING_DASK_CONFIG)):
         return train_trials.with_options(task_runner=runner)(list(trials), setup, retries, missing_ok)
@@ -158,9 +146,8 @@ def train_trials(
 ) -> list[TrainSummary]:
     """Submit every trial to this flow's task runner and wait for all.
 
-    Unless every worker has imported every framework already, each framework's trials prefer their own workers
-    (:func:`framework_workers`): a loose preference, so an idle worker still steals a queued trial and a lost
-    worker's trials run elsewhere.
+    Each framework's trials loosely prefer workers of their own (:func:`framework_workers`): an idle worker still
+    steals a queued trial, and a lost worker's trials run elsewhere.
     """
     prefer = framework_workers(trials, dask_workers())
     if prefer:

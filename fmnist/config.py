@@ -1,8 +1,7 @@
 """Typed configuration for the model and its training, and the named presets.
 
-One `ModelConfig` + `TrainConfig` drives both the Keras and the PyTorch trainer. Where the two frameworks have
-different defaults, a field set to ``None`` means "use this framework's own default" (the `seed` preset) and a
-number means "use exactly this in both" (the `parity` and `tuned` presets).
+One `ModelConfig` + `TrainConfig` drives both trainers. Where the frameworks' defaults differ, a field set to ``None``
+means "each framework's own default" (the `seed` preset), a number "exactly this in both" (`parity`, `tuned`).
 """
 
 from __future__ import annotations
@@ -56,10 +55,9 @@ class TrainConfig:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_epsilon: float | None = None  # None: each framework's default (PyTorch 1e-8, Keras 1e-7)
-    # Keras adds epsilon to sqrt(v) *before* the bias correction (Kingma & Ba's "epsilon hat"), PyTorch after,
-    # which at step t makes Keras's epsilon effectively 1/sqrt(1 - beta2^t) times larger (~30x at step 1).
-    # framework keeps each one's own; before_bias_correction makes PyTorch do what Keras does (it rescales its
-    # epsilon every step), so the same number means the same update in both.
+    # Keras adds epsilon to sqrt(v) *before* the bias correction (Kingma & Ba's "epsilon hat"), PyTorch after, which
+    # makes Keras's effectively 1/sqrt(1 - beta2^t) times larger at step t (~30x at step 1). framework keeps each
+    # one's own; before_bias_correction makes PyTorch rescale its epsilon every step to do what Keras does.
     adam_epsilon_placement: Literal["framework", "before_bias_correction"] = "framework"
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay; only used with optimizer="adamw"
     # Per-step learning rates over max_epochs (`fmnist.train.loop.lr_table`); warmup_fraction: onecycle's share
@@ -93,11 +91,10 @@ def _presets() -> dict[str, Preset]:
     )
     return {
         "seed": seed,
-        # The confounders removed (every ablation factor at its parity level, `fmnist.experiments.factors`): same
-        # initial weights, batch order, BatchNorm and Adam constants, and the same loss formulation (logits +
-        # cross-entropy from logits). The constants are Keras's defaults (BN epsilon 1e-3, Adam epsilon 1e-7
-        # added before bias correction): a small BN epsilon lets nearly dead ReLU units amplify float rounding by
-        # 1/sqrt(eps), and the two frameworks' float32 kernels round differently, so 1e-3 keeps them in step longer.
+        # The confounders removed: every ablation factor at its parity level (`fmnist.experiments.factors`). The
+        # constants are Keras's defaults (BN epsilon 1e-3, Adam epsilon 1e-7 before bias correction): a small BN
+        # epsilon lets nearly dead ReLU units amplify float rounding by 1/sqrt(eps), and the two frameworks' float32
+        # kernels round differently, so 1e-3 keeps them in step longer.
         "parity": Preset(
             "parity",
             *override(seed.model, seed.train, parity_overrides()),
@@ -105,18 +102,15 @@ def _presets() -> dict[str, Preset]:
         ),
         # Same architecture trained better, inside a 60 s single-core budget:
         # - standardised inputs: the first layer sees zero-mean, unit-variance pixels;
-        # - batch 256: 4x fewer optimizer steps, each closer to the single-core matmul peak, so an
-        #   epoch costs about half of a batch-64 epoch; BN batch statistics are less noisy too;
-        # - AdamW (decoupled weight decay 1e-4) + one-cycle LR (10% linear warm-up to 3e-3, then
-        #   cosine to ~0): a higher peak LR is safe after warm-up, and annealing to ~0 settles
-        #   the weights without early stopping having to pick among noisy epochs;
-        # - label smoothing 0.1: the network overfits the confusable shirt/T-shirt/pullover
-        #   classes; smoothing trades a little training fit for test accuracy;
-        # - a fixed 50-epoch budget: patience = epochs and the last (annealed) weights are kept,
-        #   because a 900-image validation split cannot rank epochs that differ by ~0.1%.
-        # The peak learning rate, the label smoothing and the 50-epoch budget were chosen on validation accuracy
-        # only, by sweeps of both frameworks × 3 seeds (docs/benchmarks.md, "How tuned was chosen").
-        # BN/Adam constants as in `parity`, so the two frameworks still train the same thing.
+        # - batch 256: 4x fewer optimizer steps, each nearer the single-core matmul peak; less noisy BN statistics;
+        # - AdamW (weight decay 1e-4) + one-cycle LR (10% linear warm-up to 3e-3, cosine to ~0): a higher peak is
+        #   safe after warm-up, and annealing settles the weights without early stopping picking among noisy epochs;
+        # - label smoothing 0.1: trades a little training fit on the confusable shirt/T-shirt/pullover classes for
+        #   test accuracy;
+        # - a fixed 50-epoch budget, the last (annealed) weights kept: a 900-image validation split cannot rank
+        #   epochs that differ by ~0.1%.
+        # Peak LR, label smoothing and budget were chosen on validation accuracy only (docs/benchmarks.md, "How
+        # `tuned` was chosen"). BN/Adam constants as in `parity`, so both frameworks still train the same thing.
         "tuned": Preset(
             name="tuned",
             model=ModelConfig(

@@ -1,5 +1,5 @@
-"""Prefect tasks that compare a flow's scored trials and log the comparison: a pipeline's, a sweep's, an
-ablation's. Each publishes its table as a Prefect artifact too."""
+"""Prefect tasks that compare a pipeline's, a sweep's or an ablation's scored trials, logged to MLflow and
+published as a Prefect artifact."""
 
 from __future__ import annotations
 

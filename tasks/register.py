@@ -22,14 +22,10 @@ LOCK_TIMEOUT_S = 900
 
 @contextmanager
 def registry_lock() -> Iterator[None]:
-    """Hold the one slot of the Prefect global concurrency limit ``fmnist-registry`` (created on first use).
-
-    Every process that talks to the same Prefect API shares it, on any host: two registrations can then never
-    both read the same champion and both move the alias. The slot is a lease that Prefect renews while it is
-    held and a Prefect server takes back once it expires; Prefect's ephemeral API keeps leases in the memory of
-    the process that took them, so a process killed while holding the slot can leave it taken (the timeout
-    message says how to free it).
-    """
+    """Hold the one slot of the Prefect global concurrency limit ``fmnist-registry`` (created on first use), shared
+    by every process on the same Prefect API (why: docs/design.md, "Promotion"). A server takes an expired lease
+    back, but the ephemeral API keeps leases in its process's memory: a process killed while holding the slot can
+    leave it taken (the timeout message says how to free it)."""
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(REGISTRY_LOCK)
@@ -57,11 +53,8 @@ def registry_lock() -> Iterator[None]:
 def register_task(tracking_uri: str, experiment: str | None, models: dict[str, tuple[str, str]],
                   val_accuracy: dict[str, float], split_dir: Path, alpha: float, min_gain: float,
                   ) -> list[Registration]:  # fmt: skip
-    """Register each framework's model and the better one as ``fmnist``; move ``champion`` by the rule.
-
-    The champion is read, compared and moved with the registry lock held, so concurrent registrations decide
-    one after the other, each against the champion the previous one left.
-    """
+    """Register each framework's model and the better one as ``fmnist``; move ``champion`` by the rule, under the
+    registry lock, so concurrent registrations decide one after the other."""
     tracker = Tracker(tracking_uri, experiment)
     with registry_lock():
         registrations = register_all(tracker, models, val_accuracy, split_dir, alpha=alpha, min_gain=min_gain)

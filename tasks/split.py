@@ -24,9 +24,8 @@ def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 @task(name="split", cache_key_fn=_cache_key, persist_result=True)
 def split_task(source: IngestResult, out_dir: Path, seed: int, batches_root: Path | None = None) -> Path:
-    """Validate and split ``source`` (plus the labelled batches accepted under ``batches_root``) into ``out_dir``;
-    return the manifest's path. Cached on the data version, seed and code version: a rerun with unchanged data
-    skips it."""
+    """Validate and split ``source`` (plus the batches accepted under ``batches_root``) into ``out_dir``; return the
+    manifest's path. Cached on the data version, seed and code version."""
     prepare_splits(source, out_dir, seed=seed, batches_root=batches_root)
     return Path(out_dir) / MANIFEST_NAME
 

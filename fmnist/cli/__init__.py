@@ -1,9 +1,6 @@
-"""The ``fmnist`` command line: :func:`main` registers the sub-commands and reports errors.
-
-A user error (:class:`~fmnist.errors.FmnistError`) prints one line, ``error: <what> ...``, and exits with the
-error's status (2 bad usage or input, 1 a failure while running, 3 a server out of reach); ``--debug`` keeps the
-traceback. Anything else is a bug and keeps its traceback.
-"""
+"""The ``fmnist`` command line: :func:`main` registers the sub-commands and reports errors. A user error
+(:class:`~fmnist.errors.FmnistError`) prints one ``error:`` line and exits with its status (docs/usage.md, "Exit
+codes"; ``--debug`` keeps the traceback); anything else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 

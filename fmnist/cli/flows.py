@@ -1,9 +1,6 @@
 """The commands that run a Prefect flow in this process: ``fmnist run``, ``sweep``, ``ablate``, ``retrain`` and
-``score-batch`` (``fmnist ingest --add`` runs the add-batch flow).
-
-Prefect serves its own ephemeral API for the duration of the command unless ``PREFECT_API_URL`` names a server
-(``fmnist stack up`` starts one). The flow's logs go to that API and, with ``--verbose``, to the terminal;
-otherwise the terminal shows a live view of the trainings (:mod:`fmnist.cli.live`).
+``score-batch`` (``fmnist ingest --add`` runs the add-batch flow). Without ``PREFECT_API_URL`` Prefect serves an
+ephemeral API for the command's duration; the terminal shows the live view, or with ``--verbose`` the flow's logs.
 """
 
 from __future__ import annotations
@@ -57,13 +54,9 @@ def quiet_logs() -> None:
 
 
 def start_prefect_api() -> None:
-    """Without a Prefect server configured, start Prefect's ephemeral API now, one command at a time.
-
-    Every command without ``PREFECT_API_URL`` serves its own API on the database in ``PREFECT_HOME``; commands
-    started together on a fresh home would create that database at the same moment, and all but one fail. A file
-    lock in the home lets the first create it; the others then find it ready. The API stays up until the command
-    exits, and the flow uses it.
-    """
+    """Without ``PREFECT_API_URL``, start Prefect's ephemeral API now (it serves until the command exits), one
+    command at a time: commands started together on a fresh ``PREFECT_HOME`` would all create its database at once
+    and all but one fail, so a file lock in the home lets the first create it."""
     from prefect import get_client
     from prefect.settings import PREFECT_API_URL, get_current_settings
 
@@ -78,9 +71,8 @@ def start_prefect_api() -> None:
 
 
 def flow_params(ctx: typer.Context, **parsed: Any) -> dict[str, Any]:
-    """The command's options, which its flow takes as parameters of the same names (all but --verbose and --json,
-    and the Dask options, which become one ``cluster``), with ``parsed`` in place of those the command parsed
-    itself. The cluster options are checked here, so a mistake costs no flow run."""
+    """The command's options as its flow's parameters (but --verbose and --json; the Dask options become one checked
+    ``cluster``, so a mistake costs no flow run), with ``parsed`` in place of those the command parsed itself."""
     params = {name: value for name, value in ctx.params.items() if name not in ("verbose", "as_json")}
     cluster = {name: params.pop(name) for name in CLUSTER if name in params}
     return params | ({"cluster": ClusterSpec(**cluster)} if cluster else {}) | parsed

@@ -1,8 +1,5 @@
-"""A live view of a running flow, read from MLflow: the stage, and one epoch bar per training.
-
-It reads what the trainings log (wherever they run: a local Dask worker or another host), so it needs nothing
-from Prefect but the flow run's name, which tags the MLflow parent run.
-"""
+"""A live view of a running flow, read from MLflow: the stage, and one epoch bar per training. It reads what the
+trainings log, wherever they run, so it needs nothing from Prefect but the flow run's name (a tag of the parent run)."""
 
 from __future__ import annotations
 

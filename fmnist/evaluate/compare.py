@@ -1,8 +1,6 @@
 """The Keras-vs-PyTorch comparison as data, Markdown, HTML and MLflow metrics: two trained models image by image
-beside the reference study (:class:`Comparison`), or the two frameworks across seeds (:class:`SeedComparison`).
-
-Both only arrange numbers computed elsewhere (`fmnist.evaluate.stats`), so the report and the tracked numbers agree.
-"""
+beside the reference study (:class:`Comparison`), or the two frameworks across seeds (:class:`SeedComparison`). Both
+only arrange numbers from `fmnist.evaluate.stats`, so the report and the tracked numbers agree."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """The report's figures as PNG bytes: confusion matrix, per-class F1, learning curves, disagreements, forest plot.
-
-Each builds its own `matplotlib.figure.Figure` and renders it on the Agg canvas, not through pyplot: no global
-figure registry shared between the threads Prefect runs tasks in, no backend switched for whoever imports us.
-"""
+Each is its own `matplotlib.figure.Figure` on the Agg canvas, not pyplot: no global figure registry shared by the
+threads Prefect runs tasks in, no backend switched for whoever imports us."""
 
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ from fmnist.errors import FmnistError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-DPI = 80  # small on purpose: the figures are read on screen, and rendering stays well under a second
+DPI = 80  # small on purpose: the figures are read on screen, and render fast
 # Axis labels: "T-shirt/top" → "T-shirt", "Ankle boot" → "Boot".
 SHORT_NAMES = tuple(name.split("/")[0].split()[-1].capitalize() for name in CLASS_NAMES)
 LEARNING_METRICS: tuple[str, ...] = ("train/loss", "val/loss", "train/acc", "val/acc")
@@ -147,7 +145,7 @@ def disagreement_gallery_png(
         return _png(fig)
     n_rows = -(-len(shown) // _GALLERY_COLUMNS)
     height = 1.9 * n_rows + 0.9  # inches: rows of image + 3-line title, plus the headline
-    # A fixed grid instead of constrained layout: solving the layout for 40 titled axes takes over a second.
+    # A fixed grid: constrained layout is slow to solve for 40 titled axes.
     fig = _new_figure(figsize=(1.5 * _GALLERY_COLUMNS, height))
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1 / height, top=1.0 - 0.85 / height, hspace=0.55, wspace=0.1)
     axes = fig.subplots(n_rows, _GALLERY_COLUMNS, squeeze=False).ravel()

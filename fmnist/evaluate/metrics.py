@@ -1,8 +1,5 @@
-"""Score one model's predictions on one split: accuracy, loss, per-class precision/recall/F1, confusion matrix.
-
-Pure NumPy on labels and softmax probabilities, so one function scores Keras and PyTorch alike and both log exactly
-the same metric names.
-"""
+"""Score one model's predictions on one split: accuracy, loss, per-class precision/recall/F1, confusion matrix. Pure
+NumPy on labels and softmax probabilities, so Keras and PyTorch are scored alike, under the same metric names."""
 
 from __future__ import annotations
 
@@ -24,11 +21,7 @@ _METRIC_KEY = re.compile(r"^[A-Za-z0-9_\-. /]+$")
 
 
 def metric_name(text: str) -> str:
-    """``text`` as one path component of a metric key: anything but letters, digits, ``_ - .`` becomes ``_``.
-
-    >>> metric_name("T-shirt/top"), metric_name("Ankle boot")
-    ('T-shirt_top', 'Ankle_boot')
-    """
+    """``text`` as one path component of a metric key: anything but letters, digits, ``_ - .`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9_\-.]", "_", text)
 
 

@@ -1,9 +1,5 @@
-"""The run report: one self-contained HTML page (images inlined) and its Markdown twin, built from MLflow alone.
-
-Everything comes from the parent run and its child runs — the comparison table and verdict, the figures, the
-per-stage timings, the parameters — so a report can be rebuilt for any past run, on any machine that reaches
-the tracking server.
-"""
+"""The run report: one self-contained HTML page (images inlined) and its Markdown twin, built from MLflow alone (the
+parent run and its children), so it can be rebuilt for any past run on any machine that reaches the server."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Score trained runs from what MLflow holds and log the frameworks' comparison to the parent run.
-
-Each run's best checkpoint and architecture are downloaded from its child run (a broken artifact fails here, not in
-production) and scored on every split; the metrics go to the child run (and to its logged model, per dataset), the
-comparison, its verdict and the figures to the parent run.
-"""
+"""Score trained runs from what MLflow holds and log the frameworks' comparison to the parent run. Each best
+checkpoint is downloaded back from its child run (a broken artifact fails here, not in production); its metrics go
+to that run and its logged model, the comparison, verdict and figures to the parent run."""
 
 from __future__ import annotations
 

@@ -1,14 +1,10 @@
-"""How sure we are that one framework beats the other: bootstrap intervals, McNemar's test, seed spread; and
-how sure an ablation is of each effect: Welch intervals, equivalence tests, Holm's adjustment, detectable size.
+"""How sure we are that one framework beats the other (bootstrap intervals, McNemar's test, seed spread), and how
+sure an ablation is of each effect (Welch intervals, equivalence tests, Holm's adjustment, detectable size). All of
+it works on per-image correctness vectors (``predictions == labels``) or per-seed accuracies, never on models.
 
-Everything works on per-image correctness vectors (``predictions == labels``, one bool per official test
-image) or on per-seed accuracies, so it knows nothing about models.
-
-The bootstrap resamples counts rather than indices. Accuracy depends only on how many correct items a
-resample holds, and drawing n items with replacement from a vector with k correct items gives a
-Binomial(n, k/n) count; for a paired difference, the four (a, b) outcome cells are Multinomial(n, shares).
-That is the percentile bootstrap exactly (not an approximation), it takes O(n_boot) memory, and 10,000
-resamples of 10,000 images take about a millisecond.
+The bootstrap resamples counts, not indices: accuracy depends only on how many correct items a resample holds, and
+n draws with replacement from k correct of n give a Binomial(n, k/n) count (a paired difference: the four outcome
+cells are Multinomial(n, shares)). That is the percentile bootstrap exactly, in O(n_boot) memory and time.
 """
 
 from __future__ import annotations
@@ -35,10 +31,8 @@ class Interval:
 
 @dataclass(frozen=True)
 class McNemarResult:
-    """Discordant pairs and the exact p-value (two-sided unless the test asked for one side).
-
-    ``b``: items A got right and B got wrong; ``c``: items A got wrong and B got right.
-    """
+    """Discordant pairs and the exact p-value (two-sided unless the test asked for one side). ``b``: items A got
+    right and B wrong; ``c``: items A got wrong and B right."""
 
     b: int
     c: int
@@ -102,11 +96,9 @@ def bootstrap_difference_ci(
 def mcnemar_exact(
     correct_a: np.ndarray, correct_b: np.ndarray, alternative: Literal["two-sided", "b_better"] = "two-sided"
 ) -> McNemarResult:
-    """Exact McNemar test: a binomial test of the discordant pairs against 50/50.
-
-    ``b_better`` is the one-sided test that B is the better one: p = P(X >= c) for X ~ Binomial(b + c, 1/2).
-    """
-    from scipy import stats as sp  # imported here: scipy.stats alone costs ~0.4 s at every flow start
+    """Exact McNemar test: a binomial test of the discordant pairs against 50/50; ``b_better`` is the one-sided
+    test that B is better: p = P(X >= c) for X ~ Binomial(b + c, 1/2)."""
+    from scipy import stats as sp  # imported here: a slow import that every flow start would pay
 
     a, b = _as_pair(correct_a, correct_b)
     n_b, n_c = int((a & ~b).sum()), int((~a & b).sum())
@@ -148,8 +140,7 @@ def _welch(acc_a: Sequence[float], acc_b: Sequence[float]) -> tuple[float, float
 
 
 def welch_test(acc_a: Sequence[float], acc_b: Sequence[float], level: float = 0.95) -> tuple[Interval, float]:
-    """Welch's interval of ``mean(b) - mean(a)`` (independent samples, unequal variances) and its two-sided
-    p-value."""
+    """Welch's interval of ``mean(b) - mean(a)`` (independent samples, unequal variances) and its two-sided p."""
     if not 0.0 < level < 1.0:
         raise FmnistError(f"level must be between 0 and 1, got {level}")
     diff, se, df = _welch(acc_a, acc_b)
@@ -211,10 +202,8 @@ def _pt(fraction: float, signed: bool = False) -> str:
 
 
 def verdict(name_a: str, name_b: str, diff: Interval, p_value: float, alpha: float = 0.05) -> str:
-    """One line: ``"B vs A: +0.3 pt, 95% CI [-0.2, 0.8], p=0.21: no significant difference"``.
-
-    ``diff`` is acc(b) - acc(a) as a fraction; it is shown in percentage points.
-    """
+    """One line: ``"B vs A: +0.3 pt, 95% CI [-0.2, 0.8], p=0.21: no significant difference"``; ``diff`` is
+    acc(b) - acc(a) as a fraction, shown in points."""
     if math.isnan(p_value) or not 0.0 <= p_value <= 1.0:
         raise FmnistError(f"p_value must be in [0, 1], got {p_value}")
     if p_value < alpha and diff.estimate > 0:

@@ -1,11 +1,7 @@
 """An ablation of the framework defaults: which of them, if any, makes Keras and PyTorch train differently.
 
-Each framework trains on its own defaults (``baseline``), with one factor switched to the other framework's level
-(an arm per factor its trainer can switch), and with every such factor switched (``all``), all with the same seeds
-on the same split(s). Each switched arm's mean official-test accuracy minus its baseline, in points, gets a 95% Welch
-interval, a Holm-adjusted p, a TOST equivalence test and the smallest effect the trials could detect; the framework
-rows compare Keras minus PyTorch at both defaults, both switched, and each framework's settings. Nothing is chosen:
-the official test set is only reported.
+Arms, trials and the analysis: docs/ablation.md ("Design", "Analysis"). Nothing is chosen on the official test set:
+it is only reported.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Where a run's trials train: a running Dask cluster, one that a Dask cluster class starts for the run, or the
-default local cluster. The options are checked here, not in the CLI, because a deployment sets the same flow
-parameter without it.
-"""
+"""Where a run's trials train (`ClusterSpec`). The options are checked here, not in the CLI, because a deployment
+sets the same flow parameter without it."""
 
 from __future__ import annotations
 
@@ -24,9 +22,8 @@ class ClusterSpec:
     """Where a run's trials train: the scheduler at ``dask_address``; else a cluster of ``cluster_class`` (an
     import path) built from ``cluster_kwargs`` alone; else a local cluster of ``workers`` processes. A cluster
     started for the run scales between the adaptive bounds, if any (an unset bound keeps Dask's default).
-
-    Made from the command line's options or a flow's ``cluster`` parameter, it checks them against each other and
-    imports ``cluster_class``; FmnistError names the option at fault and the fix."""
+    Creating one checks the options against each other and imports ``cluster_class``; FmnistError names the option
+    at fault and the fix."""
 
     workers: int | None = None
     dask_address: str | None = None

@@ -1,11 +1,6 @@
-"""The framework defaults the reference study left in place, as ablation factors: each a name and two levels.
-
-A level is a set of config overrides (`ModelConfig` / `TrainConfig` fields). For a framework default the two
-levels are Keras's and PyTorch's (in the config's conventions), each framework's own defaults (the ``seed``
-preset) sit at its own level, and switching a factor puts a framework at the other's. Two differences are no
-framework default: the initial weights and the batch order are each framework's own draws in the reference
-study (level ``reference``) or one draw both share (``shared``); switching moves a framework to ``shared``.
-The ``parity`` preset is every factor at its ``parity`` level (`fmnist.config`).
+"""The framework defaults the reference study left in place, as ablation factors: each a name and two levels, a
+level being a set of config overrides. The levels and what switching does: docs/ablation.md, "Factors"; the
+``parity`` preset is every factor at its ``parity`` level (`fmnist.config`).
 """
 
 from __future__ import annotations
@@ -22,12 +17,9 @@ Overrides = Mapping[str, float | str]
 
 @dataclass(frozen=True)
 class Factor:
-    """One difference between the two frameworks' trainings.
-
-    ``levels``: exactly two, level name → config overrides; named after the frameworks for a framework default,
-    else the reference level first. ``only``: the one framework whose trainer can take the other level (None:
-    both). ``about``: what the levels are, in a line.
-    """
+    """One difference between the two frameworks' trainings. ``levels``: exactly two, level name → config overrides,
+    named after the frameworks for a framework default, else the reference level first. ``only``: the one framework
+    whose trainer can take the other level (None: both). ``about``: what the levels are, in a line."""
 
     name: str
     levels: Mapping[str, Overrides]

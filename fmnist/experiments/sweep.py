@@ -1,9 +1,6 @@
 """Hyperparameter sweeps: the trial plan, where trials run, the comparison across seeds, and the JSON summary every
-flow that trains prints.
-
-A sweep trains every (framework, grid point, seed) once, each as its own child run of the sweep's parent run
-(:func:`fmnist.train.tracked.run_trial`), and compares the grid points by the mean ± std of their official-test
-accuracy over the seeds; each framework's best point is chosen on validation accuracy.
+flow that trains prints. Grid points are compared by mean ± std official-test accuracy over the seeds; each
+framework's best point is chosen on validation accuracy.
 """
 
 from __future__ import annotations
@@ -85,12 +82,12 @@ def plan_trials(
 
 def framework_workers(trials: Sequence[Trial], workers: Mapping[str, Collection[str]]) -> dict[str, list[str]]:
     """The workers each framework's trials should prefer (``workers``: each worker, in order, with the frameworks
-    it has imported), so that a worker process sets up one framework rather than all (design.md, "Sweeps on Dask").
+    it has imported), so that a worker sets up one framework rather than all (docs/design.md, "Sweeps on Dask").
 
-    No preference (an empty mapping) when every worker has every framework already, for fewer than two workers or
-    fewer workers than frameworks: a trial whose preferred workers all went away can wait on Dask for ever.
-    Otherwise each framework gets a worker and the spare ones go to the framework with the most trials per worker;
-    a framework takes the workers that imported it first, then those set up for the fewest others.
+    None (an empty mapping) when every worker has every framework already, or with fewer than two workers or than
+    frameworks: a trial whose preferred workers all went away can wait on Dask for ever. Otherwise each framework
+    gets a worker, spare ones go to the framework with the most trials per worker, and a framework takes the workers
+    that imported it first, then those set up for the fewest others.
     """
     counts = Counter(t.framework for t in trials)  # in order of first appearance
     frameworks = list(counts)

@@ -21,10 +21,8 @@ def bn_settings(model_cfg: ModelConfig) -> tuple[float, float]:
 
 
 def build_model(model_cfg: ModelConfig, seed: int) -> keras.Sequential:
-    """784 → hidden… → 10; each hidden block Dense+ReLU, BatchNormalization, Dropout.
-
-    Every random layer gets its own seed derived from ``seed``, so no global state is touched.
-    """
+    """784 → hidden… → 10, each hidden block Dense+ReLU, BatchNormalization, Dropout; every random layer gets its
+    own seed derived from ``seed``, so no global state is touched."""
     momentum, epsilon = bn_settings(model_cfg)
     layers: list[keras.layers.Layer] = [keras.Input((model_cfg.n_inputs,))]
     for i, width in enumerate(model_cfg.hidden):

@@ -1,10 +1,8 @@
 """The network in NumPy: what both frameworks share (input preprocessing, initial weights, parameter count) and its
-inference pass, which scores a trained model's arrays without importing a framework.
+inference pass, which scores a trained model's arrays without importing a framework (that costs seconds).
 
-Importing TensorFlow or PyTorch costs seconds in a fresh process, the inference pass of this small network a few
-milliseconds. A training run logs its best weights once more as plain arrays (``network.npz``, see
-`fmnist.tracking.layout`); the drift check of a new batch scores the champion from them. Each backend's
-``network_arrays`` exports them, and the tests hold the pass to the framework's own within float32 round-off.
+Every training logs its best weights as plain arrays too (``network.npz``, from the backend's ``network_arrays``);
+the drift check scores the champion from them. The tests hold the pass to each framework's within float32 round-off.
 """
 
 from __future__ import annotations

@@ -22,11 +22,8 @@ def bn_settings(model_cfg: ModelConfig) -> tuple[float, float]:
 
 
 class BiasedBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm1d whose running variance averages the biased batch variance, as Keras's does.
-
-    nn.BatchNorm1d averages the unbiased one (x n/(n-1)); both normalise a training batch with the biased one,
-    so only the running statistics, and with them the outputs in inference mode, differ.
-    """
+    """BatchNorm1d whose running variance averages the biased batch variance, as Keras's does (nn.BatchNorm1d: the
+    unbiased one, x n/(n-1)). Both normalise a training batch with the biased one, so only inference outputs differ."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:

@@ -1,8 +1,7 @@
 """Keras's side of a training (mirror of `torch_backend`): one compiled TensorFlow graph per epoch.
 
-Instead of `model.fit` (one graph call per batch, fed by a tf.data iterator), the whole epoch runs as a
-`tf.range` loop inside one `tf.function` that gathers its batches from tensors held in the graph, so the
-per-step Python and iterator overhead disappears.
+Not `model.fit`, which makes one graph call per batch fed by a tf.data iterator: a `tf.range` loop in one
+`tf.function` gathers the batches from tensors in the graph, so there is no per-step Python or iterator overhead.
 """
 
 from __future__ import annotations
@@ -25,11 +24,8 @@ KERAS_ADAM_EPSILON = 1e-7
 
 
 def configure_threads(threads: int) -> None:
-    """Pin TensorFlow's intra- and inter-op pools to ``threads``.
-
-    TensorFlow reads these once, when its runtime starts (the first op anywhere in the process);
-    later calls cannot change them, so a second `fit` with another thread count only warns.
-    """
+    """Pin TensorFlow's intra- and inter-op pools to ``threads``. TensorFlow fixes them when its runtime starts (the
+    first op in the process), so a later `fit` with another thread count only warns."""
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -58,9 +54,8 @@ def reseed_dropout(model: keras.Model, seed: int) -> None:
     """Restart every dropout layer's SeedGenerator on its own stream drawn from ``seed``, so an epoch's masks
     depend only on (seed, epoch) and a resumed run draws the same ones.
 
-    A generator's state is [key, counter] and each mask counts the counter up by one: layers given the same
-    key and different counters would draw one sequence at offsets, one layer's mask at step k being another's
-    at step k + 3. Distinct keys (SeedSequence.spawn) keep the streams apart.
+    Distinct keys (SeedSequence.spawn), not one key at different counters: a generator's state is [key, counter]
+    and each mask adds one to the counter, so one layer's mask at step k would be another's at step k + 3.
     """
     generators = [layer.seed_generator for layer in model.layers if hasattr(layer, "seed_generator")]
     children = np.random.SeedSequence(seed).spawn(len(generators))

@@ -1,9 +1,5 @@
-"""The training both frameworks run, written once: data, batch order, seeds, learning rates, the epoch loop with
-early stopping, keep-best and resume, and its checkpoint state.
-
-A `Backend` supplies only what differs between frameworks: model, optimizer, one training epoch, validation
-sums, checkpoint files.
-"""
+"""The training both frameworks run, written once: data, batch order, seeds, learning rates, the epoch loop (early
+stopping, keep-best, resume) and its checkpoint state. A `Backend` supplies only what differs between frameworks."""
 
 from __future__ import annotations
 
@@ -55,11 +51,8 @@ def load_train_data(split_dir: Path | str) -> TrainData:
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """What one epoch produced; epochs are numbered from 1.
-
-    ``train_loss``/``train_acc`` are the sample-weighted running mean over the epoch's batches (the model changes
-    during the epoch, as in Keras's progress bar); ``val_*`` are computed in inference mode after the epoch.
-    """
+    """What one epoch (numbered from 1) produced. ``train_*``: the sample-weighted mean over the epoch's batches,
+    while the model changes (as Keras's progress bar shows); ``val_*``: measured after the epoch, in inference mode."""
 
     epoch: int
     train_loss: float
@@ -254,10 +247,8 @@ class Backend(ABC):
         on_epoch_end: Callable[[EpochMetrics], None] | None = None,
         checkpoint_dir: Path | None = None,
     ) -> TrainResult:
-        """Train with early stopping on val loss; resume from ``checkpoint_dir`` if it holds a run.
-
-        ``epoch_seconds`` times the training pass only (not validation or checkpointing).
-        """
+        """Train with early stopping on val loss, resuming from ``checkpoint_dir`` if it holds a run.
+        ``epoch_seconds`` times the training pass only, not validation or checkpointing."""
         n_train = len(data.x_train)
         n_steps = steps_per_epoch(n_train, train_cfg.batch_size)
         lrs = lr_table(train_cfg, n_steps)
@@ -305,8 +296,8 @@ class Backend(ABC):
             history.append(metrics)
             if checkpoint_dir is not None:
                 backend.save(last_ckpt)
-                # `best` holds the weights fit() returns: the best-val epoch's, or the latest when
-                # restore_best_weights is off (then the last epoch is the one shipped).
+                # `best` holds the weights fit() returns: the best-val epoch's, or the latest without
+                # restore_best_weights.
                 if is_best or not train_cfg.restore_best_weights:
                     with atomic_path(best_ckpt) as tmp:
                         shutil.copyfile(last_ckpt, tmp)

@@ -69,12 +69,9 @@ def train_framework(
     run_name: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> TrainSummary:
-    """Train ``framework`` on the splits in ``split_dir`` inside its child run of ``parent_run_id``.
-
-    The child run is identified by its name (default: the framework), unique under the parent. Checkpoints go to
-    ``checkpoint_root/<parent_run_id>/<run name>``; if that folder holds an interrupted training, it resumes
-    there and keeps logging into the same child run.
-    """
+    """Train ``framework`` on ``split_dir`` in the child run of ``parent_run_id`` named ``run_name`` (default: the
+    framework; unique under the parent). Checkpoints go to ``checkpoint_root/<parent_run_id>/<run name>``; an
+    interrupted training found there resumes, logging into the same child run."""
     run_name = run_name or framework
     backend = trainer(framework)
     started = time.perf_counter()
@@ -176,12 +173,10 @@ def trial_configs(trial: Trial, setup: TrialSetup) -> tuple[ModelConfig, TrainCo
 def run_trial(
     trial: Trial, setup: TrialSetup, on_epoch_end: Callable[[EpochMetrics], None] | None = None
 ) -> TrainSummary:
-    """Train ``trial`` in this process as a child run of the setup's parent run, then score its best checkpoint,
-    downloaded back from MLflow, on the setup's splits, metrics to its run: in the process that already holds
-    the framework, in parallel with the other trials, so the evaluation only has to compare.
-
-    The child run is tagged with the trial's values, arm and labels, and the process (pid, host) that trains it.
-    """
+    """Train ``trial`` here as a child run of the setup's parent run, then score its best checkpoint (downloaded
+    back from MLflow) on the setup's splits: in the process that holds the framework already, in parallel with the
+    other trials, so the evaluation only compares. The run is tagged with the trial's values, arm and labels, and the
+    process (pid, host)."""
     started = time.time()
     tracker = Tracker(setup.tracking_uri, setup.experiment)
     tags = {key: value_label(value) for key, value in trial.values.items()}

@@ -28,17 +28,14 @@ def trainer(framework: str) -> type[Backend]:
 
 
 def imported_frameworks() -> list[str]:
-    """The frameworks whose backend this process has already imported (a Dask worker started with
-    ``flows.dask_preload`` has all of them). Imports neither."""
+    """The frameworks whose backend this process has imported already (all, after ``flows.dask_preload``)."""
     return [framework for framework, (module, _) in _BACKENDS.items() if module in sys.modules]
 
 
 def warm_up(framework: str) -> float:
-    """Train a throw-away model for one epoch on 128 random images; returns the seconds it took.
-
-    A process's first training pays one-time costs on top of the framework's import (TensorFlow's first graphs,
-    the compiler front end of PyTorch's optimizer); a long-lived worker pays them here, when it starts, instead
-    of in its first trial. Every training seeds itself, so what runs later is unchanged.
+    """Train a throw-away model for one epoch on 128 random images; returns the seconds it took. A process's first
+    training pays one-time costs (TensorFlow's first graphs, the compiler front end of PyTorch's optimizer): a
+    long-lived worker pays them here, not in its first trial. Every training seeds itself, so later ones are unchanged.
     """
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (192, 784), dtype=np.uint8)

@@ -57,10 +57,10 @@ class Trial:
 class TrialSetup:
     """What every trial of one parent run shares: the splits, the recipe, where to track and checkpoint.
 
-    ``max_epochs`` overrides the preset's; ``score_splits`` limits which splits each trial is scored on (None: all
-    of them); ``split_dirs`` holds the split of each split seed a trial may name. Nothing in it needs the flow's
-    disk when ``published`` maps each split folder to its copy in the artifact store (the trial fetches it) and
-    ``checkpoint_root`` is None (checkpoints go to the worker's own cache).
+    ``max_epochs`` overrides the preset's; ``score_splits``: the splits each trial is scored on (None: all);
+    ``split_dirs``: the split of each split seed a trial may name. A trial needs nothing from the flow's disk when
+    ``published`` maps each split folder to its copy in the artifact store and ``checkpoint_root`` is None (the
+    worker's cache).
     """
 
     split_dir: Path
