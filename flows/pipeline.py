@@ -10,26 +10,25 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
+from fmnist.config import PresetName
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials, run_summary
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
 from fmnist.timing import Stopwatch
+from fmnist.train.trainers import Framework
 from tasks.evaluate import evaluate_task
 from tasks.register import register_task
 from tasks.report import report_task
 from tasks.tracking import finish_parent_run_task
-
-FrameworkName = Literal["keras", "torch"]
-PresetName = Literal["seed", "parity", "tuned"]
 
 
 @flow(name="fmnist-pipeline", log_prints=True)
 def fmnist_pipeline(
     data_source: str | None = None,
     preset: PresetName = "seed",
-    frameworks: Annotated[list[FrameworkName], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
+    frameworks: Annotated[list[Framework], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
     max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
     seed: Annotated[int, Field(ge=0)] = 42,
     seeds: Annotated[int, Field(ge=1, le=20)] = 1,

@@ -8,7 +8,7 @@ Completed, with the reason as the state's message (and an MLflow run saying so),
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from prefect import flow
 from prefect.states import Completed, State
@@ -16,12 +16,11 @@ from pydantic import Field
 
 from flows.pipeline import fmnist_pipeline
 from flows.trials import prepare_data
+from fmnist.config import PresetName
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.tracking import tracking_uri
 from tasks.batches import retrain_check_task
-
-PresetName = Literal["seed", "parity", "tuned"]
 
 
 @flow(name="fmnist-retrain", log_prints=True)

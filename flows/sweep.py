@@ -11,22 +11,21 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
+from fmnist.config import PresetName
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, run_summary
 from fmnist.timing import Stopwatch
+from fmnist.train.trainers import Framework
 from tasks.evaluate import evaluate_sweep_task
 from tasks.tracking import finish_parent_run_task
-
-FrameworkName = Literal["keras", "torch"]
-PresetName = Literal["seed", "parity", "tuned"]
 
 
 @flow(name="fmnist-sweep", log_prints=True)
 def fmnist_sweep(
     data_source: str | None = None,
     preset: PresetName = "seed",
-    frameworks: Annotated[list[FrameworkName], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
+    frameworks: Annotated[list[Framework], Field(min_length=1)] = ["keras", "torch"],  # noqa: B006
     max_epochs: Annotated[int, Field(ge=1, le=500)] | None = None,
     seed: Annotated[int, Field(ge=0)] = 42,
     seeds: Annotated[int, Field(ge=1, le=20)] = 3,

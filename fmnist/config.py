@@ -136,6 +136,10 @@ def _presets() -> dict[str, Preset]:
     }
 
 
+# The names of `_presets`, as a type that flow parameters are validated against.
+PresetName = Literal["seed", "parity", "tuned"]
+
+
 def preset_names() -> tuple[str, ...]:
     """Names accepted by `get_preset`."""
     return tuple(_presets())

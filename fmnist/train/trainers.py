@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -12,7 +13,8 @@ from fmnist.config import ModelConfig, TrainConfig
 from fmnist.errors import FmnistError
 from fmnist.train.loop import Backend, TrainData
 
-FRAMEWORKS = ("keras", "torch")
+Framework = Literal["keras", "torch"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 _BACKENDS = {
     "keras": ("fmnist.train.keras_backend", "KerasBackend"),
     "torch": ("fmnist.train.torch_backend", "TorchBackend"),

@@ -1,12 +1,14 @@
 import dataclasses
+from typing import get_args
 
 import pytest
 
-from fmnist.config import flat_params, get_preset, preset_names
+from fmnist.config import PresetName, flat_params, get_preset, preset_names
 
 
 def test_known_presets() -> None:
     assert set(preset_names()) == {"seed", "parity", "tuned"}
+    assert get_args(PresetName) == preset_names()  # what the flows accept is what there is
 
 
 def test_unknown_preset_names_the_valid_ones() -> None:
