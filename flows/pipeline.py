@@ -10,14 +10,13 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
-from fmnist.config import PresetName
+from fmnist.config import Framework, PresetName
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.pipeline import best_per_framework, pipeline_summary
 from fmnist.experiments.sweep import plan_trials, run_summary
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN
 from fmnist.timing import Stopwatch
-from fmnist.train.trainers import Framework
 from tasks.evaluate import evaluate_task
 from tasks.register import register_task
 from tasks.report import report_task
@@ -59,7 +58,7 @@ def fmnist_pipeline(
         split_dir = prepare_data(data_source, root, seed, refresh_data)
         clock.lap("data")
         setup = trial_setup(root, (uri, parent), experiment, {seed: split_dir}, preset, max_epochs, split_store)
-        results = run_trials(trials, setup, cluster or ClusterSpec())
+        results = run_trials(trials, setup, cluster)
         clock.lap("train")
         evaluation = evaluate_task(uri, experiment, parent, results, split_dir, equivalence_margin / 100)
         trained = best_per_framework(results)

@@ -11,12 +11,11 @@ from prefect import flow
 from pydantic import Field
 
 from flows.trials import parent_run, prepare_data, run_trials, trial_setup
-from fmnist.config import PresetName
+from fmnist.config import Framework, PresetName
 from fmnist.data.ingest import default_source
 from fmnist.experiments.cluster import ClusterSpec
 from fmnist.experiments.sweep import SCORED_SPLITS, plan_trials, run_summary
 from fmnist.timing import Stopwatch
-from fmnist.train.trainers import Framework
 from tasks.evaluate import evaluate_sweep_task
 from tasks.tracking import finish_parent_run_task
 

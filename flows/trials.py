@@ -81,10 +81,17 @@ def trial_setup(
     published = {}
     if (split_store or default_store()) == "mlflow":
         published = {path: publish_split_task(uri, experiment, path) for path in dict.fromkeys(split_dirs.values())}
-    checkpoints = None if published else root / "checkpoints"
-    default = next(iter(split_dirs.values()))
     return TrialSetup(
-        default, preset, run_id, checkpoints, uri, experiment, max_epochs, score_splits, dict(split_dirs), published
+        split_dir=next(iter(split_dirs.values())),
+        preset=preset,
+        parent_run_id=run_id,
+        checkpoint_root=None if published else root / "checkpoints",
+        tracking_uri=uri,
+        experiment=experiment,
+        max_epochs=max_epochs,
+        score_splits=score_splits,
+        split_dirs=dict(split_dirs),
+        published=published,
     )
 
 
@@ -132,11 +139,14 @@ def run_trials(
     """Train and score every trial on ``cluster`` (default: a local cluster of one process per CPU, at most one per
     trial). A failed trial is retried ``retries`` times, resuming from its checkpoint in the same MLflow run; one that
     still fails fails the flow, or with ``missing_ok`` is left out of the results, which the caller must report."""
-    runner = dask_task_runner(cluster or ClusterSpec(), len(trials))
+    cluster = cluster or ClusterSpec()
+    runner = dask_task_runner(cluster, len(trials))
     # The sub-flow runs in this process, which this flow's heartbeat shows alive already; a heartbeat thread of its
     # own would only delay its end (Prefect stops that thread in 1 s steps).
     settings = temporary_settings(updates={"flows.heartbeat_frequency": None})
-    with api_for_workers(), settings, dask.config.set(dict(TRAINING_DASK_CONFIG)):
+    started_here = not (cluster.dask_address or cluster.cluster_class)  # a cluster of your own keeps its settings
+    training = dask.config.set(dict(TRAINING_DASK_CONFIG)) if started_here else nullcontext()
+    with api_for_workers(), settings, training:
         return train_trials.with_options(task_runner=runner)(list(trials), setup, retries, missing_ok)
 
 

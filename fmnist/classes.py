@@ -25,7 +25,7 @@ NUM_PIXELS = 28 * 28
 
 
 def check_labels(labels: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
-    """``labels`` if each is a class id, else a DataError naming the first bad one (``where(i)``, e.g.
+    """uint8 ``labels`` if each is a class id, else a DataError naming the first bad one (``where(i)``, e.g.
     ``"train.csv: line 3: label 10"``) and how many are bad."""
     bad = np.flatnonzero(labels >= NUM_CLASSES)
     if bad.size:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from fmnist.experiments.factors import parity_overrides
 
@@ -136,8 +136,10 @@ def _presets() -> dict[str, Preset]:
     }
 
 
-# The names of `_presets`, as a type that flow parameters are validated against.
+# The names of `_presets` and the frameworks, as types that flow parameters are validated against.
 PresetName = Literal["seed", "parity", "tuned"]
+Framework = Literal["keras", "torch"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 
 
 def preset_names() -> tuple[str, ...]:

@@ -102,3 +102,20 @@ def test_readme_is_the_short_way_in() -> None:
     text = README.read_text()
     assert [p.name for p in DOCS if f"](docs/{p.name})" not in text] == []
     assert len(text.splitlines()) <= 100
+
+
+def test_the_dask_config_file_for_clusters_of_your_own_is_what_a_run_s_cluster_gets() -> None:
+    """docs/operations.md shows `TRAINING_DASK_CONFIG` as a Dask config file for `dask worker`: the two must agree."""
+    import yaml
+
+    from flows.trials import TRAINING_DASK_CONFIG
+
+    (block,) = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "operations.md").read_text(), flags=re.S)
+
+    def flat(node: dict, prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, value in node.items():
+            out |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+        return out
+
+    assert flat(yaml.safe_load(block)) == dict(TRAINING_DASK_CONFIG)

@@ -22,7 +22,7 @@ JsonOut = typer.Option(False, "--json", help="Print one JSON object instead of t
 
 
 class DownloadBar:
-    """A Rich bar in the protocol :func:`fmnist.data.download.fetch_file` drives (``total``, ``update``, ``close``)."""
+    """A Rich bar in the protocol :func:`fmnist.data.ingest.fetch_file` drives (``total``, ``update``, ``close``)."""
 
     def __init__(self, name: str, quiet: bool = False) -> None:
         self._progress = Progress(

@@ -92,7 +92,7 @@ def run_flow(ctx: typer.Context, name: str, params: dict[str, Any], *, live: boo
     start_prefect_api()
     from fmnist.tracking import tracking_uri
 
-    # Parameters travel as JSON, as a deployment's do: paths and choices as their strings.
+    # Paths and choices as their strings, the types the flows declare (a deployment's parameters are JSON).
     params = {key: str(value) if isinstance(value, Path | StrEnum) else value for key, value in params.items()}
     run_name = f"fmnist-{name}-{uuid.uuid4().hex[:8]}"
     live = live and not (verbose or ctx.params.get("as_json") or console.quiet)

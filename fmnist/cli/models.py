@@ -17,10 +17,10 @@ from rich.table import Column, Table
 
 from fmnist.cli.app import app, console_of
 from fmnist.cli.options import MaxEpochs, Preset, PresetName, PromotionAlpha, PromotionMinGain, RunId, SplitDir
-from fmnist.config import get_preset
+from fmnist.config import FRAMEWORKS, get_preset
 from fmnist.errors import FmnistError
 
-FrameworkName = StrEnum("FrameworkName", {"keras": "keras", "torch": "torch"})
+FrameworkName = StrEnum("FrameworkName", {name: name for name in FRAMEWORKS})
 
 
 @app.command("train")
@@ -186,6 +186,7 @@ def register_cmd(
     Example: fmnist register --run-id 0a1b2c3d4e5f... --alpha 0.05
     """
     from fmnist.cli.flows import quiet_logs
+    from fmnist.experiments.sweep import best_of_each
     from fmnist.registry.registration import SELECTION_METRIC
     from fmnist.tracking import Tracker
 
@@ -197,11 +198,8 @@ def register_cmd(
     children, split_dir = finished_children(tracker, run_id, data)
     if any(SELECTION_METRIC not in c["metrics"] for c in children):
         raise FmnistError(f"run {run_id} is not evaluated yet; run `fmnist evaluate --run-id {run_id}` first")
-    # As the pipeline does: each framework's training with the best validation accuracy (never the official test),
-    # the first of equals.
-    best: dict[str, dict[str, Any]] = {}
-    for c in sorted(children, key=lambda c: c["metrics"][SELECTION_METRIC], reverse=True):
-        best.setdefault(c["framework"], c)
+    # As the pipeline does: each framework's training with the best validation accuracy, never the official test.
+    best = best_of_each(children, lambda c: c["framework"], lambda c: c["metrics"][SELECTION_METRIC])
     models = {fw: (f"models:/{tracker.logged_model_id(c['run_id'])}", c["run_id"]) for fw, c in best.items()}
     accuracy = {fw: c["metrics"][SELECTION_METRIC] for fw, c in best.items()}
     from tasks.register import register_task

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from fmnist.config import preset_names
+from fmnist.config import FRAMEWORKS, preset_names
 from fmnist.data.ingest import SOURCE_ENV
 from fmnist.errors import FmnistError
 from fmnist.experiments.cluster import parse_cluster_kwargs
@@ -54,8 +54,6 @@ RunId = typer.Option(..., "--run-id", "-r", callback=_run_id, help="The MLflow p
 
 def parse_frameworks(value: str) -> list[str]:
     """``"keras,torch"`` → ``["keras", "torch"]``, rejecting unknown names."""
-    from fmnist.train.trainers import FRAMEWORKS
-
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in FRAMEWORKS]
     if not names or unknown:
@@ -115,16 +113,17 @@ CLUSTER = ("workers", "dask_address", "cluster_class", "cluster_kwargs", "adapt_
 
 
 def flow_options(*names: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the options ``names`` of :data:`FLOW_OPTIONS`, after its own; it takes them as ``**options``
-    and hands them to its flow by the same names."""
+    """Give a command the options ``names`` of :data:`FLOW_OPTIONS`, after its own but before --verbose and --json;
+    it takes them as ``**options`` and hands them to its flow by the same names."""
 
     def add(command: Callable[..., None]) -> Callable[..., None]:
-        params = [p for p in inspect.signature(command).parameters.values() if p.kind is not p.VAR_KEYWORD]
-        for name in names:
-            annotation, option = FLOW_OPTIONS[name]
-            params.append(
-                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-            )
+        own = [p for p in inspect.signature(command).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        added = [
+            inspect.Parameter(n, keyword, default=FLOW_OPTIONS[n][1], annotation=FLOW_OPTIONS[n][0]) for n in names
+        ]
+        last = [p.replace(kind=keyword) for p in own if p.name in ("verbose", "as_json")]
+        params = [p for p in own if p.name not in ("verbose", "as_json")] + added + last
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # what typer reads
         return command
 

@@ -54,7 +54,7 @@ DEFAULT_BASE_URLS: tuple[str, ...] = (
 CSV_TRAIN = "fashion-mnist_train.csv"
 CSV_TEST = "fashion-mnist_test.csv"
 
-# A progress bar in pooch's protocol: attributes ``total``, methods ``update(n)``, ``reset()``, ``close()``.
+# A progress bar as `_download` drives it: attribute ``total``, methods ``update(n)`` and ``close()``.
 ProgressFactory = Callable[[str], Any]
 MAX_BYTES = 64 << 20  # the largest release file (train images) is 26 MB
 TOTAL_TIMEOUT = 600.0  # seconds for one file, whatever the server does

@@ -20,7 +20,8 @@ from fmnist.classes import NUM_CLASSES, NUM_PIXELS, check_labels
 from fmnist.errors import DataError
 
 HEADER: tuple[str, ...] = ("label", *(f"pixel{i}" for i in range(1, NUM_PIXELS + 1)))
-# A file larger than this many rows of three-digit cells is refused unread: parsing holds it in memory several times.
+# The Kaggle train file has 60,000 rows. A file larger than this many rows of three-digit cells is refused unread:
+# parsing holds it in memory several times.
 MAX_ROWS = 100_000
 MAX_BYTES = MAX_ROWS * 4 * len(HEADER)
 _INT = re.compile(r"[0-9]+")

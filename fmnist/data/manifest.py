@@ -26,7 +26,7 @@ RECENT = "recent"
 SplitName = Literal["train", "val", "test", "official_test", "recent"]
 # Strict: no type coercion ("3" is not 3, true is not 1), and a key the schema does not know is an error.
 STRICT = ConfigDict(strict=True, extra="forbid")
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -74,7 +74,7 @@ def file_digest(path: Path, algorithm: str = "md5") -> str:
         return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
-def read_strict_json(path: Path, schema: type[T], what: str, fix: str) -> T:
+def read_strict_json(path: Path, schema: type[_T], what: str, fix: str) -> _T:
     """The JSON file ``path`` as a ``schema``; else one DataError naming the first key at fault, and ``fix``."""
     try:
         return TypeAdapter(schema).validate_json(path.read_bytes())

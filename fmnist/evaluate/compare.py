@@ -130,9 +130,9 @@ def build_comparison(
         if fw in REFERENCE_STUDY:
             rows.append(ComparisonRow(fw, "reference study", tuple(REFERENCE_STUDY[fw].get(s) for s in SPLITS), None))
         accuracies = tuple(ours[fw][s] for s in SPLITS)
-        bad = [a for a in accuracies if math.isnan(a) or not 0.0 <= a <= 1.0]
+        bad = [(s, a) for s, a in zip(SPLITS, accuracies, strict=True) if math.isnan(a) or not 0.0 <= a <= 1.0]
         if bad:
-            raise FmnistError(f"{fw}: accuracies must be fractions in [0, 1], got {bad[0]}")
+            raise FmnistError(f"{fw} {bad[0][0]} must be an accuracy fraction in [0, 1], got {bad[0][1]}")
         # The interval must describe the same number the table shows (catches percent vs fraction mix-ups).
         if not math.isclose(ci[fw].estimate, accuracies[-1], abs_tol=1e-9):
             raise FmnistError(f"{fw}: CI estimate {ci[fw].estimate} differs from official_test/acc {accuracies[-1]}")

@@ -96,12 +96,13 @@ def evaluate_runs(
         {fw: results[fw][seed] for fw, seed in first_seed.items()},
         data["official_test"],
     )
-    if len(results) == 1 and all(len(by_seed) == 1 for by_seed in runs.values()):
+    one_seed = all(len(by_seed) == 1 for by_seed in runs.values())
+    if len(results) == 1 and one_seed:
         (only,) = accuracy
         line = f"{display_name(only)} only: official test accuracy {100 * accuracy[only]['official_test/acc']:.2f}%"
         tracker.flush()
         return Evaluation(accuracy, line, line + "\n", {}, artifacts)
-    if all(len(by_seed) == 1 for by_seed in runs.values()):
+    if one_seed:
         a, b = list(results)[:2]
         labels = data["official_test"][1]
         correct = {fw: results[fw][first_seed[fw]]["official_test"].predictions == labels for fw in (a, b)}

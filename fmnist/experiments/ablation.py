@@ -260,10 +260,14 @@ class AblationEvaluation:
     markdown: str
     metrics: dict[str, float]
 
+    @property
+    def missing(self) -> list[str]:
+        """The trials planned but not scored."""
+        return [name for arm in self.arms.values() for name in arm.missing]
+
     def summary(self) -> dict[str, Any]:
         """The ablation's own part of its JSON summary."""
-        missing = [name for arm in self.arms.values() for name in arm.missing]
-        return {"missing": missing, "effects": effect_rows(self.effects), "ablation_markdown": self.markdown}
+        return {"missing": self.missing, "effects": effect_rows(self.effects), "ablation_markdown": self.markdown}
 
 
 def evaluate_ablation(

@@ -11,6 +11,7 @@ from typing import Any
 from fmnist.data.manifest import read_manifest
 from fmnist.evaluate.compare import SPLITS
 from fmnist.evaluate.scoring import DEFAULT_EQUIVALENCE_MARGIN, Evaluation, evaluate_runs
+from fmnist.experiments.sweep import best_of_each
 from fmnist.registry.registration import Registration
 from fmnist.tracking import Tracker
 from fmnist.train.tracked import TrainSummary
@@ -32,12 +33,9 @@ def evaluate_pipeline(
 
 
 def best_per_framework(trained: Sequence[TrainSummary], split: str = "val") -> dict[str, TrainSummary]:
-    """For each framework, the training to register: the best accuracy on ``split`` (the first of equals), chosen
-    on validation data, never on the official test set that is then reported as unbiased."""
-    by_framework: dict[str, list[TrainSummary]] = {}
-    for t in trained:
-        by_framework.setdefault(t.framework, []).append(t)
-    return {fw: max(ts, key=lambda t: t.accuracy(split)) for fw, ts in by_framework.items()}
+    """For each framework, the training to register: the best accuracy on ``split``, chosen on validation data,
+    never on the official test set that is then reported as unbiased."""
+    return best_of_each(trained, lambda t: t.framework, lambda t: t.accuracy(split))
 
 
 def pipeline_summary(

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fmnist.errors import FmnistError
 from fmnist.evaluate.compare import display_name
@@ -23,6 +23,7 @@ from fmnist.train.trial import GRID_KEYS, Trial, point_label
 # Every split but the 58,200 training images: scoring those for each trial would cost more than the rest of the
 # evaluation and decide nothing.
 SCORED_SPLITS = ("val", "test", "official_test")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,17 @@ def aggregate(scores: Iterable[tuple[Trial, float]]) -> list[GridRow]:
     ]
 
 
+def best_of_each(items: Iterable[T], framework: Callable[[T], str], score: Callable[[T], float]) -> dict[str, T]:
+    """For each framework, the item with the highest ``score`` (the first of equals)."""
+    by_framework: dict[str, list[T]] = {}
+    for item in items:
+        by_framework.setdefault(framework(item), []).append(item)
+    return {fw: max(group, key=score) for fw, group in by_framework.items()}
+
+
 def best_points(rows: Sequence[GridRow]) -> dict[str, GridRow]:
     """Each framework's row with the highest mean accuracy (the first of equals)."""
-    by_framework: dict[str, list[GridRow]] = {}
-    for row in rows:
-        by_framework.setdefault(row.framework, []).append(row)
-    return {fw: max(group, key=lambda row: row.mean) for fw, group in by_framework.items()}
+    return best_of_each(rows, lambda row: row.framework, lambda row: row.mean)
 
 
 def choose_points(results: Sequence[TrainSummary], split: str = "val") -> dict[str, str]:

@@ -44,16 +44,16 @@ class Net(nn.Module):
         super().__init__()
         momentum, epsilon = bn_settings(model_cfg)
         batch_norm = BiasedBatchNorm1d if model_cfg.bn_variance == "biased" else nn.BatchNorm1d
-        *hidden, (fan_in, n_classes) = layer_sizes(model_cfg)
+        *hidden, output = layer_sizes(model_cfg)
         layers: list[nn.Module] = []
-        for n_in, width in hidden:
+        for fan_in, width in hidden:
             layers += [
-                nn.Linear(n_in, width),
+                nn.Linear(fan_in, width),
                 nn.ReLU(),
                 batch_norm(width, momentum=momentum, eps=epsilon),
                 nn.Dropout(model_cfg.dropout),
             ]
-        self.layers = nn.Sequential(*layers, nn.Linear(fan_in, n_classes))
+        self.layers = nn.Sequential(*layers, nn.Linear(*output))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

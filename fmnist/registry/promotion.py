@@ -23,7 +23,8 @@ _TOLERANCE = 1e-9
 @dataclass(frozen=True)
 class Decision:
     """Whether to promote, why (one sentence), the rule and the paired evidence (None for the first model).
-    ``test.b``/``test.c``: images only the champion/challenger gets right; ``delta``: challenger minus champion."""
+    ``test.b``/``test.c``: images only the champion/challenger gets right, ``test.p_value`` one-sided; ``delta``:
+    challenger minus champion, with its paired-bootstrap 95 % interval."""
 
     promote: bool
     reason: str

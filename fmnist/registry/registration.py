@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.batch_store import batches_label
+from fmnist.data.batch_store import batches_label, concat_rows
 from fmnist.data.manifest import RECENT, read_manifest, read_verified_split
 from fmnist.errors import FmnistError
 from fmnist.registry.promotion import DEFAULT_ALPHA, DEFAULT_MIN_GAIN, Decision, decide, rule_text
@@ -51,15 +51,21 @@ def correct_per_image(tracker: Tracker, model_uri: str, pixels: np.ndarray, labe
     return probabilities.argmax(axis=1) == labels
 
 
+def champion_tags(tracker: Tracker) -> tuple[str | None, dict[str, str]]:
+    """The version ``fmnist@champion`` points at (None: no champion yet) and its tags."""
+    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
+    return champion, tracker.version_tags(CROSS_FRAMEWORK_NAME, champion) if champion else {}
+
+
 def gate_images(split_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """The images champion and challenger are compared on (the official test set, plus any batches' recent slices)
     and their description for the version's tags."""
     pixels, labels = read_verified_split(split_dir, "official_test")
     if RECENT not in read_manifest(split_dir, verify=False).splits:
         return pixels, labels, f"official_test ({len(labels)} images)"
-    recent_x, recent_y = read_verified_split(split_dir, RECENT)
-    gate = f"official_test+recent ({len(labels)} + {len(recent_y)} images)"
-    return np.concatenate([pixels, recent_x]), np.concatenate([labels, recent_y]), gate
+    recent = read_verified_split(split_dir, RECENT)
+    gate = f"official_test+recent ({len(labels)} + {len(recent[1])} images)"
+    return (*concat_rows([(pixels, labels), recent]), gate)
 
 
 def _failed(which: str, exc: Exception, rule: str) -> Decision:
@@ -149,16 +155,13 @@ def register_all(
         "selection.metric": SELECTION_METRIC,
     }
     best = max(models, key=lambda fw: val_accuracy[fw])
-    return [
-        register_and_promote(
-            tracker,
-            name,
-            fw,
-            *models[fw],
-            split_dir,
-            alpha=alpha,
-            min_gain=min_gain,
-            evidence={**data, "selection.value": f"{val_accuracy[fw]:.6f}"},
+    registrations = []
+    for name, fw in [*((f"{CROSS_FRAMEWORK_NAME}-{fw}", fw) for fw in models), (CROSS_FRAMEWORK_NAME, best)]:
+        model_uri, run_id = models[fw]
+        evidence = {**data, "selection.value": f"{val_accuracy[fw]:.6f}"}
+        registrations.append(
+            register_and_promote(
+                tracker, name, fw, model_uri, run_id, split_dir, alpha=alpha, min_gain=min_gain, evidence=evidence
+            )
         )
-        for name, fw in [*((f"{CROSS_FRAMEWORK_NAME}-{fw}", fw) for fw in models), (CROSS_FRAMEWORK_NAME, best)]
-    ]
+    return registrations

@@ -20,7 +20,7 @@ from fmnist.data.labelled_batch import read_labelled_batch
 from fmnist.data.manifest import RECENT, SPLIT_NAMES, read_manifest, read_verified_split
 from fmnist.evaluate.drift import ChampionScores, DriftReport, DriftThresholds, check_drift
 from fmnist.redaction import redact
-from fmnist.registry.registration import CHAMPION, CROSS_FRAMEWORK_NAME
+from fmnist.registry.registration import CROSS_FRAMEWORK_NAME, champion_tags
 from fmnist.serve.model import Classifier
 from fmnist.tracking import Tracker, layout
 
@@ -40,8 +40,8 @@ class BatchCheck:
 def _base_split(split_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Split ``name`` of the base release (``train`` without the batches' rows the split appends)."""
     pixels, labels = read_verified_split(split_dir, name)
-    rows = read_manifest(split_dir, verify=False).base_train_rows
-    return (pixels[:rows], labels[:rows]) if name == "train" and rows else (pixels, labels)
+    rows = read_manifest(split_dir, verify=False).base_train_rows if name == "train" else 0
+    return (pixels[:rows], labels[:rows]) if rows else (pixels, labels)
 
 
 def held_keys(split_dir: Path, batches_root: Path) -> np.ndarray:
@@ -70,12 +70,6 @@ def reference_data(
         if (info.sequence < before.sequence if batch_ids is None else info.id in batch_ids)
     ]
     return concat_rows([_base_split(split_dir, "train"), *(read_batch_part(batches_root, b, "train") for b in chosen)])
-
-
-def champion_tags(tracker: Tracker) -> tuple[str | None, dict[str, str]]:
-    """The version ``fmnist@champion`` points at (None: no champion yet) and its tags."""
-    champion = tracker.alias_version(CROSS_FRAMEWORK_NAME, CHAMPION)
-    return champion, tracker.version_tags(CROSS_FRAMEWORK_NAME, champion) if champion else {}
 
 
 def champion_scores(

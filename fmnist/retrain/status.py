@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fmnist.data.manifest import Manifest
+from fmnist.registry.registration import champion_tags
 from fmnist.retrain.decision import RetrainCheck, retrain_check
-from fmnist.retrain.new_batch import BATCH_KIND, champion_tags
+from fmnist.retrain.new_batch import BATCH_KIND
 from fmnist.tracking import Tracker, layout
 
 RETRAIN_CHECK_KIND = "retrain-check"

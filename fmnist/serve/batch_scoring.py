@@ -107,7 +107,8 @@ def check_arguments(source: Path, out_dir: Path | None, threshold: float) -> Non
 
 
 def write_scores(predictions: Predictions, summary: ScoreSummary, out_dir: Path) -> list[Path]:
-    """Write the three files into ``out_dir`` all together (a failure leaves it as it was); return their paths."""
+    """Write the three files into ``out_dir`` (checked by :func:`check_arguments`) all together (a failure leaves it
+    as it was); return their paths."""
     names = (PREDICTIONS_PARQUET, PREDICTIONS_CSV, SUMMARY_JSON)
     with staged_files(out_dir) as staging:
         table = pa.table(predictions.columns(with_confidence=True))

@@ -110,6 +110,7 @@ def load_model(model_uri: str, tracker: Tracker | None = None) -> Classifier:
     """Load a model from the run that trained it (safe files only), turning any failure into one clear line."""
     from fmnist.serve.model import Classifier
     from fmnist.tracking import Tracker
+    from fmnist.tracking.client import MODEL_URI_FORMS
 
     tracker = tracker or Tracker()
     try:
@@ -119,8 +120,7 @@ def load_model(model_uri: str, tracker: Tracker | None = None) -> Classifier:
     except Exception as exc:
         raise FmnistError(
             f"cannot load model {model_uri!r} from {tracker.uri}: {str(exc).splitlines()[0][:300]}."
-            " Check the URI (models:/<name>@<alias>, models:/<name>/<version>, models:/m-<id> or runs:/<run_id>/model)"
-            " and MLFLOW_TRACKING_URI"
+            f" Check the URI ({MODEL_URI_FORMS}) and MLFLOW_TRACKING_URI"
         ) from None
 
 

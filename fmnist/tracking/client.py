@@ -232,8 +232,11 @@ class Tracker:
             if found is None:
                 # A SQLite store keeps artifacts beside it (mlruns/artifacts); a server decides for itself.
                 artifacts = None if database is None else (database.parent / "artifacts").as_uri()
-                with contextlib.suppress(MlflowException):  # created concurrently by another process or host
+                try:
                     self._client.create_experiment(name, artifact_location=artifacts)
+                except MlflowException:  # created concurrently by another process or host, or a real failure
+                    if self._client.get_experiment_by_name(name) is None:
+                        raise
                 found = self._client.get_experiment_by_name(name)
             self.experiment_id = found.experiment_id
 

@@ -1,5 +1,6 @@
-"""The model ``mlflow models serve`` runs, logged as code by :meth:`~fmnist.tracking.Tracker.log_model` and never
-imported by fmnist: :class:`~fmnist.serve.model.Classifier` on the same safe files."""
+"""The model ``mlflow models serve`` runs: MLflow copies this file beside the logged weights and runs it (models from
+code; never imported by fmnist). Raw pixels in, 10 class probabilities out, through
+:class:`~fmnist.serve.model.Classifier` on the same safe files (docs/usage.md, "Predictions")."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def fetch_split(tracker: Tracker, ref: SplitRef, root: Path | None = None) -> Pa
     if _intact(target, ref):
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=root) as staging:
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=root, ignore_cleanup_errors=True) as staging:
         fetched = tracker.download_artifact(ref.run_id, layout.SPLIT_DIR, Path(staging))
         if not (fetched / MANIFEST_NAME).is_file():
             raise DataError(f"split {ref.manifest_sha256[:12]} in run {ref.run_id}: no manifest; publish it again")

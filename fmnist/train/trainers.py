@@ -5,16 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from typing import Literal, get_args
 
 import numpy as np
 
-from fmnist.config import ModelConfig, TrainConfig
+from fmnist.config import FRAMEWORKS, ModelConfig, TrainConfig
 from fmnist.errors import FmnistError
 from fmnist.train.loop import Backend, TrainData
 
-Framework = Literal["keras", "torch"]
-FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 _BACKENDS = {
     "keras": ("fmnist.train.keras_backend", "KerasBackend"),
     "torch": ("fmnist.train.torch_backend", "TorchBackend"),
@@ -30,7 +27,8 @@ def trainer(framework: str) -> type[Backend]:
 
 
 def imported_frameworks() -> list[str]:
-    """The frameworks whose backend this process has imported already (all, after ``flows.dask_preload``)."""
+    """The frameworks whose backend this process has imported already (all, after ``flows.dask_preload``); imports
+    neither, so a Dask worker can be asked cheaply."""
     return [framework for framework, (module, _) in _BACKENDS.items() if module in sys.modules]
 
 

@@ -234,28 +234,30 @@ def test_the_local_cluster_listens_on_loopback_only() -> None:
         assert _listening_on_every_interface() - before == set()
 
 
-def test_the_training_dask_settings_keep_glibc_s_malloc_thresholds_and_quiet_the_workers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _worker_settings(trial: object, setup: object) -> tuple[str | None, bool, str]:
+    """Stands in for the training task: what the worker process it runs in was started with."""
     import dask
-    from distributed import Client, LocalCluster
 
-    from flows.trials import TRAINING_DASK_CONFIG, dask_task_runner
+    return (
+        os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        dask.config.get("distributed.worker.profile.enabled"),
+        dask.config.get("distributed.admin.tick.interval"),
+    )
+
+
+def test_the_cluster_a_run_starts_keeps_glibc_s_malloc_thresholds_and_quiets_dask(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect import task
+
+    import flows.trials
+    from fmnist.train.trial import Trial, TrialSetup
 
     # A nanny copies its spawn variables into this process's environment too: start clean, and let monkeypatch
-    # remove what the cluster below might leave behind.
+    # remove what the cluster might leave behind.
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
-
-    def worker_settings() -> tuple[str | None, bool, str]:
-        return (
-            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-            dask.config.get("distributed.worker.profile.enabled"),
-            dask.config.get("distributed.admin.tick.interval"),
-        )
-
-    # What `run_trials` does around the cluster it starts.
-    with dask.config.set(dict(TRAINING_DASK_CONFIG)):
-        cluster = LocalCluster(**dask_task_runner(ClusterSpec(workers=1)).cluster_kwargs)
-    with cluster, Client(cluster) as client:
-        assert list(client.run(worker_settings).values()) == [(None, False, "500ms")]
+    monkeypatch.setattr(flows.trials, "train_trial_task", task(_worker_settings))
+    setup = TrialSetup(tmp_path, "seed", "parent", None, "sqlite:///unused.db")
+    results = flows.trials.run_trials([Trial("torch", 1)], setup, ClusterSpec(workers=1))
+    assert results == [(None, False, "500ms")]  # TRAINING_DASK_CONFIG, applied by run_trials
