@@ -63,8 +63,7 @@ def evaluate_ablation_task(
     evaluation = evaluate_ablation(
         Tracker(tracking_uri, experiment), parent_run_id, planned, results, select_factors(factors), margin
     )
-    if evaluation.missing:
-        missing = evaluation.missing
+    if missing := evaluation.missing:
         get_run_logger().warning("%d trial(s) missing from the table: %s", len(missing), ", ".join(missing))
     create_table_artifact(
         effect_rows(evaluation.effects), key="fmnist-ablation", description="Ablation: effect of each framework default"
